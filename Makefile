@@ -1,0 +1,58 @@
+# Pantau: `make run` serves the Anambas sample; `make test` passes the suite.
+# Both set up what they need: a virtual environment with the pinned
+# dependencies, PostgreSQL with PostGIS, the buf linter, and migrations.
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+NODE_STAMP := node_modules/.installed
+
+.PHONY: run test setup venv db node proto lint typecheck test-only bench clean
+
+run: setup
+	$(BIN)/pantau migrate
+	$(BIN)/pantau load-sample
+	$(BIN)/pantau serve
+
+test: setup lint
+	$(BIN)/pytest
+
+setup: venv db node
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml requirements.lock
+	bash deploy/dev/setup-python.sh "$(PYTHON)" "$(VENV)"
+	$(BIN)/pip install -q -c requirements.lock -e '.[dev]'
+	touch $(STAMP)
+
+db:
+	bash deploy/dev/setup-postgres.sh
+
+node: $(NODE_STAMP)
+
+$(NODE_STAMP): package.json package-lock.json
+	bash deploy/dev/setup-node.sh
+	touch $(NODE_STAMP)
+
+proto: venv
+	$(PY) deploy/dev/gen_proto.py
+
+lint: venv node
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+	npx --no-install buf lint
+	npx --no-install buf format --diff --exit-code
+
+test-only:
+	$(BIN)/pytest
+
+bench: setup
+	$(BIN)/pantau bench
+
+clean:
+	rm -rf $(VENV) node_modules .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,1 @@
+"""Pantau core: stay registry, storage, gRPC API and the `pantau` command."""

@@ -1,0 +1,1 @@
+"""Domain model, validation and errors. Imports neither gRPC nor the database."""

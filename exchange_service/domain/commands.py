@@ -1,0 +1,137 @@
+"""Requests to the registry as the API received them, before validation.
+
+Values arrive raw (dates as year/month/day, enums possibly unset) so that
+validation, not translation, decides what is wrong and names the field.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+from exchange_service.domain.model import PermitType, Sex, SightingSource
+
+
+@dataclass(frozen=True)
+class DateParts:
+    """A calendar date as sent; zeros mean "not given"."""
+
+    year: int = 0
+    month: int = 0
+    day: int = 0
+
+    @property
+    def is_empty(self) -> bool:
+        return self.year == 0 and self.month == 0 and self.day == 0
+
+
+@dataclass(frozen=True)
+class RawPoint:
+    latitude: float
+    longitude: float
+
+
+@dataclass(frozen=True)
+class RawDocument:
+    issuing_state: str
+    number: str
+    expiry_date: DateParts | None = None
+
+
+@dataclass(frozen=True)
+class RegisterPerson:
+    family_name: str
+    given_names: str
+    nationality: str
+    birth_date: DateParts | None
+    sex: Sex | None
+    documents: tuple[RawDocument, ...]
+
+
+@dataclass(frozen=True)
+class AddTravelDocument:
+    person_id: str
+    document: RawDocument | None
+
+
+@dataclass(frozen=True)
+class RawPermit:
+    permit_number: str
+    type: PermitType | None
+    valid_from: DateParts | None
+    valid_until: DateParts | None
+    sponsor: str = ""
+    purpose: str = ""
+
+
+@dataclass(frozen=True)
+class RecordEntry:
+    person_id: str
+    port_code: str
+    entered_at: datetime | None
+    permit: RawPermit | None
+
+
+@dataclass(frozen=True)
+class ExtendPermit:
+    stay_id: str
+    permit: RawPermit | None
+
+
+@dataclass(frozen=True)
+class RecordExit:
+    person_id: str
+    port_code: str
+    exited_at: datetime | None
+
+
+@dataclass(frozen=True)
+class ReportAddress:
+    person_id: str
+    line: str
+    location: RawPoint | None
+    effective_from: DateParts | None
+
+
+@dataclass(frozen=True)
+class RecordSighting:
+    person_id: str | None
+    document: RawDocument | None
+    location: RawPoint | None
+    observed_at: datetime | None
+    source: SightingSource | None
+    reference: str = ""
+    place_name: str = ""
+
+
+@dataclass(frozen=True)
+class SearchPersons:
+    name: str
+    nationality: str = ""
+    birth_year: int = 0
+    page_size: int = 0
+    page_token: str = ""
+
+
+@dataclass(frozen=True)
+class ListPersonsNear:
+    center: RawPoint | None
+    radius_meters: float
+    page_size: int = 0
+    page_token: str = ""
+
+
+@dataclass(frozen=True)
+class PersonKey:
+    """A person named by id or by one of their documents."""
+
+    person_id: str | None = None
+    document: RawDocument | None = None
+
+
+def parse_uuid(raw: str) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(raw)
+    except ValueError:
+        return None

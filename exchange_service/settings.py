@@ -1,0 +1,67 @@
+"""Settings, read once from one TOML file and ``PANTAU_*`` environment variables.
+
+The file is ``PANTAU_SETTINGS`` or else ``pantau.toml`` in the working
+directory, if present; environment variables win over the file. Figures the
+domain brief marks as uncertain are settings with the brief's default.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+DEFAULT_SETTINGS_FILE = "pantau.toml"
+
+
+class Settings(BaseSettings):
+    """Everything the service reads from its environment; frozen once built."""
+
+    model_config = SettingsConfigDict(env_prefix="PANTAU_", frozen=True, extra="forbid")
+
+    database_url: str = "postgresql+psycopg://pantau@127.0.0.1:5432/pantau"
+    listen_address: str = "127.0.0.1:50051"
+    # gRPC worker threads; each holds at most one database connection.
+    grpc_workers: int = Field(default=16, ge=1, le=256)
+    # Largest request or response message, bytes.
+    max_message_bytes: int = Field(default=4 * 1024 * 1024, ge=64 * 1024)
+    # Calls without a client deadline get this one, seconds.
+    default_deadline_seconds: float = Field(default=30.0, gt=0)
+    # Country whose citizens are not foreigners (ISO 3166-1 alpha-3).
+    home_country: str = "IDN"
+    # Local time of the office: days of stay and of overstay are counted in it.
+    timezone: str = "Asia/Jakarta"
+    # Points this far outside the simplified regency outline still get the
+    # nearest district and village (coastal houses, boats at anchor), meters.
+    boundary_tolerance_meters: float = Field(default=1500.0, ge=0)
+    # Sightings returned in a person's dossier, newest first.
+    dossier_sightings: int = Field(default=20, ge=0, le=100)
+    log_level: str = "INFO"
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        path = Path(os.environ.get("PANTAU_SETTINGS", DEFAULT_SETTINGS_FILE))
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        if path.is_file():
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=path))
+        return tuple(sources)
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Settings from file and environment; keyword overrides win (for tests and tools)."""
+    return Settings(**overrides)

@@ -1,0 +1,1 @@
+"""PostgreSQL + PostGIS persistence: tables, migrations, boundaries and the stores."""

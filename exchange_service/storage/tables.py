@@ -1,0 +1,246 @@
+"""Tables of the stay registry, on one declarative base.
+
+History tables (addresses, stay permits, sightings) are append-only: a
+trigger installed by the migrations rejects UPDATE and DELETE on them, so a
+change of address or a permit extension can only ever add a row.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+
+from geoalchemy2 import Geography, Geometry
+from sqlalchemy import (
+    CheckConstraint,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    SmallInteger,
+    String,
+    Text,
+    UniqueConstraint,
+    func,
+    text,
+)
+from sqlalchemy.dialects.postgresql import UUID
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+def _point() -> Geography:
+    return Geography(geometry_type="POINT", srid=4326, spatial_index=False)
+
+
+class District(Base):
+    """A kecamatan of the regency, from the Kemendagri boundaries."""
+
+    __tablename__ = "districts"
+    code: Mapped[str] = mapped_column(String(8), primary_key=True)
+    name: Mapped[str] = mapped_column(Text)
+    bps_code: Mapped[str | None] = mapped_column(String(7))
+    boundary: Mapped[str] = mapped_column(
+        Geometry(geometry_type="MULTIPOLYGON", srid=4326, spatial_index=False)
+    )
+    __table_args__ = (Index("ix_districts_boundary", "boundary", postgresql_using="gist"),)
+
+
+class Village(Base):
+    """A desa or kelurahan. Its polygon may stray over its district's border."""
+
+    __tablename__ = "villages"
+    code: Mapped[str] = mapped_column(String(13), primary_key=True)
+    district_code: Mapped[str] = mapped_column(ForeignKey("districts.code"))
+    name: Mapped[str] = mapped_column(Text)
+    boundary: Mapped[str] = mapped_column(
+        Geometry(geometry_type="MULTIPOLYGON", srid=4326, spatial_index=False)
+    )
+    __table_args__ = (Index("ix_villages_boundary", "boundary", postgresql_using="gist"),)
+
+
+class Regency(Base):
+    """The outline of the regency; a point outside it gets no district."""
+
+    __tablename__ = "regency"
+    code: Mapped[str] = mapped_column(String(5), primary_key=True)
+    name: Mapped[str] = mapped_column(Text)
+    boundary: Mapped[str] = mapped_column(
+        Geometry(geometry_type="MULTIPOLYGON", srid=4326, spatial_index=False)
+    )
+
+
+class Person(Base):
+    __tablename__ = "persons"
+    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    family_name: Mapped[str] = mapped_column(String(100))
+    given_names: Mapped[str] = mapped_column(String(100))
+    # Words of the name in ASCII, sorted: what trigram search looks at.
+    name_key: Mapped[str] = mapped_column(Text)
+    nationality: Mapped[str] = mapped_column(String(3))
+    birth_year: Mapped[int] = mapped_column(SmallInteger)
+    birth_month: Mapped[int] = mapped_column(SmallInteger)
+    birth_day: Mapped[int] = mapped_column(SmallInteger)
+    sex: Mapped[str] = mapped_column(String(1))
+    registered_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+    __table_args__ = (
+        CheckConstraint("length(family_name) > 0", name="family_name_present"),
+        CheckConstraint("birth_month BETWEEN 0 AND 12", name="birth_month_range"),
+        CheckConstraint("birth_day BETWEEN 0 AND 31", name="birth_day_range"),
+        CheckConstraint("birth_month > 0 OR birth_day = 0", name="birth_day_needs_month"),
+        CheckConstraint("sex IN ('F', 'M', 'X')", name="sex_code"),
+        Index(
+            "ix_persons_name_key_trgm",
+            "name_key",
+            postgresql_using="gin",
+            postgresql_ops={"name_key": "gin_trgm_ops"},
+        ),
+    )
+
+
+class TravelDocument(Base):
+    __tablename__ = "travel_documents"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    person_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("persons.id"), index=True)
+    issuing_state: Mapped[str] = mapped_column(String(3))
+    number: Mapped[str] = mapped_column(String(20))
+    expiry_date: Mapped[date | None] = mapped_column(Date)
+    recorded_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+    __table_args__ = (
+        UniqueConstraint("issuing_state", "number", name="uq_travel_documents_state_number"),
+        CheckConstraint("number ~ '^[A-Z0-9]{1,20}$'", name="number_format"),
+    )
+
+
+class Stay(Base):
+    __tablename__ = "stays"
+    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    person_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("persons.id"))
+    entry_port_code: Mapped[str] = mapped_column(String(10))
+    entered_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    exit_port_code: Mapped[str | None] = mapped_column(String(10))
+    exited_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    __table_args__ = (
+        CheckConstraint("exited_at IS NULL OR exited_at >= entered_at", name="exit_after_entry"),
+        CheckConstraint(
+            "(exited_at IS NULL) = (exit_port_code IS NULL)", name="exit_has_port"
+        ),
+        # At most one open stay per person.
+        Index(
+            "uq_stays_one_open_per_person",
+            "person_id",
+            unique=True,
+            postgresql_where=text("exited_at IS NULL"),
+        ),
+        Index("ix_stays_person_entered", "person_id", "entered_at"),
+    )
+
+
+class StayPermit(Base):
+    """One permit period of a stay; an extension adds the next sequence number."""
+
+    __tablename__ = "stay_permits"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    stay_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("stays.id"))
+    sequence: Mapped[int] = mapped_column(SmallInteger)
+    permit_number: Mapped[str] = mapped_column(String(50))
+    type: Mapped[str] = mapped_column(String(16))
+    valid_from: Mapped[date] = mapped_column(Date)
+    valid_until: Mapped[date] = mapped_column(Date)
+    sponsor: Mapped[str] = mapped_column(String(200))
+    purpose: Mapped[str] = mapped_column(String(200))
+    recorded_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+    __table_args__ = (
+        UniqueConstraint("stay_id", "sequence", name="uq_stay_permits_stay_sequence"),
+        CheckConstraint("valid_until >= valid_from", name="ends_after_start"),
+        CheckConstraint(
+            "type IN ('VOA', 'VISIT', 'LIMITED_STAY', 'PERMANENT_STAY', 'DIPLOMATIC')",
+            name="type_code",
+        ),
+    )
+
+
+class AddressReport(Base):
+    """An address as reported; never changed once written."""
+
+    __tablename__ = "addresses"
+    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    person_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("persons.id"))
+    line: Mapped[str] = mapped_column(String(300))
+    location: Mapped[str] = mapped_column(_point())
+    district_code: Mapped[str | None] = mapped_column(ForeignKey("districts.code"))
+    village_code: Mapped[str | None] = mapped_column(ForeignKey("villages.code"))
+    effective_from: Mapped[date] = mapped_column(Date)
+    reported_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+    __table_args__ = (
+        Index("ix_addresses_person_effective", "person_id", "effective_from"),
+        Index("ix_addresses_location", "location", postgresql_using="gist"),
+    )
+
+
+class CurrentAddress(Base):
+    """Each person's current address: the report with the latest effective day.
+
+    A projection of ``addresses`` kept in the same transaction, so the
+    nearest-first search scans one point per person.
+    """
+
+    __tablename__ = "current_addresses"
+    person_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("persons.id"), primary_key=True)
+    address_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("addresses.id"), unique=True)
+    location: Mapped[str] = mapped_column(_point())
+    __table_args__ = (
+        Index("ix_current_addresses_location", "location", postgresql_using="gist"),
+    )
+
+
+class Sighting(Base):
+    __tablename__ = "sightings"
+    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    person_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("persons.id"))
+    location: Mapped[str] = mapped_column(_point())
+    district_code: Mapped[str | None] = mapped_column(ForeignKey("districts.code"))
+    village_code: Mapped[str | None] = mapped_column(ForeignKey("villages.code"))
+    observed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    source: Mapped[str] = mapped_column(String(24))
+    reference: Mapped[str] = mapped_column(String(100))
+    place_name: Mapped[str] = mapped_column(String(200))
+    recorded_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+    __table_args__ = (
+        Index("ix_sightings_person_observed", "person_id", "observed_at"),
+        Index("ix_sightings_location", "location", postgresql_using="gist"),
+        # A report sent twice (a re-imported lodging batch) is recorded once.
+        Index(
+            "uq_sightings_source_reference",
+            "source",
+            "reference",
+            unique=True,
+            postgresql_where=text("reference <> ''"),
+        ),
+    )
+
+
+APPEND_ONLY_TABLES = ("addresses", "stay_permits", "sightings")

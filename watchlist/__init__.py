@@ -1,0 +1,1 @@
+"""Names, travel documents and screening: pure functions, no I/O."""
