@@ -93,3 +93,11 @@ class Violations:
     def raise_if_any(self) -> None:
         if self.items:
             raise InvalidInput(list(self.items))
+
+
+class DeadlineExceeded(PantauError):
+    """The caller's deadline passed before the work finished; nothing was written."""
+
+
+class Unavailable(PantauError):
+    """A dependency (the database) cannot be reached now; the caller may retry."""

@@ -28,11 +28,15 @@ def encode_page_token(fingerprint: str, last_key: Sequence[JsonScalar]) -> str:
     return base64.urlsafe_b64encode(body.encode()).decode().rstrip("=")
 
 
+def malformed_page_token() -> InvalidInput:
+    return InvalidInput([FieldViolation("page_token", "is malformed or belongs to another query")])
+
+
 def decode_page_token(token: str, fingerprint: str, arity: int) -> list[JsonScalar] | None:
     """The last sort key of the previous page, or None for the first page."""
     if not token:
         return None
-    malformed = InvalidInput([FieldViolation("page_token", "is malformed or belongs to another query")])
+    malformed = malformed_page_token()
     try:
         padded = token + "=" * (-len(token) % 4)
         body = json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))

@@ -1,0 +1,50 @@
+"""The `pantau` command."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from exchange_service.settings import load_settings
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="pantau", description="Foreigner supervision and inter-agency data exchange."
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("serve", help="run the gRPC service")
+    commands.add_parser("migrate", help="bring the database schema to head, load boundaries")
+    sample = commands.add_parser("load-sample", help="load the realistic Anambas sample")
+    sample.add_argument("--persons", type=int, default=300)
+    sample.add_argument("--seed", type=int, default=2105)
+    bench = commands.add_parser("bench", help="bulk-load a large population and measure")
+    bench.add_argument("--persons", type=int, default=1_000_000)
+    bench.add_argument("--sightings", type=int, default=3_000_000)
+    bench.add_argument("--seconds", type=float, default=10.0, help="per measurement")
+    args = parser.parse_args(argv)
+
+    settings = load_settings()
+    logging.basicConfig(
+        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    from exchange_service import app
+
+    if args.command == "serve":
+        app.serve(settings)
+    elif args.command == "migrate":
+        app.migrate(settings)
+    elif args.command == "load-sample":
+        from exchange_service.sample import load_sample_into
+
+        load_sample_into(settings, persons=args.persons, seed=args.seed)
+    elif args.command == "bench":
+        from exchange_service.bench import run_bench
+
+        run_bench(settings, persons=args.persons, sightings=args.sightings, seconds=args.seconds)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
