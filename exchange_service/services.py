@@ -9,6 +9,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
@@ -36,6 +37,7 @@ from exchange_service.storage.registry_store import RegistryStore
 from watchlist.names import name_similarity, search_key
 
 Clock = Callable[[], datetime]
+T = TypeVar("T")
 
 PERSON = "pantau.v1.Person"
 STAY = "pantau.v1.Stay"
@@ -44,6 +46,13 @@ STAY = "pantau.v1.Stay"
 SEARCH_CANDIDATES = 500
 # Results below this score are not shown.
 SEARCH_MIN_SCORE = 0.5
+
+
+def _present(value: T | None) -> T:
+    """A record read back inside its own transaction must be there."""
+    if value is None:
+        raise RuntimeError("a record vanished inside its own transaction")
+    return value
 
 
 def _utc_now() -> datetime:
@@ -106,8 +115,7 @@ class Registry:
                 )
             if existing_ids:
                 (person_id,) = existing_ids
-                existing = store.person(person_id)
-                assert existing is not None
+                existing = _present(store.person(person_id))
                 if not _same_identity(existing.identity, identity):
                     state, number = next(iter(owners))
                     raise AlreadyExists(
@@ -121,8 +129,7 @@ class Registry:
                 store.add_documents(person_id, new)
             else:
                 person_id = store.add_person(identity, documents)
-            person = store.person(person_id)
-        assert person is not None
+            person = _present(store.person(person_id))
         return person
 
     def add_travel_document(self, request: cmd.AddTravelDocument) -> model.Person:
@@ -135,7 +142,8 @@ class Registry:
             owner = store.owners_of([document]).get((document.issuing_state, document.number))
             if owner is not None and owner != person_id:
                 raise AlreadyExists(
-                    f"document {document.issuing_state} {document.number} belongs to another person",
+                    f"document {document.issuing_state} {document.number} "
+                    "belongs to another person",
                     reason="DOCUMENT_REGISTERED_TO_OTHER_IDENTITY",
                     resource_type=PERSON,
                     resource_name=f"persons/{owner}",
@@ -143,8 +151,7 @@ class Registry:
                 )
             if owner is None:
                 store.add_documents(person_id, [document])
-            person = store.person(person_id)
-        assert person is not None
+            person = _present(store.person(person_id))
         return person
 
     def record_entry(self, request: cmd.RecordEntry) -> model.Stay:
@@ -171,7 +178,8 @@ class Registry:
                         PreconditionViolation(
                             "ENTRY_BEFORE_LAST_EXIT",
                             f"persons/{person_id}",
-                            f"entered_at is before the last recorded exit ({last_exit.isoformat()})",
+                            "entered_at is before the last recorded exit "
+                            f"({last_exit.isoformat()})",
                         )
                     ]
                 )
@@ -179,10 +187,13 @@ class Registry:
                 stay_id = store.add_stay(person_id, port, entered_at, permit)
             except IntegrityError as error:  # a concurrent entry won the race
                 raise FailedPrecondition(
-                    [PreconditionViolation("STAY_OPEN", f"persons/{person_id}", "stay already open")]
+                    [
+                        PreconditionViolation(
+                            "STAY_OPEN", f"persons/{person_id}", "stay already open"
+                        )
+                    ]
                 ) from error
-            stay = store.stay(stay_id)
-        assert stay is not None
+            stay = _present(store.stay(stay_id))
         return stay
 
     def extend_permit(self, request: cmd.ExtendPermit) -> model.Stay:
@@ -208,8 +219,7 @@ class Registry:
                     ]
                 )
             store.add_permit(stay_id, permit, sequence=len(stay.permits) + 1)
-            extended = store.stay(stay_id)
-        assert extended is not None
+            extended = _present(store.stay(stay_id))
         return extended
 
     def record_exit(self, request: cmd.RecordExit) -> model.Stay:
@@ -227,8 +237,7 @@ class Registry:
                         )
                     ]
                 )
-            stay = store.stay(stay_id)
-            assert stay is not None
+            stay = _present(store.stay(stay_id))
             if exited_at < stay.entered_at:
                 raise FailedPrecondition(
                     [
@@ -240,8 +249,7 @@ class Registry:
                     ]
                 )
             store.close_stay(stay_id, port, exited_at)
-            closed = store.stay(stay_id)
-        assert closed is not None
+            closed = _present(store.stay(stay_id))
         return closed
 
     def report_address(self, request: cmd.ReportAddress) -> model.AddressRecord:
@@ -265,10 +273,9 @@ class Registry:
                 if not store.lock_person(person_id):
                     raise _person_not_found(person_id, f"{field_prefix}person_id")
             else:
-                assert sighting.document is not None
-                found = store.person_id_by_document(sighting.document)
+                doc = _present(sighting.document)
+                found = store.person_id_by_document(doc)
                 if found is None:
-                    doc = sighting.document
                     raise NotFound(
                         "pantau.v1.TravelDocument",
                         f"documents/{doc.issuing_state}/{doc.number}",
@@ -277,11 +284,11 @@ class Registry:
                 person_id = found
             sighting_id, is_new = store.add_sighting(
                 person_id,
-                sighting.location,
-                sighting.observed_at,
-                sighting.source,
-                sighting.reference,
-                sighting.place_name,
+                location=sighting.location,
+                observed_at=sighting.observed_at,
+                source=sighting.source,
+                reference=sighting.reference,
+                place_name=sighting.place_name,
             )
             return store.sighting(sighting_id), is_new
 
@@ -310,7 +317,9 @@ class Queries:
 
     def search_persons(self, request: cmd.SearchPersons) -> model.Page[model.PersonMatch]:
         query = valid.valid_search(request, self._ctx.today())
-        fingerprint = query_fingerprint("search", search_key(query.name), query.nationality, query.birth_year)
+        fingerprint = query_fingerprint(
+            "search", search_key(query.name), query.nationality, query.birth_year
+        )
         after = decode_page_token(request.page_token, fingerprint, 2)
         with self._ctx.uow.read() as session:
             store = self._ctx.store(session)

@@ -16,7 +16,9 @@ PROTO_ROOT = ROOT / "proto"
 
 
 def generate(out_dir: Path) -> None:
-    sources = sorted(str(p.relative_to(PROTO_ROOT)) for p in (PROTO_ROOT / "pantau").rglob("*.proto"))
+    sources = sorted(
+        str(p.relative_to(PROTO_ROOT)) for p in (PROTO_ROOT / "pantau").rglob("*.proto")
+    )
     out_dir.mkdir(parents=True, exist_ok=True)
     well_known = Path(grpc_tools.__file__).parent / "_proto"
     plugins = Path(sys.executable).parent

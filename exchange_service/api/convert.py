@@ -96,8 +96,12 @@ def register_person(request: r.RegisterPersonRequest) -> cmd.RegisterPerson:
         nationality=person.nationality,
         birth_date=date_parts(person.birth_date, person.HasField("birth_date")),
         sex=_SEX_FROM_PB.get(person.sex),
-        documents=tuple(cmd.RawDocument(d.issuing_state, d.number, date_parts(
-            d.expiry_date, d.HasField("expiry_date"))) for d in person.documents),
+        documents=tuple(
+            cmd.RawDocument(
+                d.issuing_state, d.number, date_parts(d.expiry_date, d.HasField("expiry_date"))
+            )
+            for d in person.documents
+        ),
     )
 
 

@@ -40,7 +40,9 @@ def to_status(error: PantauError) -> status_pb2.Status:
     if isinstance(error, InvalidInput):
         details = error_details_pb2.BadRequest(
             field_violations=[
-                error_details_pb2.BadRequest.FieldViolation(field=v.field, description=v.description)
+                error_details_pb2.BadRequest.FieldViolation(
+                    field=v.field, description=v.description
+                )
                 for v in error.violations
             ]
         )
@@ -51,9 +53,13 @@ def to_status(error: PantauError) -> status_pb2.Status:
         info = error_details_pb2.ResourceInfo(
             resource_type=error.resource_type,
             resource_name=error.resource_name,
-            description=f"no such record (field {error.field})" if error.field else "no such record",
+            description=f"no such record (field {error.field})"
+            if error.field
+            else "no such record",
         )
-        return status_pb2.Status(code=code_pb2.NOT_FOUND, message=error.message, details=[_pack(info)])
+        return status_pb2.Status(
+            code=code_pb2.NOT_FOUND, message=error.message, details=[_pack(info)]
+        )
     if isinstance(error, FailedPrecondition):
         failure = error_details_pb2.PreconditionFailure(
             violations=[
@@ -67,7 +73,9 @@ def to_status(error: PantauError) -> status_pb2.Status:
             code=code_pb2.FAILED_PRECONDITION, message=error.message, details=[_pack(failure)]
         )
     if isinstance(error, AlreadyExists):
-        info = error_details_pb2.ErrorInfo(reason=error.reason, domain=DOMAIN, metadata=error.metadata)
+        info = error_details_pb2.ErrorInfo(
+            reason=error.reason, domain=DOMAIN, metadata=error.metadata
+        )
         resource = error_details_pb2.ResourceInfo(
             resource_type=error.resource_type, resource_name=error.resource_name
         )

@@ -14,7 +14,9 @@ class QueryServicer(q_grpc.QueryServiceServicer):
     def __init__(self, queries: Queries) -> None:
         self._queries = queries
 
-    def GetPerson(self, request: q.GetPersonRequest, context: grpc.ServicerContext) -> q.PersonDossier:
+    def GetPerson(
+        self, request: q.GetPersonRequest, context: grpc.ServicerContext
+    ) -> q.PersonDossier:
         return convert.dossier_pb(self._queries.get_person(convert.person_key(request)))
 
     def SearchPersons(

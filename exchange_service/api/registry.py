@@ -74,9 +74,7 @@ class RegistryServicer(r_grpc.RegistryServiceServicer):
             try:
                 if not report.lodging_id.strip():
                     raise InvalidInput([])  # reported below with its field
-                _sighting, is_new = self._registry.record_sighting(
-                    convert.lodging_sighting(report)
-                )
+                _sighting, is_new = self._registry.record_sighting(convert.lodging_sighting(report))
             except PantauError as error:
                 field, reason = _rejection(error, report)
                 summary.rejected += 1

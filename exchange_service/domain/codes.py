@@ -14,9 +14,7 @@ _ALIASES = {"D": "DEU", "D<<": "DEU"}
 
 @functools.cache
 def _icao_extra_codes() -> frozenset[str]:
-    text = resources.files("exchange_service.data").joinpath(
-        "icao9303_additional_state_codes.csv"
-    )
+    text = resources.files("exchange_service.data").joinpath("icao9303_additional_state_codes.csv")
     with text.open(encoding="utf-8") as handle:
         return frozenset(row["code"] for row in csv.DictReader(handle) if len(row["code"]) == 3)
 

@@ -71,9 +71,7 @@ def _has_control_chars(text: str) -> bool:
     return any(unicodedata.category(ch).startswith("C") for ch in text)
 
 
-def text_field(
-    v: Violations, path: str, raw: str, *, max_length: int, required: bool
-) -> str:
+def text_field(v: Violations, path: str, raw: str, *, max_length: int, required: bool) -> str:
     text = _clean_text(raw)
     if required and not text:
         v.add(path, "is required")
@@ -120,9 +118,7 @@ def date_field(
         return None
 
 
-def instant_field(
-    v: Violations, path: str, value: datetime | None, now: datetime
-) -> datetime:
+def instant_field(v: Violations, path: str, value: datetime | None, now: datetime) -> datetime:
     if value is None:
         v.add(path, "is required")
         return now
@@ -152,9 +148,7 @@ def port_code_field(v: Violations, path: str, raw: str) -> str:
     return code
 
 
-def document_field(
-    v: Violations, path: str, raw: cmd.RawDocument | None
-) -> TravelDocument:
+def document_field(v: Violations, path: str, raw: cmd.RawDocument | None) -> TravelDocument:
     if raw is None:
         v.add(path, "is required")
         return TravelDocument("", "")
@@ -175,7 +169,9 @@ def birth_date_field(
         v.add(f"{path}.year" if parts else path, "is required")
         return BirthDate(0)
     if not LIMITS.earliest_birth_year <= parts.year <= today.year:
-        v.add(f"{path}.year", f"{parts.year} is outside {LIMITS.earliest_birth_year} to {today.year}")
+        v.add(
+            f"{path}.year", f"{parts.year} is outside {LIMITS.earliest_birth_year} to {today.year}"
+        )
         return BirthDate(parts.year)
     if parts.month == 0:
         if parts.day != 0:
@@ -210,7 +206,9 @@ def valid_registration(
     if nationality == home_country:
         v.add("person.nationality", f"{home_country} citizens are not foreigners")
     birth = birth_date_field(v, "person.birth_date", request.birth_date, today)
-    v.check(request.sex is not None, "person.sex", "is required (SEX_UNKNOWN when the document says X)")
+    v.check(
+        request.sex is not None, "person.sex", "is required (SEX_UNKNOWN when the document says X)"
+    )
     if not request.documents:
         v.add("person.documents", "at least one travel document is required")
     if len(request.documents) > LIMITS.documents_per_person:
@@ -242,8 +240,11 @@ def permit_field(v: Violations, path: str, raw: cmd.RawPermit | None) -> StayPer
         v.add(path, "is required")
         return StayPermit("", PermitType.VISIT, date.min, date.min)
     number = text_field(
-        v, f"{path}.permit_number", raw.permit_number,
-        max_length=LIMITS.permit_number_length, required=True,
+        v,
+        f"{path}.permit_number",
+        raw.permit_number,
+        max_length=LIMITS.permit_number_length,
+        required=True,
     )
     v.check(raw.type is not None, f"{path}.type", "is required")
     valid_from = date_field(v, f"{path}.valid_from", raw.valid_from, required=True)
@@ -336,17 +337,28 @@ def valid_sighting(request: cmd.RecordSighting, now: datetime, prefix: str = "")
     observed_at = instant_field(v, f"{prefix}observed_at", request.observed_at, now)
     v.check(request.source is not None, f"{prefix}source", "is required")
     reference = text_field(
-        v, f"{prefix}reference", request.reference,
-        max_length=LIMITS.reference_length, required=False,
+        v,
+        f"{prefix}reference",
+        request.reference,
+        max_length=LIMITS.reference_length,
+        required=False,
     )
     place = text_field(
-        v, f"{prefix}place_name", request.place_name,
-        max_length=LIMITS.place_name_length, required=False,
+        v,
+        f"{prefix}place_name",
+        request.place_name,
+        max_length=LIMITS.place_name_length,
+        required=False,
     )
     v.raise_if_any()
     return SightingInput(
-        person_id, document, location, observed_at,
-        request.source or SightingSource.COMMUNITY_REPORT, reference, place,
+        person_id,
+        document,
+        location,
+        observed_at,
+        request.source or SightingSource.COMMUNITY_REPORT,
+        reference,
+        place,
     )
 
 
@@ -377,10 +389,16 @@ def valid_search(request: cmd.SearchPersons, today: date) -> SearchInput:
         v.add("name", f"is {len(name)} characters long; at most {LIMITS.search_name_max} allowed")
     nationality = state_code_field(v, "nationality", request.nationality, required=False)
     if request.birth_year and not LIMITS.earliest_birth_year <= request.birth_year <= today.year:
-        v.add("birth_year", f"{request.birth_year} is outside {LIMITS.earliest_birth_year} to {today.year}")
+        v.add(
+            "birth_year",
+            f"{request.birth_year} is outside {LIMITS.earliest_birth_year} to {today.year}",
+        )
     size = page_size_field(
-        v, "page_size", request.page_size,
-        LIMITS.search_page_size_default, LIMITS.search_page_size_max,
+        v,
+        "page_size",
+        request.page_size,
+        LIMITS.search_page_size_default,
+        LIMITS.search_page_size_max,
     )
     if len(request.page_token) > LIMITS.page_token_length:
         v.add("page_token", "is malformed")
@@ -402,10 +420,16 @@ def valid_near(request: cmd.ListPersonsNear) -> NearInput:
     if not math.isfinite(radius) or radius <= 0:
         v.add("radius_meters", "must be more than 0")
     elif radius > LIMITS.near_radius_max_meters:
-        v.add("radius_meters", f"{radius:g} is over the cap of {LIMITS.near_radius_max_meters:g} (100 km)")
+        v.add(
+            "radius_meters",
+            f"{radius:g} is over the cap of {LIMITS.near_radius_max_meters:g} (100 km)",
+        )
     size = page_size_field(
-        v, "page_size", request.page_size,
-        LIMITS.near_page_size_default, LIMITS.near_page_size_max,
+        v,
+        "page_size",
+        request.page_size,
+        LIMITS.near_page_size_default,
+        LIMITS.near_page_size_max,
     )
     if len(request.page_token) > LIMITS.page_token_length:
         v.add("page_token", "is malformed")

@@ -25,12 +25,20 @@ def _point_wkt(point: model.GeoPoint) -> str:
     return f"SRID=4326;POINT({point.longitude!r} {point.latitude!r})"
 
 
-def _ts(raw: str | None) -> datetime | None:
+def _ts_or_none(raw: str | None) -> datetime | None:
     return datetime.fromisoformat(raw) if raw else None
 
 
-def _date(raw: str | None) -> date | None:
+def _ts(raw: str) -> datetime:
+    return datetime.fromisoformat(raw)
+
+
+def _date_or_none(raw: str | None) -> date | None:
     return date.fromisoformat(raw) if raw else None
+
+
+def _date(raw: str) -> date:
+    return date.fromisoformat(raw)
 
 
 def _person_from_json(row: dict[str, Any]) -> model.Person:
@@ -44,10 +52,10 @@ def _person_from_json(row: dict[str, Any]) -> model.Person:
             sex=model.Sex(row["sex"]),
         ),
         documents=tuple(
-            model.TravelDocument(d["issuing_state"], d["number"], _date(d["expiry_date"]))
+            model.TravelDocument(d["issuing_state"], d["number"], _date_or_none(d["expiry_date"]))
             for d in row["documents"] or ()
         ),
-        registered_at=_ts(row["registered_at"]) or datetime.min,
+        registered_at=_ts(row["registered_at"]),
     )
 
 
@@ -56,18 +64,18 @@ def _stay_from_json(row: dict[str, Any]) -> model.Stay:
         id=uuid.UUID(row["id"]),
         person_id=uuid.UUID(row["person_id"]),
         entry_port_code=row["entry_port_code"],
-        entered_at=_ts(row["entered_at"]) or datetime.min,
+        entered_at=_ts(row["entered_at"]),
         exit_port_code=row["exit_port_code"] or "",
-        exited_at=_ts(row["exited_at"]),
+        exited_at=_ts_or_none(row["exited_at"]),
         permits=tuple(
             model.StayPermit(
                 permit_number=p["permit_number"],
                 type=model.PermitType(p["type"]),
-                valid_from=_date(p["valid_from"]) or date.min,
-                valid_until=_date(p["valid_until"]) or date.min,
+                valid_from=_date(p["valid_from"]),
+                valid_until=_date(p["valid_until"]),
                 sponsor=p["sponsor"],
                 purpose=p["purpose"],
-                recorded_at=_ts(p["recorded_at"]),
+                recorded_at=_ts_or_none(p["recorded_at"]),
             )
             for p in row["permits"]
         ),
@@ -90,8 +98,8 @@ def _address_record_from_json(row: dict[str, Any]) -> model.AddressRecord:
         id=uuid.UUID(row["id"]),
         person_id=uuid.UUID(row["person_id"]),
         address=_address_from_json(row),
-        effective_from=_date(row["effective_from"]) or date.min,
-        reported_at=_ts(row["reported_at"]) or datetime.min,
+        effective_from=_date(row["effective_from"]),
+        reported_at=_ts(row["reported_at"]),
     )
 
 
@@ -100,13 +108,13 @@ def _sighting_from_json(row: dict[str, Any]) -> model.Sighting:
         id=uuid.UUID(row["id"]),
         person_id=uuid.UUID(row["person_id"]),
         location=model.GeoPoint(row["lat"], row["lon"]),
-        observed_at=_ts(row["observed_at"]) or datetime.min,
+        observed_at=_ts(row["observed_at"]),
         source=model.SightingSource(row["source"]),
         reference=row["reference"],
         place_name=row["place_name"],
         district_code=row["district_code"] or "",
         village_code=row["village_code"] or "",
-        recorded_at=_ts(row["recorded_at"]),
+        recorded_at=_ts_or_none(row["recorded_at"]),
     )
 
 
@@ -217,15 +225,16 @@ class RegistryStore:
                 {"key": f"document:{document[0]}:{document[1]}"},
             )
 
-    def owners_of(self, documents: Iterable[model.TravelDocument]) -> dict[tuple[str, str], uuid.UUID]:
+    def owners_of(
+        self, documents: Iterable[model.TravelDocument]
+    ) -> dict[tuple[str, str], uuid.UUID]:
         keys = [(d.issuing_state, d.number) for d in documents]
         if not keys:
             return {}
         rows = self.session.execute(
-            select(t.TravelDocument.issuing_state, t.TravelDocument.number, t.TravelDocument.person_id)
-            .where(
-                func.row(t.TravelDocument.issuing_state, t.TravelDocument.number).in_(keys)
-            )
+            select(
+                t.TravelDocument.issuing_state, t.TravelDocument.number, t.TravelDocument.person_id
+            ).where(func.row(t.TravelDocument.issuing_state, t.TravelDocument.number).in_(keys))
         )
         return {(r.issuing_state, r.number): r.person_id for r in rows}
 
@@ -310,7 +319,9 @@ class RegistryStore:
     ) -> uuid.UUID:
         stay_id = uuid.uuid4()
         self.session.add(
-            t.Stay(id=stay_id, person_id=person_id, entry_port_code=port_code, entered_at=entered_at)
+            t.Stay(
+                id=stay_id, person_id=person_id, entry_port_code=port_code, entered_at=entered_at
+            )
         )
         self.session.flush()
         self.add_permit(stay_id, permit, sequence=1)
@@ -404,6 +415,7 @@ class RegistryStore:
     def add_sighting(
         self,
         person_id: uuid.UUID,
+        *,
         location: model.GeoPoint,
         observed_at: datetime,
         source: model.SightingSource,
@@ -478,7 +490,11 @@ class RegistryStore:
         elif document is not None:
             row = self.session.execute(
                 _DOSSIER_BY_DOCUMENT,
-                {"state": document.issuing_state, "number": document.number, "sightings": sightings},
+                {
+                    "state": document.issuing_state,
+                    "number": document.number,
+                    "sightings": sightings,
+                },
             ).one_or_none()
         else:
             return None
@@ -529,4 +545,3 @@ class RegistryStore:
             )
             for row in rows
         ]
-

@@ -139,9 +139,7 @@ class Stay(Base):
     exited_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     __table_args__ = (
         CheckConstraint("exited_at IS NULL OR exited_at >= entered_at", name="exit_after_entry"),
-        CheckConstraint(
-            "(exited_at IS NULL) = (exit_port_code IS NULL)", name="exit_has_port"
-        ),
+        CheckConstraint("(exited_at IS NULL) = (exit_port_code IS NULL)", name="exit_has_port"),
         # At most one open stay per person.
         Index(
             "uq_stays_one_open_per_person",
@@ -210,9 +208,7 @@ class CurrentAddress(Base):
     person_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("persons.id"), primary_key=True)
     address_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("addresses.id"), unique=True)
     location: Mapped[str] = mapped_column(_point())
-    __table_args__ = (
-        Index("ix_current_addresses_location", "location", postgresql_using="gist"),
-    )
+    __table_args__ = (Index("ix_current_addresses_location", "location", postgresql_using="gist"),)
 
 
 class Sighting(Base):

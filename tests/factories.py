@@ -1,0 +1,115 @@
+"""Valid requests with unique documents, and readers of google.rpc error details."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import UTC, datetime, timedelta
+
+import grpc
+from google.protobuf.timestamp_pb2 import Timestamp
+from google.rpc import error_details_pb2
+from google.type.date_pb2 import Date
+from grpc_status import rpc_status
+from pantau.v1 import records_pb2 as pb
+from pantau.v1 import registry_service_pb2 as r
+
+TAREMPA_CENTRE = pb.GeoPoint(latitude=3.2166, longitude=106.2211)
+
+
+def document_number() -> str:
+    return "T" + secrets.token_hex(4).upper()
+
+
+def person(
+    family: str = "Nguyen",
+    given: str = "Van An",
+    nationality: str = "VNM",
+    number: str | None = None,
+) -> pb.Person:
+    return pb.Person(
+        family_name=family,
+        given_names=given,
+        nationality=nationality,
+        birth_date=Date(year=1988, month=3, day=14),
+        sex=pb.SEX_MALE,
+        documents=[
+            pb.TravelDocument(issuing_state=nationality, number=number or document_number())
+        ],
+    )
+
+
+def timestamp(value: datetime) -> Timestamp:
+    stamp = Timestamp()
+    stamp.FromDatetime(value)
+    return stamp
+
+
+def hours_ago(hours: float) -> Timestamp:
+    return timestamp(datetime.now(UTC) - timedelta(hours=hours))
+
+
+def date(value: datetime | None = None, *, days: int = 0) -> Date:
+    day = (value or datetime.now(UTC)).date() + timedelta(days=days)
+    return Date(year=day.year, month=day.month, day=day.day)
+
+
+def permit(days: int = 30, number: str = "VOA-1", kind: int = pb.PERMIT_TYPE_VOA) -> pb.StayPermit:
+    return pb.StayPermit(
+        permit_number=number,
+        type=kind,  # type: ignore[arg-type]
+        valid_from=date(days=-1),
+        valid_until=date(days=days),
+        sponsor="PT Anambas Bahari",
+        purpose="tourism",
+    )
+
+
+def entry(person_id: str, hours: float = 2.0) -> r.RecordEntryRequest:
+    return r.RecordEntryRequest(
+        person_id=person_id, port_code="IDTRE", entered_at=hours_ago(hours), permit=permit()
+    )
+
+
+def address(person_id: str, lat: float, lon: float, days: int = 0) -> r.ReportAddressRequest:
+    return r.ReportAddressRequest(
+        person_id=person_id,
+        address=pb.Address(
+            line="Jl. Hang Tuah 7, Tarempa", location=pb.GeoPoint(latitude=lat, longitude=lon)
+        ),
+        effective_from=date(days=days),
+    )
+
+
+def field_violations(error: grpc.RpcError) -> dict[str, str]:
+    status = rpc_status.from_call(error)
+    assert status is not None, "the error carries no google.rpc.Status"
+    violations: dict[str, str] = {}
+    for detail in status.details:
+        if detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
+            bad = error_details_pb2.BadRequest()
+            detail.Unpack(bad)
+            violations.update({v.field: v.description for v in bad.field_violations})
+    return violations
+
+
+def error_info(error: grpc.RpcError) -> error_details_pb2.ErrorInfo:
+    status = rpc_status.from_call(error)
+    assert status is not None
+    for detail in status.details:
+        if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
+            info = error_details_pb2.ErrorInfo()
+            detail.Unpack(info)
+            return info
+    raise AssertionError("no ErrorInfo in the error details")
+
+
+def precondition_types(error: grpc.RpcError) -> list[str]:
+    status = rpc_status.from_call(error)
+    assert status is not None
+    types: list[str] = []
+    for detail in status.details:
+        if detail.Is(error_details_pb2.PreconditionFailure.DESCRIPTOR):
+            failure = error_details_pb2.PreconditionFailure()
+            detail.Unpack(failure)
+            types.extend(v.type for v in failure.violations)
+    return types
