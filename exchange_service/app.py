@@ -81,11 +81,31 @@ def start_server(settings: Settings) -> RunningServer:
     return RunningServer(server, health_servicer, port, application)
 
 
+HOW_TO_QUERY = """
+Pantau is serving on {target} (plaintext, development). Try it with any gRPC client:
+
+  grpcurl -plaintext {target} list
+  grpcurl -plaintext -d '{{"name": "nguyen", "page_size": 5}}' \\
+      {target} pantau.v1.QueryService/SearchPersons
+  grpcurl -plaintext -d '{{"center": {{"latitude": 3.2166, "longitude": 106.2211}}, \\
+      "radius_meters": 2000, "page_size": 5}}' {target} pantau.v1.QueryService/ListPersonsNear
+
+or in Python, with the generated package `pantau.v1`:
+
+  .venv/bin/python -c 'import grpc; from pantau.v1 import query_service_pb2 as q, \\
+query_service_pb2_grpc as g; print(g.QueryServiceStub(grpc.insecure_channel("{target}"))\\
+.SearchPersons(q.SearchPersonsRequest(name="nguyen", page_size=3)))'
+
+Ctrl-C stops it.
+"""
+
+
 def serve(settings: Settings) -> None:
     """Runs until SIGINT or SIGTERM, then drains calls for up to five seconds."""
     running = start_server(settings)
     host = settings.listen_address.rsplit(":", 1)[0]
     log.info("pantau serving on %s:%d", host, running.port)
+    print(HOW_TO_QUERY.format(target=f"{host}:{running.port}"), flush=True)  # noqa: T201
     stopped = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stopped.set())
