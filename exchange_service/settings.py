@@ -46,6 +46,30 @@ class Settings(BaseSettings):
     dossier_sightings: int = Field(default=20, ge=0, le=100)
     log_level: str = "INFO"
 
+    # --- mutual TLS (see `pantau pki` for development certificates) ---------
+    # PEM files; all three are required unless `pantau serve --insecure-dev`.
+    tls_cert_file: Path | None = None
+    tls_key_file: Path | None = None
+    # CA that signs agencies' client certificates.
+    tls_client_ca_file: Path | None = None
+    # Optional CRL (PEM) signed by that CA; revoked client certificates get no call.
+    tls_crl_file: Path | None = None
+
+    # --- agencies and access ----------------------------------------------------
+    agencies_file: Path = Path("deploy/agencies.toml")
+    # Per-agency token bucket: sustained calls per second, and burst size.
+    rate_limit_per_second: float = Field(default=200.0, gt=0)
+    rate_limit_burst: int = Field(default=400, ge=1)
+
+    # --- audit trail ------------------------------------------------------------
+    # Ed25519 private key (PEM, PKCS#8) that signs audit checkpoints.
+    audit_signing_key_file: Path = Path("var/audit/audit-signing.key")
+    # Signed checkpoints are also appended to this file, outside the database.
+    audit_checkpoint_file: Path = Path("var/audit/checkpoints.jsonl")
+    # A checkpoint is signed every N records or every M seconds, whichever first.
+    audit_checkpoint_every_records: int = Field(default=1000, ge=1)
+    audit_checkpoint_every_seconds: float = Field(default=300.0, gt=0)
+
     @classmethod
     def settings_customise_sources(
         cls,

@@ -1,0 +1,1 @@
+"""Agency identity, access control and the certificates behind them."""
