@@ -11,10 +11,14 @@ NODE_STAMP := node_modules/.installed
 
 .PHONY: run test setup venv db node proto lint typecheck test-only bench clean
 
+# Development settings: var/pki certificates, var/audit key and checkpoints.
+RUN_ENV := PANTAU_SETTINGS=deploy/pantau.dev.toml
+
 run: setup
-	$(BIN)/pantau migrate
-	$(BIN)/pantau load-sample
-	$(BIN)/pantau serve
+	$(RUN_ENV) $(BIN)/pantau pki --out var/pki
+	$(RUN_ENV) $(BIN)/pantau migrate
+	$(RUN_ENV) $(BIN)/pantau load-sample
+	$(RUN_ENV) $(BIN)/pantau serve
 
 test: setup lint
 	$(BIN)/pytest
@@ -52,7 +56,8 @@ test-only:
 	$(BIN)/pytest
 
 bench: setup
-	$(BIN)/pantau bench
+	$(RUN_ENV) $(BIN)/pantau pki --out var/pki
+	$(RUN_ENV) $(BIN)/pantau bench
 
 clean:
 	rm -rf $(VENV) node_modules .mypy_cache .ruff_cache .pytest_cache

@@ -6,12 +6,16 @@ import logging
 import signal
 import threading
 from dataclasses import dataclass
+from pathlib import Path
 
 import grpc
 from grpc_health.v1 import health
 from sqlalchemy import Engine
 
+from exchange_service.api.access import DEV_AGENCY_KEY, AccessInterceptor
 from exchange_service.api.server import ServerOptions, build_server
+from exchange_service.security.agencies import load_agencies
+from exchange_service.security.revocation import RevocationList
 from exchange_service.services import Queries, Registry, RegistryContext
 from exchange_service.settings import Settings
 from exchange_service.storage.boundaries import load_boundaries
@@ -63,7 +67,45 @@ class RunningServer:
         self.application.close()
 
 
-def start_server(settings: Settings) -> RunningServer:
+def _server_credentials(settings: Settings) -> grpc.ServerCredentials:
+    missing = [
+        name
+        for name in ("tls_cert_file", "tls_key_file", "tls_client_ca_file")
+        if getattr(settings, name) is None
+    ]
+    if missing:
+        raise SystemExit(
+            f"mutual TLS needs settings {', '.join(missing)} (make development files with "
+            "`pantau pki`); `pantau serve --insecure-dev` serves without TLS for development"
+        )
+    cert, key, client_ca = (
+        Path(str(getattr(settings, name)))
+        for name in ("tls_cert_file", "tls_key_file", "tls_client_ca_file")
+    )
+    return grpc.ssl_server_credentials(
+        [(key.read_bytes(), cert.read_bytes())],
+        root_certificates=client_ca.read_bytes(),
+        require_client_auth=True,
+    )
+
+
+def _access(settings: Settings, *, insecure_dev: bool) -> AccessInterceptor:
+    revocation = None
+    if settings.tls_crl_file is not None and settings.tls_client_ca_file is not None:
+        revocation = RevocationList(settings.tls_crl_file, settings.tls_client_ca_file)
+    return AccessInterceptor(
+        load_agencies(settings.agencies_file),
+        default_rate=settings.rate_limit_per_second,
+        default_burst=settings.rate_limit_burst,
+        revocation=revocation,
+        insecure_dev=insecure_dev,
+    )
+
+
+def start_server(settings: Settings, *, insecure_dev: bool = False) -> RunningServer:
+    """Starts serving over mutual TLS, or in plaintext with ``insecure_dev`` (logged loudly)."""
+    credentials = None if insecure_dev else _server_credentials(settings)
+    access = _access(settings, insecure_dev=insecure_dev)
     application = build_application(settings)
     server, health_servicer = build_server(
         application.registry,
@@ -73,8 +115,17 @@ def start_server(settings: Settings) -> RunningServer:
             max_message_bytes=settings.max_message_bytes,
             default_deadline_seconds=settings.default_deadline_seconds,
         ),
+        access=access,
     )
-    port = server.add_insecure_port(settings.listen_address)
+    if credentials is None:
+        log.warning(
+            "INSECURE DEVELOPMENT MODE: no TLS, no client certificates; the agency is taken"
+            " from the %s header. Never use this with real data.",
+            DEV_AGENCY_KEY,
+        )
+        port = server.add_insecure_port(settings.listen_address)
+    else:
+        port = server.add_secure_port(settings.listen_address, credentials)
     if port == 0:
         raise SystemExit(f"cannot listen on {settings.listen_address}")
     server.start()
@@ -82,30 +133,40 @@ def start_server(settings: Settings) -> RunningServer:
 
 
 HOW_TO_QUERY = """
-Pantau is serving on {target} (plaintext, development). Try it with any gRPC client:
+Pantau is serving on {target} over mutual TLS. Each agency holds a client
+certificate in {pki}/ (kanim-tarempa, polres-anambas, pemkab-anambas,
+supervisor-tarempa). Calls with personal data name the officer and purpose:
 
-  grpcurl -plaintext {target} list
-  grpcurl -plaintext -d '{{"name": "nguyen", "page_size": 5}}' \\
-      {target} pantau.v1.QueryService/SearchPersons
-  grpcurl -plaintext -d '{{"center": {{"latitude": 3.2166, "longitude": 106.2211}}, \\
-      "radius_meters": 2000, "page_size": 5}}' {target} pantau.v1.QueryService/ListPersonsNear
+  grpcurl -cacert {pki}/ca.crt -cert {pki}/polres-anambas.crt -key {pki}/polres-anambas.key \\
+      -H 'x-pantau-officer: Bripka Andi' -H 'x-pantau-purpose: LP/123/XI/2026' \\
+      -d '{{"name": "nguyen", "page_size": 5}}' \\
+      localhost:{port} pantau.v1.QueryService/SearchPersons
 
 or in Python, with the generated package `pantau.v1`:
 
-  .venv/bin/python -c 'import grpc; from pantau.v1 import query_service_pb2 as q, \\
-query_service_pb2_grpc as g; print(g.QueryServiceStub(grpc.insecure_channel("{target}"))\\
-.SearchPersons(q.SearchPersonsRequest(name="nguyen", page_size=3)))'
+  .venv/bin/python -m exchange_service.client_example {target} {pki} polres-anambas
 
 Ctrl-C stops it.
 """
 
+INSECURE_HOW_TO_QUERY = """
+Pantau is serving on {target} WITHOUT TLS (development flag). Name the agency
+in a header:
 
-def serve(settings: Settings) -> None:
+  grpcurl -plaintext -H 'x-pantau-agency: polres-anambas' -H 'x-pantau-officer: dev' \\
+      -H 'x-pantau-purpose: testing' -d '{{"name": "nguyen"}}' \\
+      {target} pantau.v1.QueryService/SearchPersons
+"""
+
+
+def serve(settings: Settings, *, insecure_dev: bool = False) -> None:
     """Runs until SIGINT or SIGTERM, then drains calls for up to five seconds."""
-    running = start_server(settings)
+    running = start_server(settings, insecure_dev=insecure_dev)
     host = settings.listen_address.rsplit(":", 1)[0]
     log.info("pantau serving on %s:%d", host, running.port)
-    print(HOW_TO_QUERY.format(target=f"{host}:{running.port}"), flush=True)  # noqa: T201
+    pki = settings.tls_client_ca_file.parent if settings.tls_client_ca_file else Path("var/pki")
+    message = INSECURE_HOW_TO_QUERY if insecure_dev else HOW_TO_QUERY
+    print(message.format(target=f"{host}:{running.port}", port=running.port, pki=pki), flush=True)  # noqa: T201
     stopped = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stopped.set())

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from pathlib import Path
 
 from exchange_service.settings import load_settings
 
@@ -14,7 +15,16 @@ def main(argv: list[str] | None = None) -> int:
         prog="pantau", description="Foreigner supervision and inter-agency data exchange."
     )
     commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("serve", help="run the gRPC service")
+    serve = commands.add_parser("serve", help="run the gRPC service (mutual TLS)")
+    serve.add_argument(
+        "--insecure-dev",
+        action="store_true",
+        help="development only: serve without TLS; the agency comes from a header",
+    )
+    pki = commands.add_parser(
+        "pki", help="create a development CA, server and per-agency client certificates"
+    )
+    pki.add_argument("--out", type=Path, default=Path("var/pki"))
     commands.add_parser("migrate", help="bring the database schema to head, load boundaries")
     sample = commands.add_parser("load-sample", help="load the realistic Anambas sample")
     sample.add_argument("--persons", type=int, default=300)
@@ -32,7 +42,16 @@ def main(argv: list[str] | None = None) -> int:
     from exchange_service import app
 
     if args.command == "serve":
-        app.serve(settings)
+        app.serve(settings, insecure_dev=args.insecure_dev)
+    elif args.command == "pki":
+        from exchange_service.security.agencies import load_agencies
+        from exchange_service.security.pki import create_dev_pki
+
+        agencies = load_agencies(settings.agencies_file)
+        create_dev_pki(args.out, sorted(agencies))
+        ids = ", ".join(sorted(agencies))
+        message = f"development PKI in {args.out}: ca.crt, ca.crl, server.crt/.key; {ids}"
+        print(message)  # noqa: T201
     elif args.command == "migrate":
         app.migrate(settings)
     elif args.command == "load-sample":

@@ -9,12 +9,15 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
 import grpc
 import pytest
 from sqlalchemy import Engine, create_engine, text
 
-from exchange_service import app
+from exchange_service import app, client_example
+from exchange_service.security.pki import create_dev_pki
 from exchange_service.settings import Settings, load_settings
 
 ADMIN_URL = os.environ.get(
@@ -47,9 +50,45 @@ def database_url() -> Iterator[str]:
         admin.dispose()
 
 
+AGENCIES = {
+    "IMMIGRATION": "kanim-tarempa",
+    "POLICE": "polres-anambas",
+    "LOCAL_GOVERNMENT": "pemkab-anambas",
+    "SUPERVISOR": "supervisor-tarempa",
+}
+ROOT = Path(__file__).resolve().parents[1]
+OFFICER_AND_PURPOSE = (
+    ("x-pantau-officer", "Insp. Rahmat Hidayat"),
+    ("x-pantau-purpose", "ND/IMI.4-GR.01/XI/2026 test"),
+)
+
+
 @pytest.fixture(scope="session")
-def settings(database_url: str) -> Settings:
-    return load_settings(database_url=database_url, listen_address="127.0.0.1:0", grpc_workers=4)
+def pki_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("pki")
+    create_dev_pki(out, sorted(AGENCIES.values()))
+    return out
+
+
+@pytest.fixture(scope="session")
+def settings(
+    database_url: str, pki_dir: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Settings:
+    audit_dir = tmp_path_factory.mktemp("audit")
+    return load_settings(
+        database_url=database_url,
+        listen_address="127.0.0.1:0",
+        grpc_workers=4,
+        tls_cert_file=pki_dir / "server.crt",
+        tls_key_file=pki_dir / "server.key",
+        tls_client_ca_file=pki_dir / "ca.crt",
+        tls_crl_file=pki_dir / "ca.crl",
+        agencies_file=ROOT / "deploy" / "agencies.toml",
+        audit_signing_key_file=audit_dir / "audit-signing.key",
+        audit_checkpoint_file=audit_dir / "checkpoints.jsonl",
+        rate_limit_per_second=10_000.0,
+        rate_limit_burst=10_000,
+    )
 
 
 @pytest.fixture(scope="session")
@@ -71,9 +110,37 @@ def grpc_target(running_server: app.RunningServer) -> str:
     return f"127.0.0.1:{running_server.port}"
 
 
+class _WithMetadata(grpc.UnaryUnaryClientInterceptor, grpc.StreamUnaryClientInterceptor):  # type: ignore[misc]
+    """Adds the officer and purpose headers to every call."""
+
+    def __init__(self, metadata: tuple[tuple[str, str], ...]) -> None:
+        self._metadata = metadata
+
+    def _details(self, details: Any) -> Any:
+        return details._replace(metadata=(*(details.metadata or ()), *self._metadata))
+
+    def intercept_unary_unary(self, continuation: Any, details: Any, request: Any) -> Any:
+        return continuation(self._details(details), request)
+
+    def intercept_stream_unary(self, continuation: Any, details: Any, requests: Any) -> Any:
+        return continuation(self._details(details), requests)
+
+
+def agency_channel(
+    target: str,
+    pki: Path,
+    agency_id: str,
+    metadata: tuple[tuple[str, str], ...] = OFFICER_AND_PURPOSE,
+) -> grpc.Channel:
+    """A mutual-TLS channel presenting the agency's certificate, with officer and purpose."""
+    channel = client_example.agency_channel(target, pki, agency_id)
+    return grpc.intercept_channel(channel, _WithMetadata(metadata))
+
+
 @pytest.fixture(scope="session")
-def grpc_channel(grpc_target: str) -> Iterator[grpc.Channel]:
-    channel = grpc.insecure_channel(grpc_target)
+def grpc_channel(grpc_target: str, pki_dir: Path) -> Iterator[grpc.Channel]:
+    """An immigration officer's channel: every RPC allowed, full data view."""
+    channel = agency_channel(grpc_target, pki_dir, AGENCIES["IMMIGRATION"])
     grpc.channel_ready_future(channel).result(timeout=10)
     yield channel
     channel.close()

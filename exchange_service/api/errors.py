@@ -21,6 +21,9 @@ from exchange_service.domain.errors import (
     InvalidInput,
     NotFound,
     PantauError,
+    PermissionDenied,
+    ResourceExhausted,
+    Unauthenticated,
     Unavailable,
 )
 
@@ -91,6 +94,21 @@ def to_status(error: PantauError) -> status_pb2.Status:
         retry.retry_delay.FromSeconds(1)
         return status_pb2.Status(
             code=code_pb2.UNAVAILABLE, message=error.message, details=[_pack(retry)]
+        )
+    if isinstance(error, Unauthenticated):
+        return status_pb2.Status(code=code_pb2.UNAUTHENTICATED, message=error.message)
+    if isinstance(error, PermissionDenied):
+        denied = error_details_pb2.ErrorInfo(
+            reason=error.reason, domain=DOMAIN, metadata=error.metadata
+        )
+        return status_pb2.Status(
+            code=code_pb2.PERMISSION_DENIED, message=error.message, details=[_pack(denied)]
+        )
+    if isinstance(error, ResourceExhausted):
+        retry = error_details_pb2.RetryInfo()
+        retry.retry_delay.FromMilliseconds(max(1, int(error.retry_after_seconds * 1000)))
+        return status_pb2.Status(
+            code=code_pb2.RESOURCE_EXHAUSTED, message=error.message, details=[_pack(retry)]
         )
     log.error("unmapped domain error %s", type(error).__name__)
     return status_pb2.Status(code=code_pb2.INTERNAL, message="internal error")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from concurrent import futures
 from dataclasses import dataclass
 
@@ -36,16 +35,20 @@ def build_server(
     queries: Queries,
     options: ServerOptions,
     *,
-    extra_interceptors: Sequence[grpc.ServerInterceptor] = (),
+    access: grpc.ServerInterceptor,
+    audit: grpc.ServerInterceptor | None = None,
 ) -> tuple[grpc.Server, health.HealthServicer]:
     """A server with both services; the caller adds ports and starts it.
 
-    Interceptors run outermost first: domain errors become statuses, then the
-    ``extra_interceptors`` (identity, authorisation, audit), then the deadline.
+    Interceptors run outermost first: the audit interceptor (so it records
+    every call with its final status, denied ones included), domain errors to
+    statuses, access control (identity, permission, purpose, rate, data view),
+    then the deadline.
     """
-    interceptors = [
+    interceptors: list[grpc.ServerInterceptor] = [
+        *([audit] if audit is not None else []),
         DomainErrorInterceptor(),
-        *extra_interceptors,
+        access,
         DeadlineInterceptor(options.default_deadline_seconds),
     ]
     server = grpc.server(

@@ -101,3 +101,26 @@ class DeadlineExceeded(PantauError):
 
 class Unavailable(PantauError):
     """A dependency (the database) cannot be reached now; the caller may retry."""
+
+
+class Unauthenticated(PantauError):
+    """The caller could not be identified as a known, unrevoked agency."""
+
+
+class PermissionDenied(PantauError):
+    """The caller is known but may not do this; ``reason`` says why (``PURPOSE_REQUIRED``)."""
+
+    def __init__(
+        self, message: str, *, reason: str, metadata: Mapping[str, str] | None = None
+    ) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.metadata = dict(metadata or {})
+
+
+class ResourceExhausted(PantauError):
+    """The caller went over its rate limit; it may retry after ``retry_after_seconds``."""
+
+    def __init__(self, message: str, *, retry_after_seconds: float) -> None:
+        super().__init__(message)
+        self.retry_after_seconds = retry_after_seconds

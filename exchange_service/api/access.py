@@ -1,0 +1,184 @@
+"""Who is calling, may they, and why: identity, authorisation, purpose and rate limits.
+
+One interceptor, one table. The agency comes from the client certificate's
+SAN URI ``spiffe://pantau/agency/<id>`` (mutual TLS; a revoked certificate is
+refused), the officer and purpose from call metadata, and the permission from
+``PERMISSIONS``: an RPC not in it is refused to everyone.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Callable, Mapping
+from typing import Any, Protocol
+
+import grpc
+from cryptography import x509
+from pantau.v1 import query_service_pb2, registry_service_pb2
+
+from exchange_service.api.interceptors import Behaviour, wrap_handler
+from exchange_service.api.views import apply_view
+from exchange_service.domain.agencies import Agency, AgencyKind
+from exchange_service.domain.call import current_call
+from exchange_service.domain.errors import PermissionDenied, ResourceExhausted, Unauthenticated
+from exchange_service.domain.rate_limit import TokenBucket
+from exchange_service.security.pki import agency_id_from_certificate
+
+log = logging.getLogger(__name__)
+
+OFFICER_KEY = "x-pantau-officer"
+PURPOSE_KEY = "x-pantau-purpose"
+# Development only (`pantau serve --insecure-dev`): the agency, with no certificate.
+DEV_AGENCY_KEY = "x-pantau-agency"
+OFFICER_MAX = 100
+PURPOSE_MAX = 200
+
+_I, _P, _L, _S = (
+    AgencyKind.IMMIGRATION,
+    AgencyKind.POLICE,
+    AgencyKind.LOCAL_GOVERNMENT,
+    AgencyKind.SUPERVISOR,
+)
+
+
+def _rpc(service: Any, name: str) -> str:
+    return f"/{service.full_name}/{name}"
+
+
+_REGISTRY = registry_service_pb2.DESCRIPTOR.services_by_name["RegistryService"]
+_QUERY = query_service_pb2.DESCRIPTOR.services_by_name["QueryService"]
+
+# RPC -> agency kinds allowed to call it. README.md shows it as a matrix.
+PERMISSIONS: Mapping[str, frozenset[AgencyKind]] = {
+    _rpc(_REGISTRY, "RegisterPerson"): frozenset({_I}),
+    _rpc(_REGISTRY, "AddTravelDocument"): frozenset({_I}),
+    _rpc(_REGISTRY, "RecordEntry"): frozenset({_I}),
+    _rpc(_REGISTRY, "ExtendPermit"): frozenset({_I}),
+    _rpc(_REGISTRY, "RecordExit"): frozenset({_I}),
+    _rpc(_REGISTRY, "ReportAddress"): frozenset({_I}),
+    _rpc(_REGISTRY, "RecordSighting"): frozenset({_I, _P}),
+    _rpc(_REGISTRY, "ImportLodgingReports"): frozenset({_I}),
+    _rpc(_QUERY, "GetPerson"): frozenset({_I, _P, _L, _S}),
+    _rpc(_QUERY, "SearchPersons"): frozenset({_I, _P, _S}),
+    # Distances from a chosen centre would locate a person more finely than a
+    # village: not for the DISTRICT view.
+    _rpc(_QUERY, "ListPersonsNear"): frozenset({_I, _P, _S}),
+}
+# Services any identified agency may call without officer or purpose.
+OPEN_SERVICES = ("/grpc.health.v1.Health/", "/grpc.reflection.")
+PERSONAL_DATA_PREFIX = "/pantau.v1."
+
+
+class RevocationChecker(Protocol):
+    def is_revoked(self, cert: x509.Certificate) -> bool: ...
+
+
+@functools.lru_cache(maxsize=1024)
+def _parse_certificate(pem: bytes) -> x509.Certificate:
+    return x509.load_pem_x509_certificate(pem)
+
+
+def _metadata(context: grpc.ServicerContext) -> dict[str, str]:
+    return {key: value for key, value in context.invocation_metadata() if isinstance(value, str)}
+
+
+def _clean_header(raw: str, limit: int) -> str:
+    text = " ".join(raw.split())
+    if len(text) > limit or any(ord(ch) < 32 for ch in text):
+        return ""
+    return text
+
+
+class AccessInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
+    """Identifies the agency, checks the permission table, purpose and rate, applies the view."""
+
+    def __init__(
+        self,
+        agencies: Mapping[str, Agency],
+        *,
+        default_rate: float,
+        default_burst: int,
+        revocation: RevocationChecker | None = None,
+        insecure_dev: bool = False,
+        clock: Callable[[], float] | None = None,
+    ) -> None:
+        self._agencies = agencies
+        self._revocation = revocation
+        self._insecure_dev = insecure_dev
+        self._buckets = {
+            agency.id: TokenBucket(
+                agency.rate_limit_per_second or default_rate,
+                agency.rate_limit_burst or default_burst,
+                *(() if clock is None else (clock,)),
+            )
+            for agency in agencies.values()
+        }
+
+    def identify(self, context: grpc.ServicerContext) -> Agency:
+        """The calling agency, or Unauthenticated."""
+        if self._insecure_dev:
+            agency_id = _metadata(context).get(DEV_AGENCY_KEY, "")
+        else:
+            pems = context.auth_context().get("x509_pem_cert") or []
+            if not pems:
+                raise Unauthenticated("a client certificate is required")
+            cert = _parse_certificate(bytes(pems[0]))
+            if self._revocation is not None and self._revocation.is_revoked(cert):
+                raise Unauthenticated("the client certificate is revoked")
+            agency_id = agency_id_from_certificate(cert) or ""
+        agency = self._agencies.get(agency_id)
+        if agency is None:
+            raise Unauthenticated(f"unknown agency {agency_id!r}")
+        return agency
+
+    def authorize(self, method: str, agency: Agency, context: grpc.ServicerContext) -> None:
+        allowed = PERMISSIONS.get(method, frozenset())
+        if agency.kind not in allowed:
+            raise PermissionDenied(
+                f"{agency.kind} agencies may not call {method}",
+                reason="METHOD_NOT_ALLOWED",
+                metadata={"agency_id": agency.id, "method": method},
+            )
+        headers = _metadata(context)
+        officer = _clean_header(headers.get(OFFICER_KEY, ""), OFFICER_MAX)
+        purpose = _clean_header(headers.get(PURPOSE_KEY, ""), PURPOSE_MAX)
+        call = current_call.get()
+        if call is not None:
+            call.officer, call.purpose = officer, purpose
+        if not officer or not purpose:
+            raise PermissionDenied(
+                f"personal data needs metadata {OFFICER_KEY} (the officer, up to {OFFICER_MAX}"
+                f" characters) and {PURPOSE_KEY} (a case or letter reference, up to"
+                f" {PURPOSE_MAX})",
+                reason="PURPOSE_REQUIRED",
+                metadata={"officer_key": OFFICER_KEY, "purpose_key": PURPOSE_KEY},
+            )
+        wait = self._buckets[agency.id].take()
+        if wait > 0:
+            raise ResourceExhausted(
+                f"agency {agency.id} is over its rate limit", retry_after_seconds=wait
+            )
+
+    def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], grpc.RpcMethodHandler | None],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler | None:
+        method: str = handler_call_details.method
+
+        def wrapper(behaviour: Behaviour, _details: grpc.HandlerCallDetails) -> Behaviour:
+            def handle(request: Any, context: grpc.ServicerContext) -> Any:
+                agency = self.identify(context)
+                call = current_call.get()
+                if call is not None:
+                    call.agency_id, call.agency_kind = agency.id, agency.kind.value
+                if method.startswith(OPEN_SERVICES):
+                    return behaviour(request, context)
+                self.authorize(method, agency, context)
+                response = behaviour(request, context)
+                return apply_view(response, agency.view)
+
+            return handle
+
+        return wrap_handler(continuation(handler_call_details), handler_call_details, wrapper)

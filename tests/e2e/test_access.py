@@ -1,0 +1,444 @@
+"""Agency identity, the permission matrix, officer and purpose, data views, rate limits.
+
+Every call goes over a real mutual-TLS connection with the agency's own
+certificate, as in production.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import grpc
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from google.protobuf.message import Message
+from google.rpc import error_details_pb2
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_status import rpc_status
+from pantau.v1 import query_service_pb2 as q
+from pantau.v1 import query_service_pb2_grpc as q_grpc
+from pantau.v1 import records_pb2 as pb
+from pantau.v1 import registry_service_pb2 as r
+from pantau.v1 import registry_service_pb2_grpc as r_grpc
+
+from exchange_service import app
+from exchange_service.api.access import PERMISSIONS
+from exchange_service.domain.agencies import AgencyKind
+from exchange_service.security import pki
+from exchange_service.settings import Settings
+from tests import factories as f
+from tests.conftest import AGENCIES, OFFICER_AND_PURPOSE, RowCounts, agency_channel
+
+
+@dataclass
+class Subject:
+    """A registered person with an open stay and an address, made by immigration."""
+
+    person: pb.Person
+    stay: pb.Stay
+    # Registered, with no stay: for RecordEntry.
+    idle: pb.Person
+
+
+@pytest.fixture
+def subject(grpc_channel: grpc.Channel) -> Subject:
+    registry = r_grpc.RegistryServiceStub(grpc_channel)
+    person = registry.RegisterPerson(r.RegisterPersonRequest(person=f.person(nationality="MYS")))
+    stay = registry.RecordEntry(f.entry(person.id))
+    registry.ReportAddress(f.address(person.id, 3.2166, 106.2211))
+    registry.RecordSighting(
+        r.RecordSightingRequest(
+            person_id=person.id,
+            location=pb.GeoPoint(latitude=3.217, longitude=106.2213),
+            observed_at=f.hours_ago(1),
+            source=pb.SIGHTING_SOURCE_LODGING_CHECK_IN,
+            reference=f"APOA-{uuid.uuid4().hex[:8]}",
+            place_name="Wisma Tarempa Indah",
+        )
+    )
+    idle = registry.RegisterPerson(r.RegisterPersonRequest(person=f.person()))
+    return Subject(person, stay, idle)
+
+
+Call = Callable[[grpc.Channel, Subject], Message]
+
+
+def _registry(channel: grpc.Channel) -> r_grpc.RegistryServiceStub:
+    return r_grpc.RegistryServiceStub(channel)
+
+
+def _queries(channel: grpc.Channel) -> q_grpc.QueryServiceStub:
+    return q_grpc.QueryServiceStub(channel)
+
+
+def _lodging(_channel: grpc.Channel, s: Subject) -> Iterator[r.LodgingReport]:
+    yield r.LodgingReport(
+        lodging_id="APOA-2105-0001",
+        lodging_name="Hotel Tarempa",
+        location=pb.GeoPoint(latitude=3.2169, longitude=106.2215),
+        event=r.LODGING_EVENT_CHECK_OUT,
+        document=s.person.documents[0],
+        occurred_at=f.hours_ago(0.5),
+        reference=uuid.uuid4().hex[:10],
+    )
+
+
+# One valid call per RPC: an allowed agency gets OK.
+VALID_CALLS: dict[str, Call] = {
+    "/pantau.v1.RegistryService/RegisterPerson": lambda c, s: _registry(c).RegisterPerson(
+        r.RegisterPersonRequest(person=f.person())
+    ),
+    "/pantau.v1.RegistryService/AddTravelDocument": lambda c, s: _registry(c).AddTravelDocument(
+        r.AddTravelDocumentRequest(
+            person_id=s.person.id,
+            document=pb.TravelDocument(issuing_state="MYS", number=f.document_number()),
+        )
+    ),
+    "/pantau.v1.RegistryService/RecordEntry": lambda c, s: _registry(c).RecordEntry(
+        f.entry(s.idle.id)
+    ),
+    "/pantau.v1.RegistryService/ExtendPermit": lambda c, s: _registry(c).ExtendPermit(
+        r.ExtendPermitRequest(stay_id=s.stay.id, permit=f.permit(days=90, number="EXT-1"))
+    ),
+    "/pantau.v1.RegistryService/RecordExit": lambda c, s: _registry(c).RecordExit(
+        r.RecordExitRequest(person_id=s.person.id, port_code="MWK", exited_at=f.hours_ago(0.1))
+    ),
+    "/pantau.v1.RegistryService/ReportAddress": lambda c, s: _registry(c).ReportAddress(
+        f.address(s.person.id, 3.3184, 106.2425, days=1)
+    ),
+    "/pantau.v1.RegistryService/RecordSighting": lambda c, s: _registry(c).RecordSighting(
+        r.RecordSightingRequest(
+            person_id=s.person.id,
+            location=pb.GeoPoint(latitude=3.2, longitude=106.2),
+            observed_at=f.hours_ago(0.2),
+            source=pb.SIGHTING_SOURCE_POLICE_CHECK,
+        )
+    ),
+    "/pantau.v1.RegistryService/ImportLodgingReports": lambda c, s: _registry(
+        c
+    ).ImportLodgingReports(_lodging(c, s)),
+    "/pantau.v1.QueryService/GetPerson": lambda c, s: _queries(c).GetPerson(
+        q.GetPersonRequest(person_id=s.person.id)
+    ),
+    "/pantau.v1.QueryService/SearchPersons": lambda c, s: _queries(c).SearchPersons(
+        q.SearchPersonsRequest(name=f"{s.person.family_name} {s.person.given_names}")
+    ),
+    "/pantau.v1.QueryService/ListPersonsNear": lambda c, s: _queries(c).ListPersonsNear(
+        q.ListPersonsNearRequest(
+            center=pb.GeoPoint(latitude=3.2166, longitude=106.2211), radius_meters=500
+        )
+    ),
+}
+
+
+def test_every_rpc_of_the_contract_is_in_the_permission_table_and_tested() -> None:
+    contract = {
+        f"/{service.full_name}/{method.name}"
+        for module in (r, q)
+        for service in module.DESCRIPTOR.services_by_name.values()
+        for method in service.methods
+    }
+    assert contract == set(PERMISSIONS) == set(VALID_CALLS)
+
+
+CELLS = [(method, kind) for method in sorted(PERMISSIONS) for kind in AgencyKind]
+
+
+@pytest.mark.parametrize(
+    ("method", "kind"), CELLS, ids=[f"{m.rsplit('/', 1)[1]}-{k}" for m, k in CELLS]
+)
+def test_permission_matrix_cell(  # noqa: PLR0917 (pytest fixtures)
+    method: str,
+    kind: AgencyKind,
+    subject: Subject,
+    grpc_target: str,
+    pki_dir: Path,
+    row_counts: RowCounts,
+) -> None:
+    channel = agency_channel(grpc_target, pki_dir, AGENCIES[kind.value])
+    with channel:
+        if kind in PERMISSIONS[method]:
+            reply = VALID_CALLS[method](channel, subject)
+            assert isinstance(reply, Message)
+            return
+        before = row_counts.snapshot()
+        with pytest.raises(grpc.RpcError) as caught:
+            VALID_CALLS[method](channel, subject)
+        assert caught.value.code() == grpc.StatusCode.PERMISSION_DENIED
+        assert f.error_info(caught.value).reason == "METHOD_NOT_ALLOWED"
+        assert row_counts.snapshot() == before
+
+
+@pytest.mark.parametrize(
+    "metadata",
+    [
+        (),
+        OFFICER_AND_PURPOSE[:1],
+        OFFICER_AND_PURPOSE[1:],
+        (("x-pantau-officer", " "), OFFICER_AND_PURPOSE[1]),
+    ],
+    ids=["none", "officer-only", "purpose-only", "blank-officer"],
+)
+def test_personal_data_needs_officer_and_purpose(
+    metadata: tuple[tuple[str, str], ...],
+    subject: Subject,
+    grpc_target: str,
+    pki_dir: Path,
+    row_counts: RowCounts,
+) -> None:
+    before = row_counts.snapshot()
+    with agency_channel(
+        grpc_target, pki_dir, AGENCIES["IMMIGRATION"], metadata=metadata
+    ) as channel:
+        for method in (
+            "/pantau.v1.QueryService/GetPerson",
+            "/pantau.v1.RegistryService/RegisterPerson",
+        ):
+            with pytest.raises(grpc.RpcError) as caught:
+                VALID_CALLS[method](channel, subject)
+            assert caught.value.code() == grpc.StatusCode.PERMISSION_DENIED
+            assert f.error_info(caught.value).reason == "PURPOSE_REQUIRED"
+    assert row_counts.snapshot() == before
+
+
+def _raw_channel(target: str, ca: bytes, key: bytes | None, cert: bytes | None) -> grpc.Channel:
+    port = target.rsplit(":", 1)[1]
+    credentials = grpc.ssl_channel_credentials(
+        root_certificates=ca, private_key=key, certificate_chain=cert
+    )
+    return grpc.secure_channel(f"localhost:{port}", credentials)
+
+
+def _assert_no_call_succeeds(
+    channel: grpc.Channel, subject: Subject, codes: set[grpc.StatusCode]
+) -> None:
+    with channel:
+        for method in (
+            "/pantau.v1.QueryService/GetPerson",
+            "/pantau.v1.RegistryService/RegisterPerson",
+        ):
+            with pytest.raises(grpc.RpcError) as caught:
+                _with_purpose(channel, VALID_CALLS[method], subject)
+            assert caught.value.code() in codes, caught.value.details()
+        with pytest.raises(grpc.RpcError) as caught:
+            health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=5)
+        assert caught.value.code() in codes
+
+
+def _with_purpose(channel: grpc.Channel, call: Call, subject: Subject) -> Message:
+    from tests.conftest import _WithMetadata
+
+    return call(grpc.intercept_channel(channel, _WithMetadata(OFFICER_AND_PURPOSE)), subject)
+
+
+def test_no_client_certificate_gets_no_call(
+    subject: Subject, grpc_target: str, pki_dir: Path
+) -> None:
+    channel = _raw_channel(grpc_target, (pki_dir / "ca.crt").read_bytes(), None, None)
+    _assert_no_call_succeeds(channel, subject, {grpc.StatusCode.UNAVAILABLE})
+
+
+def _pem(cert: x509.Certificate, key: object) -> tuple[bytes, bytes]:
+    return (
+        cert.public_bytes(serialization.Encoding.PEM),
+        key.private_bytes(  # type: ignore[attr-defined]
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        ),
+    )
+
+
+def test_certificate_from_another_ca_gets_no_call(
+    subject: Subject, grpc_target: str, pki_dir: Path
+) -> None:
+    now = datetime.now(UTC)
+    foreign_cert, foreign_key = pki.create_ca("Not Pantau", now=now, valid_days=30)
+    cert, key = pki.issue_client_certificate(
+        foreign_cert,
+        foreign_key,
+        "polres-anambas",
+        not_before=now - timedelta(days=1),
+        not_after=now + timedelta(days=30),
+    )
+    cert_pem, key_pem = _pem(cert, key)
+    channel = _raw_channel(grpc_target, (pki_dir / "ca.crt").read_bytes(), key_pem, cert_pem)
+    _assert_no_call_succeeds(channel, subject, {grpc.StatusCode.UNAVAILABLE})
+
+
+def _ca(pki_dir: Path) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
+    return pki.load_certificate(pki_dir / "ca.crt"), pki.load_private_key(pki_dir / "ca.key")
+
+
+def test_expired_certificate_gets_no_call(
+    subject: Subject, grpc_target: str, pki_dir: Path
+) -> None:
+    ca_cert, ca_key = _ca(pki_dir)
+    now = datetime.now(UTC)
+    cert, key = pki.issue_client_certificate(
+        ca_cert,
+        ca_key,
+        "polres-anambas",
+        not_before=now - timedelta(days=60),
+        not_after=now - timedelta(days=1),
+    )
+    cert_pem, key_pem = _pem(cert, key)
+    channel = _raw_channel(grpc_target, (pki_dir / "ca.crt").read_bytes(), key_pem, cert_pem)
+    _assert_no_call_succeeds(channel, subject, {grpc.StatusCode.UNAVAILABLE})
+
+
+def test_revoked_certificate_gets_no_call(
+    subject: Subject, grpc_target: str, pki_dir: Path
+) -> None:
+    ca_cert, ca_key = _ca(pki_dir)
+    now = datetime.now(UTC)
+    cert, key = pki.issue_client_certificate(
+        ca_cert,
+        ca_key,
+        "polres-anambas",
+        not_before=now - timedelta(days=1),
+        not_after=now + timedelta(days=30),
+    )
+    cert_pem, key_pem = _pem(cert, key)
+    ca_pem = (pki_dir / "ca.crt").read_bytes()
+    # Valid before revocation: the refusal below is the revocation's doing.
+    _with_purpose(
+        _raw_channel(grpc_target, ca_pem, key_pem, cert_pem),
+        VALID_CALLS["/pantau.v1.QueryService/GetPerson"],
+        subject,
+    )
+    pki.revoke(pki_dir / "ca.crl", ca_cert, ca_key, [cert.serial_number], now=now)
+    import time
+
+    time.sleep(1.1)  # the CRL is re-read at most once a second
+    channel = _raw_channel(grpc_target, ca_pem, key_pem, cert_pem)
+    _assert_no_call_succeeds(channel, subject, {grpc.StatusCode.UNAUTHENTICATED})
+    # The agency's other certificate is not affected.
+    with agency_channel(grpc_target, pki_dir, AGENCIES["POLICE"]) as other:
+        VALID_CALLS["/pantau.v1.QueryService/GetPerson"](other, subject)
+
+
+# Fields a LOCAL_GOVERNMENT (DISTRICT view) recipient may receive, per message type.
+DISTRICT_VIEW_FIELDS: dict[str, set[str]] = {
+    "pantau.v1.PersonDossier": {"person", "current_stay", "current_address", "recent_sightings"},
+    "pantau.v1.Person": {
+        "id",
+        "family_name",
+        "given_names",
+        "nationality",
+        "birth_date",
+        "sex",
+        "documents",
+        "registered_at",
+    },
+    "pantau.v1.TravelDocument": {"issuing_state"},
+    "pantau.v1.Stay": {
+        "id",
+        "person_id",
+        "entry_port_code",
+        "entered_at",
+        "exit_port_code",
+        "exited_at",
+        "permit",
+        "permit_history",
+    },
+    "pantau.v1.StayPermit": {"type", "valid_from", "valid_until", "purpose", "recorded_at"},
+    "pantau.v1.AddressRecord": {"id", "person_id", "address", "effective_from", "reported_at"},
+    "pantau.v1.Address": {"district_code", "village_code", "district_name", "village_name"},
+    "pantau.v1.Sighting": {
+        "id",
+        "person_id",
+        "district_code",
+        "village_code",
+        "observed_at",
+        "source",
+        "recorded_at",
+    },
+    "google.protobuf.Timestamp": {"seconds", "nanos"},
+}
+
+
+def _fields_outside_view(message: Message, path: str = "") -> list[str]:
+    name = message.DESCRIPTOR.full_name
+    if name == "google.type.Date":
+        # Birth dates carry the year only; other dates (permits, stays) are not personal detail.
+        if path.endswith("birth_date"):
+            return [
+                f"{path}.{field.name}" for field, _ in message.ListFields() if field.name != "year"
+            ]
+        return []
+    allowed = DISTRICT_VIEW_FIELDS.get(name)
+    if allowed is None:
+        return [f"{path} ({name})"]
+    outside: list[str] = []
+    for field, value in message.ListFields():
+        where = f"{path}.{field.name}" if path else field.name
+        if field.name not in allowed:
+            outside.append(where)
+        elif field.message_type is not None:
+            items = value if field.is_repeated else [value]
+            for item in items:
+                outside.extend(_fields_outside_view(item, where))
+    return outside
+
+
+def test_local_government_never_receives_a_field_outside_its_view(
+    subject: Subject, grpc_target: str, pki_dir: Path
+) -> None:
+    kind = AgencyKind.LOCAL_GOVERNMENT
+    callable_rpcs = [m for m, kinds in PERMISSIONS.items() if kind in kinds]
+    assert callable_rpcs, "the local government may call something"
+    with agency_channel(grpc_target, pki_dir, AGENCIES[kind.value]) as channel:
+        for method in callable_rpcs:
+            reply = VALID_CALLS[method](channel, subject)
+            assert _fields_outside_view(reply) == [], method
+        dossier = _queries(channel).GetPerson(q.GetPersonRequest(person_id=subject.person.id))
+    # The view keeps what local government needs: who, and where by district.
+    assert dossier.person.birth_date.year == 1988
+    assert dossier.current_address.address.district_code == "21.05.01"
+    assert dossier.recent_sightings
+    assert dossier.recent_sightings[0].village_code
+    # Police see everything.
+    with agency_channel(grpc_target, pki_dir, AGENCIES["POLICE"]) as police:
+        full = _queries(police).GetPerson(q.GetPersonRequest(person_id=subject.person.id))
+    assert full.person.documents[0].number == subject.person.documents[0].number
+    assert full.current_address.address.HasField("location")
+    assert full.person.birth_date.day == 14
+
+
+def test_rate_limit_gives_resource_exhausted_with_retry_info(
+    settings: Settings, subject: Subject, pki_dir: Path
+) -> None:
+    limited = settings.model_copy(update={"rate_limit_per_second": 1.0, "rate_limit_burst": 3})
+    running = app.start_server(limited)
+    try:
+        target = f"127.0.0.1:{running.port}"
+        with agency_channel(target, pki_dir, AGENCIES["POLICE"]) as channel:
+            for _ in range(3):
+                VALID_CALLS["/pantau.v1.QueryService/GetPerson"](channel, subject)
+            with pytest.raises(grpc.RpcError) as caught:
+                VALID_CALLS["/pantau.v1.QueryService/GetPerson"](channel, subject)
+        assert caught.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+        status = rpc_status.from_call(caught.value)
+        assert status is not None
+        retry = error_details_pb2.RetryInfo()
+        assert any(d.Unpack(retry) for d in status.details if d.Is(retry.DESCRIPTOR))
+        assert retry.retry_delay.ToMilliseconds() > 0
+        assert retry.retry_delay.ToMilliseconds() <= 1000
+        # Another agency has its own bucket.
+        with agency_channel(target, pki_dir, AGENCIES["SUPERVISOR"]) as other:
+            VALID_CALLS["/pantau.v1.QueryService/GetPerson"](other, subject)
+    finally:
+        running.stop(grace=0.5)
+
+
+def test_serve_refuses_to_start_without_tls_settings(settings: Settings) -> None:
+    plain = settings.model_copy(update={"tls_cert_file": None})
+    with pytest.raises(SystemExit, match="insecure-dev"):
+        app.start_server(plain)
