@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_the_example_file_is_complete_and_valid(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("PANTAU_SETTINGS", str(ROOT / "deploy" / "pantau.example.toml"))
+    monkeypatch.setenv("PANTAU_SETTINGS", str(ROOT / "deploy" / "pantau.dev.toml"))
     settings = load_settings()
     assert settings.listen_address == "127.0.0.1:50051"
     assert set(settings.model_fields_set) == set(type(settings).model_fields)
