@@ -25,6 +25,14 @@ Behaviour = Callable[[Any, grpc.ServicerContext], Any]
 Wrapper = Callable[[Behaviour, grpc.HandlerCallDetails], Behaviour]
 
 
+_HANDLER_KINDS = (
+    ("unary_unary", grpc.unary_unary_rpc_method_handler),
+    ("unary_stream", grpc.unary_stream_rpc_method_handler),
+    ("stream_unary", grpc.stream_unary_rpc_method_handler),
+    ("stream_stream", grpc.stream_stream_rpc_method_handler),
+)
+
+
 def wrap_handler(
     handler: grpc.RpcMethodHandler | None,
     details: grpc.HandlerCallDetails,
@@ -33,30 +41,15 @@ def wrap_handler(
     """The same handler with its behaviour wrapped, whatever its streaming kind."""
     if handler is None:
         return None
-    if handler.unary_unary:
-        return grpc.unary_unary_rpc_method_handler(
-            wrapper(handler.unary_unary, details),
-            request_deserializer=handler.request_deserializer,
-            response_serializer=handler.response_serializer,
-        )
-    if handler.unary_stream:
-        return grpc.unary_stream_rpc_method_handler(
-            wrapper(handler.unary_stream, details),
-            request_deserializer=handler.request_deserializer,
-            response_serializer=handler.response_serializer,
-        )
-    if handler.stream_unary:
-        return grpc.stream_unary_rpc_method_handler(
-            wrapper(handler.stream_unary, details),
-            request_deserializer=handler.request_deserializer,
-            response_serializer=handler.response_serializer,
-        )
-    if handler.stream_stream:
-        return grpc.stream_stream_rpc_method_handler(
-            wrapper(handler.stream_stream, details),
-            request_deserializer=handler.request_deserializer,
-            response_serializer=handler.response_serializer,
-        )
+    for kind, make_handler in _HANDLER_KINDS:
+        behaviour = getattr(handler, kind)
+        if behaviour:
+            wrapped: grpc.RpcMethodHandler = make_handler(
+                wrapper(behaviour, details),
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+            return wrapped
     return handler
 
 

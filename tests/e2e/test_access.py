@@ -6,6 +6,7 @@ certificate, as in production.
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -255,69 +256,52 @@ def _pem(cert: x509.Certificate, key: object) -> tuple[bytes, bytes]:
     )
 
 
+def _ca(pki_dir: Path) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
+    return pki.load_certificate(pki_dir / "ca.crt"), pki.load_private_key(pki_dir / "ca.key")
+
+
+def _police_channel(
+    target: str,
+    pki_dir: Path,
+    issuer: tuple[x509.Certificate, ec.EllipticCurvePrivateKey],
+    valid_days: tuple[int, int],
+) -> tuple[grpc.Channel, x509.Certificate]:
+    """A channel with a new police certificate from ``issuer``, valid between the given days."""
+    now = datetime.now(UTC)
+    cert, key = pki.issue_client_certificate(
+        *issuer,
+        "polres-anambas",
+        not_before=now + timedelta(days=valid_days[0]),
+        not_after=now + timedelta(days=valid_days[1]),
+    )
+    cert_pem, key_pem = _pem(cert, key)
+    return _raw_channel(target, (pki_dir / "ca.crt").read_bytes(), key_pem, cert_pem), cert
+
+
 def test_certificate_from_another_ca_gets_no_call(
     subject: Subject, grpc_target: str, pki_dir: Path
 ) -> None:
-    now = datetime.now(UTC)
-    foreign_cert, foreign_key = pki.create_ca("Not Pantau", now=now, valid_days=30)
-    cert, key = pki.issue_client_certificate(
-        foreign_cert,
-        foreign_key,
-        "polres-anambas",
-        not_before=now - timedelta(days=1),
-        not_after=now + timedelta(days=30),
-    )
-    cert_pem, key_pem = _pem(cert, key)
-    channel = _raw_channel(grpc_target, (pki_dir / "ca.crt").read_bytes(), key_pem, cert_pem)
+    foreign = pki.create_ca("Not Pantau", now=datetime.now(UTC), valid_days=30)
+    channel, _ = _police_channel(grpc_target, pki_dir, foreign, (-1, 30))
     _assert_no_call_succeeds(channel, subject, {grpc.StatusCode.UNAVAILABLE})
-
-
-def _ca(pki_dir: Path) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
-    return pki.load_certificate(pki_dir / "ca.crt"), pki.load_private_key(pki_dir / "ca.key")
 
 
 def test_expired_certificate_gets_no_call(
     subject: Subject, grpc_target: str, pki_dir: Path
 ) -> None:
-    ca_cert, ca_key = _ca(pki_dir)
-    now = datetime.now(UTC)
-    cert, key = pki.issue_client_certificate(
-        ca_cert,
-        ca_key,
-        "polres-anambas",
-        not_before=now - timedelta(days=60),
-        not_after=now - timedelta(days=1),
-    )
-    cert_pem, key_pem = _pem(cert, key)
-    channel = _raw_channel(grpc_target, (pki_dir / "ca.crt").read_bytes(), key_pem, cert_pem)
+    channel, _ = _police_channel(grpc_target, pki_dir, _ca(pki_dir), (-60, -1))
     _assert_no_call_succeeds(channel, subject, {grpc.StatusCode.UNAVAILABLE})
 
 
 def test_revoked_certificate_gets_no_call(
     subject: Subject, grpc_target: str, pki_dir: Path
 ) -> None:
-    ca_cert, ca_key = _ca(pki_dir)
-    now = datetime.now(UTC)
-    cert, key = pki.issue_client_certificate(
-        ca_cert,
-        ca_key,
-        "polres-anambas",
-        not_before=now - timedelta(days=1),
-        not_after=now + timedelta(days=30),
-    )
-    cert_pem, key_pem = _pem(cert, key)
-    ca_pem = (pki_dir / "ca.crt").read_bytes()
+    ca = _ca(pki_dir)
+    channel, cert = _police_channel(grpc_target, pki_dir, ca, (-1, 30))
     # Valid before revocation: the refusal below is the revocation's doing.
-    _with_purpose(
-        _raw_channel(grpc_target, ca_pem, key_pem, cert_pem),
-        VALID_CALLS["/pantau.v1.QueryService/GetPerson"],
-        subject,
-    )
-    pki.revoke(pki_dir / "ca.crl", ca_cert, ca_key, [cert.serial_number], now=now)
-    import time
-
+    _with_purpose(channel, VALID_CALLS["/pantau.v1.QueryService/GetPerson"], subject)
+    pki.revoke(pki_dir / "ca.crl", *ca, [cert.serial_number], now=datetime.now(UTC))
     time.sleep(1.1)  # the CRL is re-read at most once a second
-    channel = _raw_channel(grpc_target, ca_pem, key_pem, cert_pem)
     _assert_no_call_succeeds(channel, subject, {grpc.StatusCode.UNAUTHENTICATED})
     # The agency's other certificate is not affected.
     with agency_channel(grpc_target, pki_dir, AGENCIES["POLICE"]) as other:
