@@ -1,0 +1,1576 @@
+"""A realistic, deterministic sample of foreigners in the Anambas Islands.
+
+``generate_sample`` is pure: from a seed and a day it builds the commands a
+registry clerk would send for a few hundred foreigners (fishing crews, yacht
+tourists, oil and gas workers on Matak, investors and marine researchers),
+with their entries, permit extensions, exits, address reports and sightings.
+``load_sample_into`` sends them through the real use cases, so the sample is
+validated exactly like real input, and can be run again without failing or
+writing anything twice.
+
+Names, documents and party sizes come from one random stream per group and
+never depend on the day; dates are drawn as offsets from the day, so the same
+seed gives the same people on any day. A database that already holds the
+sample keeps the day it was first loaded on (the first person's registration
+day), so a later run regenerates the very same records and writes nothing new.
+
+Every instant lies on a day before ``today`` (local time), so the server never
+sees the future. Addresses are reported at load time; moves are dated so that
+the "reported late" cases (a move 20 to 75 days before the report) stand out
+from the timely ones (a move in the last 10 days).
+"""
+
+from __future__ import annotations
+
+import csv
+import enum
+import json
+import math
+import random
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime, time, timedelta, tzinfo
+from importlib import resources
+from zoneinfo import ZoneInfo
+
+from rich.console import Console
+from rich.table import Table
+
+from exchange_service.app import Application, build_application
+from exchange_service.domain import commands as cmd
+from exchange_service.domain.errors import FailedPrecondition, NotFound
+from exchange_service.domain.model import PermitType, PersonDossier, Sex, SightingSource, Stay
+from exchange_service.settings import Settings
+
+__all__ = [
+    "Group",
+    "SamplePerson",
+    "SampleStay",
+    "SampleSummary",
+    "Trait",
+    "generate_sample",
+    "load_sample_into",
+]
+
+DEFAULT_TIMEZONE = "Asia/Jakarta"
+# Entries lie at most this many days before the sample's day.
+WINDOW_DAYS = 730
+# Address moves reported within this many days of the move are on time; the
+# sample's late movers moved 20 to 75 days before the report.
+TIMELY_MOVE_DAYS = 10
+LATE_MOVE_DAYS = (20, 75)
+
+
+class Group(enum.StrEnum):
+    FISHING_CREW = "fishing crew"
+    YACHT_TOURIST = "yacht tourist"
+    OIL_GAS_WORKER = "oil and gas worker"
+    INVESTOR = "investor"
+    RESEARCHER = "researcher"
+
+
+class Trait(enum.StrEnum):
+    """What makes a sample person interesting to the early-warning rules."""
+
+    PRESENT = "present"  # the last stay is open
+    EXITED = "exited"  # the last stay is closed
+    EXTENDED = "extended"  # a permit was extended
+    OVERSTAYING = "overstaying"  # open stay, permit ended before today
+    MOVED = "moved"  # a second address was reported
+    LATE_ADDRESS_REPORT = "late address report"  # the move was reported weeks late
+    RETURNING = "returning"  # an earlier stay ended with an exit
+    RENEWED_PASSPORT = "renewed passport"  # a second travel document was added
+    ABSCONDED = "absconded"  # stayed behind when the vessel's crew left
+
+
+# Share of each group in the sample, and the nationalities within it.
+GROUP_SHARES: dict[Group, float] = {
+    Group.FISHING_CREW: 0.38,
+    Group.YACHT_TOURIST: 0.22,
+    Group.OIL_GAS_WORKER: 0.20,
+    Group.INVESTOR: 0.10,
+    Group.RESEARCHER: 0.10,
+}
+NATIONALITIES: dict[Group, dict[str, float]] = {
+    Group.FISHING_CREW: {"VNM": 0.6, "CHN": 0.4},
+    Group.YACHT_TOURIST: {
+        "AUS": 0.25,
+        "GBR": 0.15,
+        "FRA": 0.15,
+        "DEU": 0.13,
+        "USA": 0.12,
+        "NLD": 0.10,
+        "NZL": 0.10,
+    },
+    Group.OIL_GAS_WORKER: {
+        "MYS": 0.20,
+        "PHL": 0.20,
+        "GBR": 0.15,
+        "IND": 0.13,
+        "USA": 0.12,
+        "SGP": 0.10,
+        "NOR": 0.10,
+    },
+    Group.INVESTOR: {"SGP": 0.30, "MYS": 0.25, "CHN": 0.20, "KOR": 0.13, "JPN": 0.12},
+    Group.RESEARCHER: {"AUS": 0.30, "JPN": 0.25, "USA": 0.25, "DEU": 0.20},
+}
+
+# --- names -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Names:
+    family: tuple[str, ...]
+    male: tuple[str, ...]
+    female: tuple[str, ...]
+
+
+def _names(family: str, male: str, female: str) -> _Names:
+    return _Names(tuple(family.split(",")), tuple(male.split(",")), tuple(female.split(",")))
+
+
+# Names as printed in the visual zone of each country's passport, in Latin
+# script (pinyin, Revised Romanization, Hepburn, Vietnamese without tones).
+NAMES: dict[str, _Names] = {
+    "VNM": _names(
+        "Nguyen,Tran,Le,Pham,Hoang,Huynh,Phan,Vu,Vo,Dang,Bui,Do,Ho,Ngo,Duong,Ly",
+        "Van Hung,Van Dung,Minh Tuan,Thanh Long,Van Nam,Huu Phuc,Duc Thang,Van Hai,Quoc Son,"
+        "Cong Binh,Van Cuong,Minh Khanh,Van Tai,Huu Tri,Quang Vinh,Van Loc,Thanh Phong,Van Tam",
+        "Thi Lan,Thi Hoa,Thi Mai,Ngoc Anh,Thi Huong",
+    ),
+    "CHN": _names(
+        "Wang,Li,Zhang,Liu,Chen,Yang,Huang,Zhao,Wu,Zhou,Xu,Sun,Lin,He,Guo,Cai,Zheng",
+        "Wei,Jianguo,Haitao,Zhiqiang,Xiaolong,Jun,Yong,Qiang,Lei,Hao,Bo,Dongsheng,Guoqiang,"
+        "Mingyu,Haiyang,Jinhai,Fuqiang",
+        "Xiaoling,Lina,Yan,Jing,Meiling,Xiu Ying,Fang",
+    ),
+    "AUS": _names(
+        "Smith,Campbell,Kelly,Murphy,Ryan,Mitchell,Stewart,Anderson,Cooper,Nguyen,O'Brien",
+        "Jack,Liam,Lachlan,Mitchell,Bradley,Andrew James,Cameron,Nathan",
+        "Chloe,Sophie,Emily,Kylie,Rebecca,Sarah Jane,Megan",
+    ),
+    "GBR": _names(
+        "Smith,Jones,Taylor,Brown,Williams,Evans,Thomas,Roberts,Walker,Wright,Hughes,MacDonald",
+        "James,Oliver,David,Michael,Thomas,Richard,Daniel,Andrew,Ian Robert,Stuart",
+        "Sarah,Emma,Charlotte,Helen,Fiona,Claire Louise",
+    ),
+    "FRA": _names(
+        "Martin,Bernard,Dubois,Thomas,Robert,Richard,Petit,Durand,Leroy,Moreau,Lefèvre,Girard",
+        "Jean-Luc,Pierre,François,Nicolas,Stéphane,Julien,Thierry",
+        "Hélène,Élodie,Amélie,Camille,Céline,Isabelle",
+    ),
+    "DEU": _names(
+        "Müller,Schmidt,Schneider,Fischer,Weber,Meyer,Wagner,Becker,Schulz,Hoffmann,Köhler",
+        "Jürgen,Klaus,Stefan,Jörg,Lukas,Maximilian,Tobias,Hans-Peter",
+        "Anke,Sabine,Katrin,Ulrike,Julia,Birgit",
+    ),
+    "NLD": _names(
+        "de Vries,Jansen,van Dijk,Bakker,Visser,Smit,Meijer,de Boer,Mulder,van den Berg,Bos",
+        "Jan,Pieter,Willem,Maarten,Joost,Daan,Sander",
+        "Sanne,Femke,Lotte,Anouk,Marieke",
+    ),
+    "USA": _names(
+        "Johnson,Miller,Davis,Garcia,Rodriguez,Martinez,Anderson,Moore,Jackson,White,Harris,Clark",
+        "Michael,Christopher,Matthew,Joshua,Robert,William,John Paul,Kevin",
+        "Ashley,Jennifer,Jessica,Amanda,Emily Rose,Rachel",
+    ),
+    "NZL": _names(
+        "Williams,Brown,Wilson,Taylor,Ngata,Parata,Te Rangi,Walker,Thompson",
+        "Tama,Hemi,James,Ben,Nikau,Sam",
+        "Aroha,Ruby,Sarah,Mere,Grace",
+    ),
+    "MYS": _names(
+        "Tan,Lim,Lee,Wong,Ng,Ong,Chong,Yap",
+        "Chee Keong,Wei Liang,Kok Wai,Jun Hong,Boon Heng",
+        "Mei Ling,Siew Lan,Hui Wen,Pei Shan",
+    ),
+    "SGP": _names(
+        "Tan,Lim,Lee,Ng,Ong,Wong,Goh,Chua,Koh,Teo",
+        "Wei Ming,Jun Hao,Kai Xiang,Zhi Wei,Boon Kiat,Jian Rong",
+        "Jia Hui,Hui Min,Xin Yi,Li Ting",
+    ),
+    "PHL": _names(
+        "Santos,Reyes,Cruz,Bautista,Garcia,Mendoza,Dela Cruz,Villanueva,Ramos,Aquino",
+        "Juan Carlo,Mark Anthony,Jose Miguel,Ramon,Rodel,Jomar,Arnel,Christian",
+        "Mary Grace,Maricel,Jennylyn,Kristine",
+    ),
+    "IND": _names(
+        "Kumar,Sharma,Singh,Nair,Pillai,Reddy,Iyer,Menon,Patel,Das",
+        "Rajesh,Suresh,Arun,Vijay,Anil,Deepak,Sanjay,Pradeep",
+        "Priya,Lakshmi,Anjali,Deepa",
+    ),
+    "NOR": _names(
+        "Hansen,Johansen,Olsen,Larsen,Andersen,Pedersen,Nilsen,Berg,Haugen,Solberg,Sæther",
+        "Lars,Ole,Bjørn,Øyvind,Knut,Magnus,Erik,Håkon,Lars Erik",
+        "Ingrid,Sigrid,Kari,Solveig",
+    ),
+    "KOR": _names(
+        "Kim,Lee,Park,Choi,Jung,Kang,Cho,Yoon,Jang,Lim",
+        "Min Jun,Ji Hoon,Hyun Woo,Jae Won,Dong Hyun,Young Ho,Sung Min",
+        "Seo Yeon,Soo Jin,Eun Ji,Ji Young,Hye Won",
+    ),
+    "JPN": _names(
+        "Sato,Suzuki,Takahashi,Tanaka,Watanabe,Ito,Yamamoto,Nakamura,Kobayashi,Kato,Yoshida",
+        "Hiroshi,Takeshi,Kenji,Daisuke,Shota,Kazuki,Haruto,Yusuke",
+        "Yuko,Aiko,Haruka,Naomi,Sakura,Emi,Misaki",
+    ),
+}
+# Malay and Indian Malaysians (and Malay Singaporeans) carry one name with a
+# patronymic; the passport prints it as the primary identifier only.
+_MALAY_MALE = ("Ahmad Faizal", "Mohd Azlan", "Muhammad Hafiz", "Khairul Anuar", "Mohd Rizal")
+_MALAY_FEMALE = ("Nurul Aina", "Siti Nurhaliza", "Nor Azizah", "Farah Hanim")
+_MALAY_FATHERS = ("Abdullah", "Hassan", "Ismail", "Yusof", "Rahman", "Ibrahim", "Osman")
+_TAMIL_MALE = ("Suresh", "Ganesan", "Murugan", "Ravi", "Selvam")
+_TAMIL_FEMALE = ("Kavitha", "Malathi", "Revathi")
+_TAMIL_FATHERS = ("Krishnan", "Subramaniam", "Muthusamy", "Rajoo")
+
+# --- travel documents -------------------------------------------------------------
+
+_DIGITS = "0123456789"
+_LETTERS = "ABCDEFGHIJKLMNPRSTUVWXYZ"  # no O or Q, as most issuers avoid them
+
+
+def _d(rng: random.Random, n: int) -> str:
+    return "".join(rng.choice(_DIGITS) for _ in range(n))
+
+
+def _a(rng: random.Random, n: int, alphabet: str = _LETTERS) -> str:
+    return "".join(rng.choice(alphabet) for _ in range(n))
+
+
+# Passport numbers roughly in each issuer's current format.
+PASSPORT_FORMATS: dict[str, Callable[[random.Random], str]] = {
+    "VNM": lambda r: r.choice("CN") + _d(r, 7),
+    "CHN": lambda r: "E" + (_d(r, 8) if r.random() < 0.7 else _a(r, 1) + _d(r, 7)),
+    "AUS": lambda r: r.choice("PNR") + _a(r, 1) + _d(r, 7),
+    "GBR": lambda r: r.choice("12345") + _d(r, 8),
+    "FRA": lambda r: _d(r, 2) + _a(r, 2) + _d(r, 5),
+    "DEU": lambda r: r.choice("CFGHJK") + _a(r, 8, "CFGHJKLMNPRTVWXYZ0123456789"),
+    "NLD": lambda r: _a(r, 2) + _a(r, 6, _LETTERS + _DIGITS) + _d(r, 1),
+    "USA": lambda r: (r.choice("56") + _d(r, 8)) if r.random() < 0.6 else "A" + _d(r, 8),
+    "NZL": lambda r: "L" + r.choice("AHJ") + _d(r, 6),
+    "MYS": lambda r: r.choice("AH") + _d(r, 8),
+    "SGP": lambda r: r.choice("KE") + _d(r, 7) + _a(r, 1),
+    "PHL": lambda r: "P" + _d(r, 7) + _a(r, 1),
+    "IND": lambda r: _a(r, 1) + _d(r, 7),
+    "NOR": lambda r: _a(r, 2) + _d(r, 7),
+    "KOR": lambda r: "M" + (_d(r, 8) if r.random() < 0.6 else _d(r, 3) + _a(r, 1) + _d(r, 4)),
+    "JPN": lambda r: r.choice("TMR") + _a(r, 1) + _d(r, 7),
+}
+
+# --- places -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Place:
+    name: str
+    latitude: float
+    longitude: float
+    kind: str
+    district: str  # name of the kecamatan, for address lines
+    code: str = ""  # Kemendagri code of the village
+
+
+Ring = list[tuple[float, float]]  # (longitude, latitude) pairs
+
+
+def _inside(lon: float, lat: float, rings: Sequence[Ring]) -> bool:
+    """Even-odd rule over all rings of a (multi)polygon, holes included."""
+    inside = False
+    for ring in rings:
+        for (x1, y1), (x2, y2) in zip(ring, ring[1:] + ring[:1], strict=True):
+            if (y1 > lat) != (y2 > lat) and lon < x1 + (lat - y1) * (x2 - x1) / (y2 - y1):
+                inside = not inside
+    return inside
+
+
+def _load_rings(name: str) -> dict[str, list[Ring]]:
+    """Rings of each boundary in a GeoJSON layer, by Kemendagri code."""
+    resource = resources.files("exchange_service.data").joinpath(name)
+    with resource.open(encoding="utf-8") as handle:
+        features = json.load(handle)["features"]
+    rings: dict[str, list[Ring]] = {}
+    for feature in features:
+        geometry = feature["geometry"]
+        polygons = geometry["coordinates"]
+        if geometry["type"] == "Polygon":
+            polygons = [polygons]
+        rings[feature["properties"]["kode_kemendagri"]] = [
+            [(float(x), float(y)) for x, y, *_ in ring] for polygon in polygons for ring in polygon
+        ]
+    return rings
+
+
+class _Boundaries:
+    """Which points the server will place in a given village, as far as the sample cares.
+
+    The server takes the district containing a point, then that district's
+    village containing it; a home is drawn where both agree with its address.
+    """
+
+    def __init__(self) -> None:
+        self.villages = _load_rings("anambas_desa_kelurahan.geojson")
+        self.districts = _load_rings("anambas_kecamatan.geojson")
+
+    def holds(self, village_code: str, point: cmd.RawPoint) -> bool:
+        lon, lat = point.longitude, point.latitude
+        village = self.villages.get(village_code)
+        district = self.districts.get(village_code[:8])
+        return bool(
+            village and district and _inside(lon, lat, village) and _inside(lon, lat, district)
+        )
+
+
+def _read_csv(name: str) -> list[dict[str, str]]:
+    resource = resources.files("exchange_service.data").joinpath(name)
+    with resource.open(encoding="utf-8") as handle:
+        return list(csv.DictReader(handle))
+
+
+def _load_places() -> dict[str, Place]:
+    rows = _read_csv("anambas_places.csv")
+    districts = {
+        row["code"]: row["name"].removeprefix("Kecamatan ")
+        for row in rows
+        if row["kind"] == "kecamatan_centroid"
+    }
+    places = {
+        row["name"]: Place(
+            row["name"],
+            float(row["lat"]),
+            float(row["lon"]),
+            row["kind"],
+            districts.get(row["code"][:8], ""),
+            row["code"],
+        )
+        for row in rows
+    }
+    for row in _read_csv("anambas_airports_openflights.csv"):
+        iata = row["code"].split()[1]
+        places[iata] = Place(row["name"], float(row["lat"]), float(row["lon"]), row["kind"], "")
+    return places
+
+
+# Villages whose centroid lies inside their own boundary, by area.
+AREAS: dict[str, tuple[str, ...]] = {
+    "tarempa": (
+        "Terempa",
+        "Terempa Barat",
+        "Tarempa Barat Daya",
+        "Sri Tanjung",
+        "Pesisir Timur",
+        "Tarempa Selatan",
+    ),
+    "matak": ("Matak", "Payalaman", "Payamaram", "Teluk Bayur", "Batu Ampar"),
+    "jemaja": ("Letung", "Batu Berapit", "Landak", "Mampok", "Air Biru"),
+    "jemaja_timur": ("Kuala Maras", "Ulu Maras", "Bukit Padi"),
+    "palmatak": ("Tebang", "Piabung", "Langir", "Candi"),
+    "siantan_selatan": ("Air Bini", "Tiangau", "Telaga"),
+    "siantan_utara": ("Mubur", "Piasan", "Bayat"),
+    "siantan_timur": ("Munjan", "Serat", "Air Putih"),
+    "siantan_tengah": ("Lidi", "Teluk Sunting", "Air Asuk"),
+}
+STREETS = (
+    "Hang Tuah",
+    "Hang Jebat",
+    "Hang Lekir",
+    "Raja Haji Fisabilillah",
+    "Sultan Mahmud",
+    "Imam Bonjol",
+    "Diponegoro",
+    "Sudirman",
+    "Ahmad Yani",
+    "Pelabuhan",
+    "Pantai",
+    "Nelayan",
+    "Merdeka",
+    "Kartini",
+    "Datuk Laksamana",
+    "Bukit Indah",
+)
+
+
+@dataclass(frozen=True)
+class Port:
+    code: str
+    place: str  # key in the places
+
+
+# Ports of entry (TPI) the sample uses.
+TAREMPA_SEA = Port("IDTRE", "PP. Antang Tarempa")
+JEMAJA_SEA = Port("IDJEM", "PP. Jemaja")
+MATAK_AIR = Port("MWK", "MWK")
+LETUNG_AIR = Port("LMU", "LMU")
+
+
+@dataclass(frozen=True)
+class Lodging:
+    lodging_id: str
+    name: str
+    village: str
+
+
+LODGINGS: dict[str, tuple[Lodging, ...]] = {
+    "tarempa": (
+        Lodging("TRP001", "Hotel Tarempa Indah", "Terempa"),
+        Lodging("TRP002", "Penginapan Sri Siantan", "Sri Tanjung"),
+        Lodging("TRP003", "Wisma Antang", "Pesisir Timur"),
+        Lodging("TRP004", "Homestay Bukit Tarempa", "Tarempa Barat Daya"),
+    ),
+    "matak": (Lodging("MTK001", "Wisma Palmatak", "Payamaram"),),
+    "jemaja": (Lodging("JMJ001", "Penginapan Letung Bahari", "Letung"),),
+    "jemaja_timur": (Lodging("JMJ002", "Homestay Kuala Maras", "Kuala Maras"),),
+    "siantan_selatan": (Lodging("SSL001", "Homestay Air Bini", "Air Bini"),),
+    "siantan_utara": (Lodging("SUT001", "Homestay Mubur", "Mubur"),),
+    "siantan_timur": (Lodging("STM001", "Homestay Munjan", "Munjan"),),
+    "siantan_tengah": (Lodging("STG001", "Homestay Teluk Sunting", "Teluk Sunting"),),
+    "palmatak": (Lodging("PMT001", "Penginapan Tebang", "Tebang"),),
+}
+
+# --- permits ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _PermitSpec:
+    type: PermitType
+    index: str  # visa index printed in the permit number
+    first_days: int
+    extension_days: int
+    max_extensions: int
+    sponsor: str
+    purpose: str
+
+    def cover(self, extensions: int) -> int:
+        """Days covered by the first period and ``extensions`` extensions."""
+        return self.first_days + extensions * self.extension_days
+
+
+def _voa(purpose: str = "wisata bahari (yacht)") -> _PermitSpec:
+    return _PermitSpec(PermitType.VOA, "B1", 30, 30, 1, "", purpose)
+
+
+def _visit(sponsor: str, purpose: str, index: str = "C1") -> _PermitSpec:
+    return _PermitSpec(PermitType.VISIT, index, 60, 60, 2, sponsor, purpose)
+
+
+def _kitas(sponsor: str, purpose: str, index: str, days: int, renewals: int = 2) -> _PermitSpec:
+    return _PermitSpec(PermitType.LIMITED_STAY, index, days, days, renewals, sponsor, purpose)
+
+
+FISHING_COMPANIES = (
+    "PT Samudera Anambas Perikanan",
+    "PT Bintang Siantan Bahari",
+    "PT Mitra Laut Natuna",
+    "PT Jemaja Jaya Perikanan",
+)
+VESSEL_NAMES = (
+    "KM Samudera Anambas",
+    "KM Bintang Siantan",
+    "KM Mitra Bahari",
+    "KM Jemaja Jaya",
+    "KM Sinar Laut Natuna",
+    "KM Rezeki Tarempa",
+)
+YACHT_NAMES = (
+    "Windrose",
+    "Southern Cross",
+    "Kookaburra",
+    "Blue Heron",
+    "Étoile de Mer",
+    "Seebär",
+    "Albatros",
+    "Moana",
+    "Wanderlust",
+    "Kia Ora",
+    "Zeemeeuw",
+    "Sea Whisper",
+    "Tern",
+)
+OIL_GAS_OPERATORS = (
+    "PT Matak Offshore Services",
+    "PT Anambas Migas Operasi",
+    "PT Palmatak Energi Logistik",
+)
+INVESTOR_COMPANIES: tuple[tuple[str, str, str], ...] = (
+    ("PT Anambas Resort Lestari", "pengembangan resor wisata", "jemaja_timur"),
+    ("PT Siantan Rumput Laut Mandiri", "budidaya rumput laut", "siantan_selatan"),
+    ("PT Kerapu Anambas Sejahtera", "budidaya ikan kerapu", "siantan_timur"),
+    ("PT Tarempa Cold Storage", "pengolahan dan ekspor hasil perikanan", "tarempa"),
+    ("PT Jemaja Bahari Wisata", "wisata selam", "jemaja"),
+)
+RESEARCH_SPONSORS = (
+    "Universitas Maritim Raja Ali Haji",
+    "Pusat Riset Oseanografi BRIN",
+)
+RESEARCH_TOPICS = (
+    "penelitian terumbu karang",
+    "penelitian penyu hijau",
+    "penelitian ikan napoleon",
+    "survei padang lamun",
+)
+RESEARCH_AREAS = ("siantan_utara", "siantan_selatan", "jemaja_timur", "siantan_tengah")
+POLICE_CHECK = "Pemeriksaan rutin Polres Kepulauan Anambas"
+
+# --- the sample -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SampleStay:
+    """One stay: entry, permit extensions in order, and the exit if there was one.
+
+    ``person_id`` in the entry and exit is empty until loading fills it in; the
+    extensions become ``ExtendPermit`` commands once the stay has an id.
+    """
+
+    entry: cmd.RecordEntry
+    extensions: tuple[cmd.RawPermit, ...] = ()
+    exit: cmd.RecordExit | None = None
+
+
+@dataclass(frozen=True)
+class SamplePerson:
+    """A person of the sample and every command to send for them, in order.
+
+    Commands that name the person carry an empty ``person_id``, filled in
+    after registration. Lodging reports name the person by document instead.
+    """
+
+    group: Group
+    party: str  # the vessel, yacht, company or project the person came with
+    registration: cmd.RegisterPerson
+    later_documents: tuple[cmd.AddTravelDocument, ...]
+    stays: tuple[SampleStay, ...]
+    addresses: tuple[cmd.ReportAddress, ...]
+    sightings: tuple[cmd.RecordSighting, ...]
+    traits: frozenset[Trait]
+
+    @property
+    def nationality(self) -> str:
+        return self.registration.nationality
+
+    @property
+    def document(self) -> cmd.RawDocument:
+        return self.registration.documents[0]
+
+
+@dataclass(frozen=True)
+class SampleSummary:
+    """What a load wrote; ``*_written`` are zero when the sample was already there."""
+
+    day: date
+    persons: int
+    persons_written: int
+    documents_written: int
+    stays_written: int
+    extensions_written: int
+    exits_written: int
+    addresses_written: int
+    sightings_written: int
+    sightings_known: int
+    by_group: tuple[tuple[Group, str, int], ...] = ()
+    traits: tuple[tuple[Trait, int], ...] = ()
+
+
+class _Fate(enum.Enum):
+    HERE = "here"
+    LEFT = "left"
+    OVERSTAY = "overstay"
+
+
+@dataclass(frozen=True)
+class _StayDays:
+    entry: date
+    until: tuple[date, ...]  # last valid day of each permit period, first one first
+    exit: date | None
+
+
+@dataclass(frozen=True)
+class _Home:
+    line: str
+    point: cmd.RawPoint
+    village_code: str  # empty for a yacht at anchor
+
+
+@dataclass(frozen=True)
+class _Identity:
+    family: str
+    given: str
+    sex: Sex
+    birth: cmd.DateParts
+
+
+@dataclass
+class _Draft:
+    """A person being built."""
+
+    group: Group
+    party: str
+    nationality: str
+    identity: _Identity
+    document: cmd.RawDocument
+    renewal: cmd.RawDocument | None
+    stays: list[tuple[_StayDays, _PermitSpec, Port, Port]] = field(default_factory=list)
+    home_area: str = "tarempa"
+    home_village: str = ""  # empty: any village of the home area
+    lodging: Lodging | None = None
+    address_prefix: str = ""
+    moored: bool = False  # lives aboard a yacht at anchor
+    home_key: str = ""  # persons with the same key share a home (a mess, a yacht, a house)
+    traits: set[Trait] = field(default_factory=set)
+
+
+def _offset(rng: random.Random, lat: float, lon: float, low: float, high: float) -> cmd.RawPoint:
+    """A point ``low`` to ``high`` meters from (lat, lon) in a random direction."""
+    bearing = rng.uniform(0.0, 2.0 * math.pi)
+    meters = rng.uniform(low, high)
+    dlat = meters * math.cos(bearing) / 111_320.0
+    dlon = meters * math.sin(bearing) / (111_320.0 * math.cos(math.radians(lat)))
+    return cmd.RawPoint(round(lat + dlat, 6), round(lon + dlon, 6))
+
+
+def _parts(day: date) -> cmd.DateParts:
+    return cmd.DateParts(day.year, day.month, day.day)
+
+
+def _day_of(parts: cmd.DateParts | None) -> date:
+    if parts is None:
+        raise ValueError("the sample's dates are always given")
+    return date(parts.year, parts.month, parts.day)
+
+
+def _point(point: cmd.RawPoint | None) -> cmd.RawPoint:
+    if point is None:
+        raise ValueError("the sample's points are always given")
+    return point
+
+
+def _weighted(rng: random.Random, weights: dict[str, float]) -> str:
+    return rng.choices(list(weights), weights=list(weights.values()))[0]
+
+
+def _split(persons: int) -> dict[Group, int]:
+    """Persons per group by largest remainder, so the counts add up exactly."""
+    exact = {g: persons * share for g, share in GROUP_SHARES.items()}
+    counts = {g: int(v) for g, v in exact.items()}
+    rest = persons - sum(counts.values())
+    for g in sorted(exact, key=lambda g: (-(exact[g] - counts[g]), list(GROUP_SHARES).index(g)))[
+        :rest
+    ]:
+        counts[g] += 1
+    return counts
+
+
+class _Generator:
+    """Builds the sample; one identity and one timeline stream per group."""
+
+    def __init__(self, seed: int, today: date, zone: tzinfo) -> None:
+        self.seed = seed
+        self.today = today
+        self.zone = zone
+        self.places = _load_places()
+        self.boundaries = _Boundaries()
+        self.documents: set[tuple[str, str]] = set()
+        self.references: set[str] = set()
+        # Counted per group, so one group's people do not depend on another's size.
+        self.overstays: Counter[Group] = Counter()
+        self.movers: Counter[Group] = Counter()
+        self.homes: dict[str, _Home] = {}
+
+    # -- identity -------------------------------------------------------------------
+
+    def identity(
+        self, rng: random.Random, nationality: str, sex: Sex, years: tuple[int, int]
+    ) -> _Identity:
+        birth = cmd.DateParts(rng.randint(*years), rng.randint(1, 12), rng.randint(1, 28))
+        if rng.random() < 0.02:  # "XX/XX" in the document: only the year is known
+            birth = cmd.DateParts(birth.year, 0, 0)
+        if nationality in {"MYS", "SGP"} and rng.random() < (0.5 if nationality == "MYS" else 0.2):
+            return _Identity(self._mononym(rng, sex), "", sex, birth)
+        names = NAMES[nationality]
+        given = rng.choice(names.male if sex is Sex.MALE else names.female)
+        return _Identity(rng.choice(names.family), given, sex, birth)
+
+    @staticmethod
+    def _mononym(rng: random.Random, sex: Sex) -> str:
+        male = sex is Sex.MALE
+        if rng.random() < 0.75:
+            own = rng.choice(_MALAY_MALE if male else _MALAY_FEMALE)
+            return f"{own} {'bin' if male else 'binti'} {rng.choice(_MALAY_FATHERS)}"
+        own = rng.choice(_TAMIL_MALE if male else _TAMIL_FEMALE)
+        return f"{own} {'a/l' if male else 'a/p'} {rng.choice(_TAMIL_FATHERS)}"
+
+    def document(self, rng: random.Random, state: str, expires_in_days: int) -> cmd.RawDocument:
+        while True:
+            number = PASSPORT_FORMATS[state](rng)
+            if (state, number) not in self.documents:
+                self.documents.add((state, number))
+                break
+        expiry = self.today + timedelta(days=expires_in_days)
+        return cmd.RawDocument(state, number, _parts(expiry))
+
+    def draft(
+        self,
+        rng: random.Random,
+        group: Group,
+        party: str,
+        nationality: str,
+        *,
+        sex: Sex,
+        years: tuple[int, int],
+        renew_chance: float = 0.0,
+    ) -> _Draft:
+        identity = self.identity(rng, nationality, sex, years)
+        renew = rng.random() < renew_chance
+        document = self.document(
+            rng, nationality, rng.randint(40, 200) if renew else rng.randint(300, 3400)
+        )
+        renewal = self.document(rng, nationality, rng.randint(3500, 3640)) if renew else None
+        return _Draft(group, party, nationality, identity, document, renewal)
+
+    # -- timelines ------------------------------------------------------------------
+
+    def stay_days(
+        self,
+        rng: random.Random,
+        spec: _PermitSpec,
+        fate: _Fate,
+        *,
+        overstay_days: int = 0,
+        max_ago: int = WINDOW_DAYS,
+    ) -> _StayDays:
+        """Entry, permit periods and exit, as offsets from today (never after yesterday)."""
+        k = rng.randint(0, spec.max_extensions)
+        if fate is _Fate.HERE:
+            while True:
+                low = spec.cover(k - 1) if k else 1
+                high = min(max_ago, spec.cover(k) - 1)
+                if low <= high or k == 0:
+                    break
+                k -= 1
+            ago = rng.randint(low, max(low, high))
+            exit_ago = None
+        elif fate is _Fate.OVERSTAY:
+            while k and overstay_days + spec.cover(k) - 1 > max_ago:
+                k -= 1
+            ago = overstay_days + spec.cover(k) - 1
+            exit_ago = None
+        else:
+            ago = rng.randint(3, max_ago)
+            while True:
+                low = spec.cover(k - 1) if k else 1
+                high = min(spec.cover(k) - 1, ago - 1)
+                if low <= high or k == 0:
+                    break
+                k -= 1
+            exit_ago = ago - rng.randint(low, max(low, high))
+        entry = self.today - timedelta(days=ago)
+        until = tuple(entry + timedelta(days=spec.cover(i) - 1) for i in range(k + 1))
+        exit_day = None if exit_ago is None else self.today - timedelta(days=exit_ago)
+        return _StayDays(entry, until, exit_day)
+
+    def overstay_days(self, rng: random.Random, group: Group) -> int:
+        """Alternately under and over the 60-day threshold of Pasal 78."""
+        self.overstays[group] += 1
+        return rng.randint(3, 45) if self.overstays[group] % 2 else rng.randint(61, 150)
+
+    def at(self, rng: random.Random, day: date, hours: tuple[int, int]) -> datetime:
+        moment = time(rng.randint(*hours), rng.randint(0, 59), 0)
+        return datetime.combine(day, moment, tzinfo=self.zone)
+
+    def reference(self, rng: random.Random, pattern: str, digits: int = 6) -> str:
+        while True:
+            reference = pattern.format(rng.randrange(10 ** (digits - 1), 10**digits))
+            if reference not in self.references:
+                self.references.add(reference)
+                return reference
+
+    # -- addresses and sightings ---------------------------------------------------
+
+    def village(self, name: str) -> Place:
+        try:
+            return self.places[name]
+        except KeyError:
+            raise KeyError(f"{name!r} is not in anambas_places.csv") from None
+
+    def address_line(self, rng: random.Random, village: Place, prefix: str = "") -> str:
+        unit = "Kel." if village.kind == "kelurahan_centroid" else "Desa"
+        street = f"Jl. {rng.choice(STREETS)} No. {rng.randint(1, 120)}"
+        rt_rw = f"RT {rng.randint(1, 6):02d}/RW {rng.randint(1, 3):02d}"
+        head = f"{prefix}, " if prefix else ""
+        return f"{head}{street}, {rt_rw}, {unit} {village.name}, Kec. {village.district}"
+
+    def spot(self, rng: random.Random, place: Place, low: float, high: float) -> cmd.RawPoint:
+        """A point ``low`` to ``high`` meters from a village's centroid, inside the village.
+
+        Villages in Tarempa town are a few hundred meters across: the distance
+        shrinks until the point lies in the village, else the centroid is used.
+        """
+        for attempt in range(24):
+            scale = 1.0 if attempt < 8 else 0.5 if attempt < 16 else 0.2
+            point = _offset(rng, place.latitude, place.longitude, low * scale, high * scale)
+            if self.boundaries.holds(place.code, point):
+                return point
+        return cmd.RawPoint(place.latitude, place.longitude)
+
+    def lodging_site(self, lodging: Lodging) -> _Home:
+        """A lodging's address and position; always the same for one lodging."""
+        rng = random.Random(f"lodging:{lodging.lodging_id}")
+        place = self.village(lodging.village)
+        point = self.spot(rng, place, 50.0, 400.0)
+        return _Home(self.address_line(rng, place, lodging.name), point, place.code)
+
+    def street_home(self, rng: random.Random, place: Place, prefix: str) -> _Home:
+        line = self.address_line(rng, place, prefix)
+        return _Home(line, self.spot(rng, place, 60.0, 700.0), place.code)
+
+    def home(self, rng: random.Random, draft: _Draft) -> _Home:
+        """The first home of a draft, shared within its party (a mess, a yacht, a lodging)."""
+        key = draft.home_key or f"own:{draft.document.number}"
+        if key not in self.homes:
+            if draft.lodging is not None and draft.home_village == draft.lodging.village:
+                self.homes[key] = self.lodging_site(draft.lodging)
+            elif draft.moored:
+                harbour = self.village(draft.stays[-1][2].place)
+                line = f"Kapal layar {draft.party}, labuh jangkar dekat {harbour.name}"
+                point = _offset(rng, harbour.latitude, harbour.longitude, 150.0, 600.0)
+                self.homes[key] = _Home(line, point, "")
+            else:
+                place = self.village(draft.home_village or rng.choice(AREAS[draft.home_area]))
+                self.homes[key] = self.street_home(rng, place, draft.address_prefix)
+        return self.homes[key]
+
+    def address(self, rng: random.Random, home: _Home, day: date) -> cmd.ReportAddress:
+        """A report of living at ``home`` from ``day``, a few meters from the party's spot."""
+        point = _offset(rng, home.point.latitude, home.point.longitude, 0.0, 15.0)
+        if home.village_code and not self.boundaries.holds(home.village_code, point):
+            point = home.point
+        return cmd.ReportAddress(
+            person_id="", line=home.line, location=point, effective_from=_parts(day)
+        )
+
+    def lodging_report(
+        self,
+        rng: random.Random,
+        draft: _Draft,
+        lodging: Lodging,
+        check_in: datetime,
+        check_out: datetime | None,
+    ) -> list[cmd.RecordSighting]:
+        where = self.lodging_site(lodging).point
+        receipt = self.reference(rng, f"APOA-{lodging.lodging_id}-{{}}")
+        events = [(SightingSource.LODGING_CHECK_IN, check_in)]
+        if check_out is not None:
+            events.append((SightingSource.LODGING_CHECK_OUT, check_out))
+        return [
+            cmd.RecordSighting(
+                person_id=None,
+                document=draft.document,
+                location=where,
+                observed_at=moment,
+                source=source,
+                reference=receipt,
+                place_name=lodging.name,
+            )
+            for source, moment in events
+        ]
+
+    def sighting(
+        self,
+        rng: random.Random,
+        *,
+        source: SightingSource,
+        observed_at: datetime,
+        near: cmd.RawPoint,
+        place_name: str,
+        pattern: str,
+    ) -> cmd.RecordSighting:
+        return cmd.RecordSighting(
+            person_id="",
+            document=None,
+            location=_offset(rng, near.latitude, near.longitude, 0.0, 300.0),
+            observed_at=observed_at,
+            source=source,
+            reference=self.reference(rng, pattern),
+            place_name=place_name,
+        )
+
+    def port_point(self, port: Port) -> cmd.RawPoint:
+        place = self.village(port.place)
+        return cmd.RawPoint(place.latitude, place.longitude)
+
+
+# --- groups -----------------------------------------------------------------------
+
+
+def _fishing(gen: _Generator, count: int) -> list[_Draft]:
+    ids = random.Random(f"pantau-sample:{gen.seed}:fishing:identity")
+    rng = random.Random(f"pantau-sample:{gen.seed}:fishing:timeline")
+    drafts: list[_Draft] = []
+    vessel = 0
+    while len(drafts) < count:
+        size = min(ids.randint(5, 12), count - len(drafts))
+        nationality = _weighted(ids, NATIONALITIES[Group.FISHING_CREW])
+        name = f"{ids.choice(VESSEL_NAMES)} {ids.randint(1, 40):02d}"
+        company = ids.choice(FISHING_COMPANIES)
+        crew = [
+            gen.draft(ids, Group.FISHING_CREW, name, nationality, sex=Sex.MALE, years=(1972, 2004))
+            for _ in range(size)
+        ]
+        absconder = vessel % 6 == 1
+        vessel += 1
+        port = TAREMPA_SEA if rng.random() < 0.65 else JEMAJA_SEA
+        if rng.random() < 0.4:
+            spec = _visit(company, "awak kapal perikanan", "C1")
+        else:
+            spec = _kitas(company, "awak kapal perikanan", "E23", rng.choice((180, 365)))
+        if absconder:
+            days = gen.stay_days(
+                rng, spec, _Fate.OVERSTAY, overstay_days=gen.overstay_days(rng, Group.FISHING_CREW)
+            )
+            left = days.until[-1] - timedelta(days=rng.randint(0, 10))
+            crew_days = replace(days, exit=max(left, days.entry + timedelta(days=1)))
+        else:
+            fate = _Fate.HERE if rng.random() < 0.45 else _Fate.LEFT
+            days = crew_days = gen.stay_days(rng, spec, fate)
+        area = "tarempa" if port is TAREMPA_SEA else "jemaja"
+        for i, draft in enumerate(crew):
+            stayed_behind = absconder and i == 0
+            draft.stays.append((days if stayed_behind else crew_days, spec, port, port))
+            draft.home_area = area
+            draft.address_prefix = f"Mes ABK {name}"
+            draft.home_key = f"vessel:{vessel}"
+            if stayed_behind:
+                draft.traits.add(Trait.ABSCONDED)
+        drafts.extend(crew)
+    return drafts
+
+
+def _yachts(gen: _Generator, count: int) -> list[_Draft]:
+    ids = random.Random(f"pantau-sample:{gen.seed}:yacht:identity")
+    rng = random.Random(f"pantau-sample:{gen.seed}:yacht:timeline")
+    drafts: list[_Draft] = []
+    party = 0
+    while len(drafts) < count:
+        size = min(ids.choices((1, 2, 3, 4), weights=(25, 55, 12, 8))[0], count - len(drafts))
+        nationality = _weighted(ids, NATIONALITIES[Group.YACHT_TOURIST])
+        yacht = f"SY {ids.choice(YACHT_NAMES)}"
+        crew: list[_Draft] = []
+        for i in range(size):
+            sex = (Sex.MALE if ids.random() < 0.55 else Sex.FEMALE) if i != 1 else Sex.FEMALE
+            draft = gen.draft(
+                ids, Group.YACHT_TOURIST, yacht, nationality, sex=sex, years=(1950, 1998)
+            )
+            if i == 1 and ids.random() < 0.5:  # a married couple sharing the family name
+                draft.identity = replace(draft.identity, family=crew[0].identity.family)
+            crew.append(draft)
+        overstaying = party % 20 == 5
+        party += 1
+        spec = _voa()
+        if overstaying:
+            days = gen.stay_days(
+                rng, spec, _Fate.OVERSTAY, overstay_days=gen.overstay_days(rng, Group.YACHT_TOURIST)
+            )
+        else:
+            days = gen.stay_days(rng, spec, _Fate.HERE if rng.random() < 0.25 else _Fate.LEFT)
+        ashore = rng.random() < 0.5
+        lodging = rng.choice(LODGINGS["tarempa"]) if ashore else None
+        for draft in crew:
+            draft.stays.append((days, spec, TAREMPA_SEA, TAREMPA_SEA))
+            draft.lodging = lodging
+            draft.moored = lodging is None
+            draft.home_key = f"yacht:{party}"
+            if lodging is not None:
+                draft.home_village = lodging.village
+                draft.home_key = f"lodging:{lodging.lodging_id}"
+        drafts.extend(crew)
+    return drafts
+
+
+def _oil_gas(gen: _Generator, count: int) -> list[_Draft]:
+    ids = random.Random(f"pantau-sample:{gen.seed}:oil-gas:identity")
+    rng = random.Random(f"pantau-sample:{gen.seed}:oil-gas:timeline")
+    drafts: list[_Draft] = []
+    for _ in range(count):
+        nationality = _weighted(ids, NATIONALITIES[Group.OIL_GAS_WORKER])
+        operator = ids.choice(OIL_GAS_OPERATORS)
+        sex = Sex.MALE if ids.random() < 0.9 else Sex.FEMALE
+        draft = gen.draft(
+            ids,
+            Group.OIL_GAS_WORKER,
+            operator,
+            nationality,
+            sex=sex,
+            years=(1965, 1998),
+            renew_chance=0.08,
+        )
+        spec = _kitas(
+            operator, "tenaga kerja asing migas lepas pantai", "E23", rng.choice((180, 365))
+        )
+        if rng.random() < 0.65:
+            returning = rng.random() < 0.25
+            days = gen.stay_days(rng, spec, _Fate.HERE, max_ago=450 if returning else WINDOW_DAYS)
+            if returning:
+                earlier = _kitas(operator, spec.purpose, "E23", 180, 0)
+                left = days.entry - timedelta(days=rng.randint(20, 90))
+                entered = left - timedelta(days=rng.randint(120, 179))
+                before = _StayDays(entered, (entered + timedelta(days=179),), left)
+                draft.stays.append((before, earlier, MATAK_AIR, MATAK_AIR))
+        else:
+            days = gen.stay_days(rng, spec, _Fate.LEFT)
+        draft.stays.append((days, spec, MATAK_AIR, MATAK_AIR))
+        draft.home_area = "matak"
+        draft.address_prefix = f"Mes Karyawan {operator}"
+        draft.home_key = f"mess:{operator}:{rng.randint(1, 2)}"
+        drafts.append(draft)
+    return drafts
+
+
+def _investors(gen: _Generator, count: int) -> list[_Draft]:
+    ids = random.Random(f"pantau-sample:{gen.seed}:investor:identity")
+    rng = random.Random(f"pantau-sample:{gen.seed}:investor:timeline")
+    drafts: list[_Draft] = []
+    party = 0
+    while len(drafts) < count:
+        company, purpose, area = ids.choice(INVESTOR_COMPANIES)
+        nationality = _weighted(ids, NATIONALITIES[Group.INVESTOR])
+        sex = Sex.MALE if ids.random() < 0.75 else Sex.FEMALE
+        investor = gen.draft(
+            ids,
+            Group.INVESTOR,
+            company,
+            nationality,
+            sex=sex,
+            years=(1955, 1990),
+            renew_chance=0.08,
+        )
+        family = [investor]
+        if len(drafts) + 1 < count and ids.random() < 0.25:
+            other = Sex.FEMALE if sex is Sex.MALE else Sex.MALE
+            spouse = gen.draft(
+                ids, Group.INVESTOR, company, nationality, sex=other, years=(1958, 1993)
+            )
+            if nationality == "JPN":  # Japanese spouses share the family name
+                spouse.identity = replace(spouse.identity, family=investor.identity.family)
+            family.append(spouse)
+        overstaying = party % 15 == 4  # the renewal was never applied for
+        party += 1
+        if rng.random() < 0.3 and not overstaying:
+            spec = _PermitSpec(PermitType.PERMANENT_STAY, "E28A", 1826, 1826, 0, company, purpose)
+        else:
+            length = 365 if overstaying else rng.choice((365, 730))
+            spec = _kitas(company, f"investasi: {purpose}", "E28A", length, 1)
+        if overstaying:
+            days = gen.stay_days(rng, spec, _Fate.OVERSTAY, overstay_days=rng.randint(2, 20))
+        else:
+            days = gen.stay_days(rng, spec, _Fate.HERE if rng.random() < 0.8 else _Fate.LEFT)
+        port = MATAK_AIR if rng.random() < 0.6 else TAREMPA_SEA
+        lodging = rng.choice(LODGINGS["tarempa"])
+        for i, draft in enumerate(family):
+            permit = spec
+            if i:  # a dependant's permit, sponsored by the investor
+                sponsor = f"{investor.identity.family} {investor.identity.given}".strip()
+                permit = replace(spec, index="E31", sponsor=sponsor, purpose="penyatuan keluarga")
+            draft.stays.append((days, permit, port, port))
+            draft.home_area = area
+            draft.lodging = lodging
+            draft.home_key = f"investor:{party}"
+        drafts.extend(family)
+    return drafts
+
+
+def _researchers(gen: _Generator, count: int) -> list[_Draft]:
+    ids = random.Random(f"pantau-sample:{gen.seed}:research:identity")
+    rng = random.Random(f"pantau-sample:{gen.seed}:research:timeline")
+    drafts: list[_Draft] = []
+    team_number = 0
+    while len(drafts) < count:
+        size = min(ids.randint(1, 3), count - len(drafts))
+        nationality = _weighted(ids, NATIONALITIES[Group.RESEARCHER])
+        sponsor = ids.choice(RESEARCH_SPONSORS)
+        topic = ids.choice(RESEARCH_TOPICS)
+        team = [
+            gen.draft(
+                ids,
+                Group.RESEARCHER,
+                f"{topic} ({sponsor})",
+                nationality,
+                sex=Sex.MALE if ids.random() < 0.5 else Sex.FEMALE,
+                years=(1968, 1999),
+            )
+            for _ in range(size)
+        ]
+        overstaying = team_number % 9 == 3
+        team_number += 1
+        if rng.random() < 0.6 or overstaying:
+            spec = _visit(sponsor, topic, "C7")
+        else:
+            spec = _kitas(sponsor, topic, "E25", 180, 1)
+        if overstaying:
+            days = gen.stay_days(
+                rng, spec, _Fate.OVERSTAY, overstay_days=gen.overstay_days(rng, Group.RESEARCHER)
+            )
+        else:
+            days = gen.stay_days(rng, spec, _Fate.HERE if rng.random() < 0.4 else _Fate.LEFT)
+        port = MATAK_AIR if rng.random() < 0.7 else TAREMPA_SEA
+        area = rng.choice(RESEARCH_AREAS)
+        lodging = rng.choice(LODGINGS[area])
+        for draft in team:
+            draft.stays.append((days, spec, port, port))
+            draft.home_area = area
+            draft.lodging = lodging
+            draft.home_village = lodging.village
+            draft.home_key = f"lodging:{lodging.lodging_id}"
+        drafts.extend(team)
+    return drafts
+
+
+# --- commands ---------------------------------------------------------------------
+
+
+def _permit(spec: _PermitSpec, valid_from: date, valid_until: date, number: str) -> cmd.RawPermit:
+    return cmd.RawPermit(
+        permit_number=number,
+        type=spec.type,
+        valid_from=_parts(valid_from),
+        valid_until=_parts(valid_until),
+        sponsor=spec.sponsor,
+        purpose=spec.purpose,
+    )
+
+
+def _stay_commands(
+    gen: _Generator,
+    rng: random.Random,
+    *,
+    party: str,
+    days: _StayDays,
+    spec: _PermitSpec,
+    entry_port: Port,
+    exit_port: Port,
+) -> tuple[SampleStay, datetime, datetime | None]:
+    """The stay's commands; a party arriving or leaving together shares the instant."""
+    base = f"{spec.index}-{days.entry:%y%m}-{rng.randrange(100000, 999999)}"
+    periods = [
+        _permit(
+            spec,
+            days.entry if i == 0 else days.until[i - 1] + timedelta(days=1),
+            end,
+            f"{base}-P{i + 1}" if i else base,
+        )
+        for i, end in enumerate(days.until)
+    ]
+    arrival = random.Random(f"{gen.seed}:{party}:{entry_port.code}:{days.entry}")
+    entered_at = gen.at(arrival, days.entry, (8, 13))
+    exited_at = None
+    if days.exit is not None:
+        departure = random.Random(f"{gen.seed}:{party}:{exit_port.code}:{days.exit}")
+        exited_at = gen.at(departure, days.exit, (10, 16))
+    entry = cmd.RecordEntry("", entry_port.code, entered_at, periods[0])
+    leave = None if exited_at is None else cmd.RecordExit("", exit_port.code, exited_at)
+    return SampleStay(entry, tuple(periods[1:]), leave), entered_at, exited_at
+
+
+def _person(gen: _Generator, rng: random.Random, draft: _Draft) -> SamplePerson:
+    stays: list[SampleStay] = []
+    sightings: list[cmd.RecordSighting] = []
+    traits = set(draft.traits)
+    spans: list[tuple[datetime, datetime | None]] = []
+    for days, spec, entry_port, exit_port in draft.stays:
+        stay, entered_at, exited_at = _stay_commands(
+            gen,
+            rng,
+            party=draft.party,
+            days=days,
+            spec=spec,
+            entry_port=entry_port,
+            exit_port=exit_port,
+        )
+        stays.append(stay)
+        spans.append((entered_at, exited_at))
+        if stay.extensions:
+            traits.add(Trait.EXTENDED)
+    last_days = draft.stays[-1][0]
+    if len(stays) > 1:
+        traits.add(Trait.RETURNING)
+    if last_days.exit is not None:
+        traits.add(Trait.EXITED)
+    else:
+        traits.add(Trait.PRESENT)
+        if last_days.until[-1] < gen.today:
+            traits.add(Trait.OVERSTAYING)
+    addresses = _addresses(gen, rng, draft, spans[0][0].date(), traits)
+    sightings = _sightings(gen, rng, draft=draft, spans=spans, addresses=addresses, traits=traits)
+    identity = draft.identity
+    registration = cmd.RegisterPerson(
+        family_name=identity.family,
+        given_names=identity.given,
+        nationality=draft.nationality,
+        birth_date=identity.birth,
+        sex=identity.sex,
+        documents=(draft.document,),
+    )
+    later: tuple[cmd.AddTravelDocument, ...] = ()
+    if draft.renewal is not None:
+        later = (cmd.AddTravelDocument("", draft.renewal),)
+        traits.add(Trait.RENEWED_PASSPORT)
+    return SamplePerson(
+        group=draft.group,
+        party=draft.party,
+        registration=registration,
+        later_documents=later,
+        stays=tuple(stays),
+        addresses=tuple(addresses),
+        sightings=tuple(sightings),
+        traits=frozenset(traits),
+    )
+
+
+def _addresses(
+    gen: _Generator, rng: random.Random, draft: _Draft, first_entry: date, traits: set[Trait]
+) -> list[cmd.ReportAddress]:
+    last = draft.stays[-1][0]
+    latest = last.exit or gen.today - timedelta(days=1)
+    moved_in = min(first_entry + timedelta(days=rng.randint(0, 3)), latest)
+    addresses = [gen.address(rng, gen.home(rng, draft), moved_in)]
+    # Persons still here long enough may have moved house since.
+    settled = Trait.PRESENT in traits and draft.group is not Group.YACHT_TOURIST
+    if settled and rng.random() < 0.18:
+        late = gen.movers[draft.group] % 3 == 1
+        low, high = LATE_MOVE_DAYS if late else (1, TIMELY_MOVE_DAYS)
+        move = gen.today - timedelta(days=rng.randint(low, high))
+        if move >= max(moved_in, last.entry) + timedelta(days=14):
+            gen.movers[draft.group] += 1
+            place = gen.village(rng.choice(AREAS[draft.home_area]))
+            addresses.append(gen.address(rng, gen.street_home(rng, place, "Rumah sewa"), move))
+            traits.add(Trait.MOVED)
+            if late:
+                traits.add(Trait.LATE_ADDRESS_REPORT)
+    return addresses
+
+
+def _day(
+    gen: _Generator, rng: random.Random, first: date, last: date, hours: tuple[int, int]
+) -> datetime | None:
+    """A random instant on a day from ``first`` to ``last``, or None if there is none."""
+    if last < first:
+        return None
+    return gen.at(rng, first + timedelta(days=rng.randint(0, (last - first).days)), hours)
+
+
+def _sightings(
+    gen: _Generator,
+    rng: random.Random,
+    *,
+    draft: _Draft,
+    spans: Sequence[tuple[datetime, datetime | None]],
+    addresses: Sequence[cmd.ReportAddress],
+    traits: set[Trait],
+) -> list[cmd.RecordSighting]:
+    """Lodging reports, checks by immigration and police, and village reports."""
+    sightings: list[cmd.RecordSighting] = []
+    yesterday = gen.today - timedelta(days=1)
+    home = _point(addresses[0].location)
+    entered_at, exited_at = spans[-1]
+    first_day = entered_at.date() + timedelta(days=1)
+    last_day = exited_at.date() - timedelta(days=1) if exited_at else yesterday
+    if draft.lodging is not None:
+        check_in = entered_at + timedelta(hours=rng.randint(1, 4))
+        nights = rng.randint(2, 20) if draft.group is not Group.YACHT_TOURIST else rng.randint(1, 7)
+        out_day = min(entered_at.date() + timedelta(days=nights), yesterday)
+        if exited_at:
+            out_day = min(out_day, exited_at.date())
+        check_out = gen.at(rng, out_day, (6, 9)) if out_day > entered_at.date() else None
+        sightings += gen.lodging_report(rng, draft, draft.lodging, check_in, check_out)
+    checks: list[tuple[SightingSource, cmd.RawPoint, str, str, datetime | None]] = []
+    if draft.group is Group.FISHING_CREW and rng.random() < 0.6:
+        port = draft.stays[-1][2]
+        place = f"Operasi TIMPORA, {gen.village(port.place).name}"
+        operation = random.Random(f"{gen.seed}:{draft.party}:{entered_at}:timpora")
+        moment = _day(gen, operation, first_day, last_day, (8, 16))
+        checks.append(
+            (
+                SightingSource.IMMIGRATION_CHECK,
+                gen.port_point(port),
+                place,
+                "TIMPORA-KKA-{}",
+                moment,
+            )
+        )
+    for _ in range(rng.choices((0, 1, 2), weights=(45, 40, 15))[0]):
+        moment = _day(gen, rng, first_day, last_day, (9, 17))
+        checks.append((SightingSource.POLICE_CHECK, home, POLICE_CHECK, "POLRES-KKA-{}", moment))
+    if draft.group is Group.RESEARCHER:
+        moment = _day(gen, rng, first_day + timedelta(days=1), last_day, (9, 15))
+        place = "Laporan kepala desa"
+        checks.append((SightingSource.LOCAL_GOVERNMENT, home, place, "KESBANGPOL-KKA-{}", moment))
+    checks += _telling_sightings(gen, rng, draft, addresses, traits)
+    for source, near, place, pattern, observed_at in checks:
+        if observed_at is not None:
+            sightings.append(
+                gen.sighting(
+                    rng,
+                    source=source,
+                    observed_at=observed_at,
+                    near=near,
+                    place_name=place,
+                    pattern=pattern,
+                )
+            )
+    return sightings
+
+
+def _telling_sightings(
+    gen: _Generator,
+    rng: random.Random,
+    draft: _Draft,
+    addresses: Sequence[cmd.ReportAddress],
+    traits: set[Trait],
+) -> list[tuple[SightingSource, cmd.RawPoint, str, str, datetime | None]]:
+    """Sightings that back the early-warning cases: seen after overstaying, or at a new home."""
+    found: list[tuple[SightingSource, cmd.RawPoint, str, str, datetime | None]] = []
+    yesterday = gen.today - timedelta(days=1)
+    if Trait.OVERSTAYING in traits:
+        ended = draft.stays[-1][0].until[-1]
+        moment = _day(gen, rng, ended + timedelta(days=1), yesterday, (8, 20))
+        if Trait.ABSCONDED in traits:  # seen away from the vessel's mess
+            place = gen.village(rng.choice(AREAS["palmatak"]))
+            near = cmd.RawPoint(place.latitude, place.longitude)
+            report = (SightingSource.COMMUNITY_REPORT, near, "Laporan warga", "LAPOR-KKA-{}")
+        else:
+            near = _point(addresses[-1].location)
+            report = (SightingSource.POLICE_CHECK, near, POLICE_CHECK, "POLRES-KKA-{}")
+        found.append((*report, moment))
+    if Trait.LATE_ADDRESS_REPORT in traits:
+        moved = addresses[-1]
+        moved_on = _day_of(moved.effective_from)
+        moment = _day(
+            gen, rng, moved_on + timedelta(days=2), moved_on + timedelta(days=10), (9, 17)
+        )
+        near = _point(moved.location)
+        found.append((SightingSource.POLICE_CHECK, near, POLICE_CHECK, "POLRES-KKA-{}", moment))
+    return found
+
+
+def generate_sample(
+    persons: int = 300,
+    seed: int = 2105,
+    today: date | None = None,
+    *,
+    timezone: str = DEFAULT_TIMEZONE,
+) -> list[SamplePerson]:
+    """The sample population and the commands to load it; pure and deterministic.
+
+    ``today`` is the local day the sample is relative to (default: today in
+    ``timezone``). Every instant lies on a day before it.
+    """
+    if persons < 0:
+        raise ValueError("persons must not be negative")
+    zone = ZoneInfo(timezone)
+    day = today or datetime.now(zone).date()
+    gen = _Generator(seed, day, zone)
+    counts = _split(persons)
+    builders = {
+        Group.FISHING_CREW: _fishing,
+        Group.YACHT_TOURIST: _yachts,
+        Group.OIL_GAS_WORKER: _oil_gas,
+        Group.INVESTOR: _investors,
+        Group.RESEARCHER: _researchers,
+    }
+    sample: list[SamplePerson] = []
+    for group, build in builders.items():
+        rng = random.Random(f"pantau-sample:{seed}:{group.name}:details")
+        sample.extend(_person(gen, rng, draft) for draft in build(gen, counts[group]))
+    return sample
+
+
+# --- loading ----------------------------------------------------------------------
+
+
+@dataclass
+class _Tally:
+    persons: int = 0
+    documents: int = 0
+    stays: int = 0
+    extensions: int = 0
+    exits: int = 0
+    addresses: int = 0
+    sightings: int = 0
+    sightings_known: int = 0
+
+
+def _with_id(sighting: cmd.RecordSighting, person_id: str) -> cmd.RecordSighting:
+    return sighting if sighting.person_id is None else replace(sighting, person_id=person_id)
+
+
+def _resume_from(
+    dossier: PersonDossier | None, stays: Sequence[SampleStay]
+) -> tuple[int, Stay | None]:
+    """Index of the first planned stay still to load, and the open stay it continues."""
+    if dossier is None or dossier.current_stay is None:
+        return 0, None
+    current = dossier.current_stay
+    for i, stay in enumerate(stays):
+        if stay.entry.entered_at == current.entered_at:
+            return i, current
+    return len(stays), None  # an open stay the sample did not make: leave it alone
+
+
+def _load_stays(
+    application: Application,
+    person: SamplePerson,
+    person_id: str,
+    dossier: PersonDossier | None,
+    tally: _Tally,
+) -> None:
+    registry = application.registry
+    start, current = _resume_from(dossier, person.stays)
+    for i in range(start, len(person.stays)):
+        planned = person.stays[i]
+        if current is None:
+            try:
+                stay = registry.record_entry(replace(planned.entry, person_id=person_id))
+            except FailedPrecondition:
+                if dossier is None:
+                    raise
+                continue  # loaded before and closed since: its entry precedes the last exit
+            tally.stays += 1
+        else:
+            stay, current = current, None
+        for extension in planned.extensions:
+            if _day_of(extension.valid_until) > stay.permit.valid_until:
+                stay = registry.extend_permit(cmd.ExtendPermit(str(stay.id), extension))
+                tally.extensions += 1
+        if planned.exit is not None:
+            registry.record_exit(replace(planned.exit, person_id=person_id))
+            tally.exits += 1
+
+
+def _load_addresses(
+    application: Application,
+    person: SamplePerson,
+    person_id: str,
+    dossier: PersonDossier | None,
+    tally: _Tally,
+) -> None:
+    start = 0
+    if dossier is not None and dossier.current_address is not None:
+        current = dossier.current_address
+        start = len(person.addresses)  # not one of ours: leave it alone
+        for i, address in enumerate(person.addresses):
+            same_day = current.effective_from == _day_of(address.effective_from)
+            if same_day and current.address.line == address.line:
+                start = i + 1
+    for address in person.addresses[start:]:
+        application.registry.report_address(replace(address, person_id=person_id))
+        tally.addresses += 1
+
+
+def _load_person(application: Application, person: SamplePerson, tally: _Tally) -> None:
+    dossier: PersonDossier | None
+    try:
+        dossier = application.queries.get_person(cmd.PersonKey(document=person.document))
+    except NotFound:
+        dossier = None
+        tally.persons += 1
+    registered = application.registry.register_person(person.registration)
+    person_id = str(registered.id)
+    known = {(d.issuing_state, d.number) for d in registered.documents}
+    for addition in person.later_documents:
+        updated = application.registry.add_travel_document(replace(addition, person_id=person_id))
+        tally.documents += len(updated.documents) - len(known)
+        known = {(d.issuing_state, d.number) for d in updated.documents}
+    _load_stays(application, person, person_id, dossier, tally)
+    _load_addresses(application, person, person_id, dossier, tally)
+    for sighting in person.sightings:
+        _, is_new = application.registry.record_sighting(_with_id(sighting, person_id))
+        if is_new:
+            tally.sightings += 1
+        else:
+            tally.sightings_known += 1
+
+
+def _first_loaded_on(application: Application, first: SamplePerson, zone: ZoneInfo) -> date | None:
+    """The local day the sample's first person was registered, if they were."""
+    try:
+        dossier = application.queries.get_person(cmd.PersonKey(document=first.document))
+    except NotFound:
+        return None
+    return dossier.person.registered_at.astimezone(zone).date()
+
+
+def _summarise(sample: Sequence[SamplePerson], day: date, tally: _Tally) -> SampleSummary:
+    by_group = Counter((p.group, p.nationality) for p in sample)
+    traits = Counter(t for p in sample for t in p.traits)
+    return SampleSummary(
+        day=day,
+        persons=len(sample),
+        persons_written=tally.persons,
+        documents_written=tally.documents,
+        stays_written=tally.stays,
+        extensions_written=tally.extensions,
+        exits_written=tally.exits,
+        addresses_written=tally.addresses,
+        sightings_written=tally.sightings,
+        sightings_known=tally.sightings_known,
+        by_group=tuple(
+            (g, n, c)
+            for (g, n), c in sorted(
+                by_group.items(), key=lambda i: (list(Group).index(i[0][0]), -i[1], i[0][1])
+            )
+        ),
+        traits=tuple((t, traits[t]) for t in Trait if traits[t]),
+    )
+
+
+def _print_summary(sample: Sequence[SamplePerson], summary: SampleSummary) -> None:
+    table = Table(title=f"Anambas sample as of {summary.day.isoformat()}")
+    table.add_column("group", no_wrap=True)
+    table.add_column("nat.")
+    for column in ("persons", "present", "overstay", "moved", "exited"):
+        table.add_column(column, justify="right")
+    for group, nationality, count in summary.by_group:
+        members = [p for p in sample if p.group is group and p.nationality == nationality]
+        table.add_row(
+            str(group),
+            nationality,
+            str(count),
+            *(
+                str(sum(t in p.traits for p in members))
+                for t in (Trait.PRESENT, Trait.OVERSTAYING, Trait.MOVED, Trait.EXITED)
+            ),
+        )
+    console = Console()
+    console.print(table)
+    console.print(
+        f"Written: {summary.persons_written} persons, {summary.documents_written} added documents, "
+        f"{summary.stays_written} stays ({summary.extensions_written} permit extensions, "
+        f"{summary.exits_written} exits), {summary.addresses_written} addresses, "
+        f"{summary.sightings_written} sightings ({summary.sightings_known} already recorded)."
+    )
+
+
+def load_sample_into(settings: Settings, *, persons: int = 300, seed: int = 2105) -> SampleSummary:
+    """Loads the sample through the registry's use cases; a second run writes nothing.
+
+    The schema must be migrated already (``pantau migrate``).
+    """
+    application = build_application(settings)
+    try:
+        zone = ZoneInfo(settings.timezone)
+        day = datetime.now(zone).date()
+        sample = generate_sample(persons, seed, day, timezone=settings.timezone)
+        # Names and documents do not depend on the day: if the sample is there
+        # already, rebuild it as of the day it was loaded, so nothing is new.
+        loaded_on = _first_loaded_on(application, sample[0], zone) if sample else None
+        if loaded_on is not None and loaded_on < day:
+            day = loaded_on
+            sample = generate_sample(persons, seed, day, timezone=settings.timezone)
+        tally = _Tally()
+        for person in sample:
+            _load_person(application, person, tally)
+    finally:
+        application.close()
+    summary = _summarise(sample, day, tally)
+    _print_summary(sample, summary)
+    return summary
