@@ -10,7 +10,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.exc import IntegrityError
@@ -33,7 +33,7 @@ from exchange_service.domain.paging import (
 )
 from exchange_service.settings import Settings
 from exchange_service.storage.database import UnitOfWork
-from exchange_service.storage.registry_store import RegistryStore
+from exchange_service.storage.registry_store import ReferenceTaken, RegistryStore
 from watchlist.names import name_similarity, search_key
 
 Clock = Callable[[], datetime]
@@ -155,7 +155,9 @@ class Registry:
         return person
 
     def record_entry(self, request: cmd.RecordEntry) -> model.Stay:
-        person_id, port, entered_at, permit = valid.valid_entry(request, self._ctx.clock())
+        person_id, port, entered_at, permit = valid.valid_entry(
+            request, self._ctx.clock(), ZoneInfo(self._ctx.settings.timezone)
+        )
         with self._ctx.uow.begin() as session:
             store = self._ctx.store(session)
             if not store.lock_person(person_id):
@@ -215,6 +217,23 @@ class Registry:
                             f"stays/{stay_id}",
                             f"permit.valid_until must be after the current period's end "
                             f"({stay.permit.valid_until.isoformat()})",
+                        )
+                    ]
+                )
+            current = stay.permit
+            if (
+                not current.valid_from
+                < permit.valid_from
+                <= current.valid_until + timedelta(days=1)
+            ):
+                raise FailedPrecondition(
+                    [
+                        PreconditionViolation(
+                            "EXTENSION_NOT_CONTIGUOUS",
+                            f"stays/{stay_id}",
+                            "permit.valid_from must fall after the current period's start "
+                            f"({current.valid_from.isoformat()}) and no later than the day "
+                            f"after its end ({current.valid_until.isoformat()})",
                         )
                     ]
                 )
@@ -282,14 +301,25 @@ class Registry:
                         f"{field_prefix}document",
                     )
                 person_id = found
-            sighting_id, is_new = store.add_sighting(
-                person_id,
-                location=sighting.location,
-                observed_at=sighting.observed_at,
-                source=sighting.source,
-                reference=sighting.reference,
-                place_name=sighting.place_name,
-            )
+            try:
+                sighting_id, is_new = store.add_sighting(
+                    person_id,
+                    location=sighting.location,
+                    observed_at=sighting.observed_at,
+                    source=sighting.source,
+                    reference=sighting.reference,
+                    place_name=sighting.place_name,
+                )
+            except ReferenceTaken as taken:
+                # Say only that the reference is taken: whose sighting it is
+                # is not the caller's business.
+                raise AlreadyExists(
+                    f"{taken.source.value} reference {taken.reference!r} already names another"
+                    " person's sighting",
+                    reason="SIGHTING_REFERENCE_TAKEN",
+                    resource_type="pantau.v1.Sighting",
+                    resource_name=f"sightings/{taken.source.value}/{taken.reference}",
+                ) from taken
             return store.sighting(sighting_id), is_new
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -13,6 +14,7 @@ from grpc_status import rpc_status
 from pantau.v1 import records_pb2 as pb
 from pantau.v1 import registry_service_pb2 as r
 
+WIB = ZoneInfo("Asia/Jakarta")
 TAREMPA_CENTRE = pb.GeoPoint(latitude=3.2166, longitude=106.2211)
 
 
@@ -49,15 +51,19 @@ def hours_ago(hours: float) -> Timestamp:
 
 
 def date(value: datetime | None = None, *, days: int = 0) -> Date:
-    day = (value or datetime.now(UTC)).date() + timedelta(days=days)
+    """A calendar day in the office's local time (WIB), ``days`` from ``value`` or now."""
+    day = (value or datetime.now(UTC)).astimezone(WIB).date() + timedelta(days=days)
     return Date(year=day.year, month=day.month, day=day.day)
 
 
-def permit(days: int = 30, number: str = "VOA-1", kind: int = pb.PERMIT_TYPE_VOA) -> pb.StayPermit:
+def permit(
+    days: int = 30, number: str = "VOA-1", kind: int = pb.PERMIT_TYPE_VOA, starts: int = -1
+) -> pb.StayPermit:
+    """A permit from ``starts`` days from today to ``days`` days from today."""
     return pb.StayPermit(
         permit_number=number,
         type=kind,  # type: ignore[arg-type]
-        valid_from=date(days=-1),
+        valid_from=date(days=starts),
         valid_until=date(days=days),
         sponsor="PT Anambas Bahari",
         purpose="tourism",

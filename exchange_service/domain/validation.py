@@ -11,7 +11,7 @@ import re
 import unicodedata
 import uuid
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, timedelta, tzinfo
 
 from exchange_service.domain import commands as cmd
 from exchange_service.domain.codes import is_known_state_code, normalize_state_code
@@ -52,8 +52,6 @@ class Limits:
     page_token_length: int = 1000
     # How far in the future a reported instant may lie (clock skew of devices).
     clock_skew: timedelta = timedelta(minutes=5)
-    # How far ahead an address may be reported (a move planned next month).
-    address_lead: timedelta = timedelta(days=90)
     earliest_birth_year: int = 1900
 
 
@@ -268,13 +266,22 @@ def permit_field(v: Violations, path: str, raw: cmd.RawPermit | None) -> StayPer
 
 
 def valid_entry(
-    request: cmd.RecordEntry, now: datetime
+    request: cmd.RecordEntry, now: datetime, zone: tzinfo
 ) -> tuple[uuid.UUID, str, datetime, StayPermit]:
+    """An entry whose permit covers the local day of entry."""
     v = Violations()
     person_id = uuid_field(v, "person_id", request.person_id)
     port = port_code_field(v, "port_code", request.port_code)
     entered_at = instant_field(v, "entered_at", request.entered_at, now)
     permit = permit_field(v, "permit", request.permit)
+    if not v.items:
+        entry_day = entered_at.astimezone(zone).date()
+        if permit.valid_from > entry_day:
+            v.add("permit.valid_from", f"{permit.valid_from} is after the day of entry {entry_day}")
+        elif permit.valid_until < entry_day:
+            v.add(
+                "permit.valid_until", f"{permit.valid_until} is before the day of entry {entry_day}"
+            )
     v.raise_if_any()
     return person_id, port, entered_at, permit
 
@@ -306,8 +313,10 @@ def valid_address_report(
     )
     location = point_field(v, "address.location", request.location)
     effective = date_field(v, "effective_from", request.effective_from, required=True)
-    if effective and effective > today + LIMITS.address_lead:
-        v.add("effective_from", f"lies more than {LIMITS.address_lead.days} days ahead")
+    # A move is reported once made: the current address is the latest one in
+    # effect, and nothing would make a future one current on its day.
+    if effective and effective > today:
+        v.add("effective_from", f"{effective} lies in the future (today is {today} local time)")
     v.raise_if_any()
     return person_id, Address(line, location), effective or today
 

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import func, select, text
+from sqlalchemy import delete, func, select, text
 from sqlalchemy.orm import Session
 
 from exchange_service.domain import model
@@ -208,6 +208,15 @@ LIMIT :limit
 )
 
 
+class ReferenceTaken(Exception):
+    """A sighting reference of this source already names another person."""
+
+    def __init__(self, source: model.SightingSource, reference: str) -> None:
+        super().__init__(f"{source.value} reference {reference!r} is taken")
+        self.source = source
+        self.reference = reference
+
+
 class RegistryStore:
     """The registry's tables as seen from one transaction."""
 
@@ -355,10 +364,18 @@ class RegistryStore:
         return _stay_from_json(row.stay) if row else None
 
     def close_stay(self, stay_id: uuid.UUID, port_code: str, exited_at: datetime) -> None:
+        """Closes the stay; the person no longer lives at their last address.
+
+        The address history is kept; only the current-address projection ends,
+        so a person who left is not listed among those living near a place.
+        """
         stay = self.session.get_one(t.Stay, stay_id)
         stay.exit_port_code = port_code
         stay.exited_at = exited_at
         self.session.flush()
+        self.session.execute(
+            delete(t.CurrentAddress).where(t.CurrentAddress.person_id == stay.person_id)
+        )
 
     # --- places ----------------------------------------------------------------
 
@@ -451,11 +468,13 @@ class RegistryStore:
         if inserted is not None:
             return sighting_id, True
         existing = self.session.execute(
-            select(t.Sighting.id).where(
+            select(t.Sighting.id, t.Sighting.person_id).where(
                 t.Sighting.source == source.value, t.Sighting.reference == reference
             )
-        ).scalar_one()
-        return existing, False
+        ).one()
+        if existing.person_id != person_id:
+            raise ReferenceTaken(source, reference)
+        return existing.id, False
 
     def sighting(self, sighting_id: uuid.UUID) -> model.Sighting:
         row = self.session.execute(

@@ -105,13 +105,15 @@ VALID_CALLS: dict[str, Call] = {
         f.entry(s.idle.id)
     ),
     "/pantau.v1.RegistryService/ExtendPermit": lambda c, s: _registry(c).ExtendPermit(
-        r.ExtendPermitRequest(stay_id=s.stay.id, permit=f.permit(days=90, number="EXT-1"))
+        r.ExtendPermitRequest(
+            stay_id=s.stay.id, permit=f.permit(days=90, number="EXT-1", starts=31)
+        )
     ),
     "/pantau.v1.RegistryService/RecordExit": lambda c, s: _registry(c).RecordExit(
         r.RecordExitRequest(person_id=s.person.id, port_code="MWK", exited_at=f.hours_ago(0.1))
     ),
     "/pantau.v1.RegistryService/ReportAddress": lambda c, s: _registry(c).ReportAddress(
-        f.address(s.person.id, 3.3184, 106.2425, days=1)
+        f.address(s.person.id, 3.3184, 106.2425, days=0)
     ),
     "/pantau.v1.RegistryService/RecordSighting": lambda c, s: _registry(c).RecordSighting(
         r.RecordSightingRequest(

@@ -174,6 +174,21 @@ CASES: dict[str, tuple[Callable[[Stubs], object], grpc.StatusCode, str]] = {
         grpc.StatusCode.INVALID_ARGUMENT,
         "permit.valid_until",
     ),
+    "address effective in the future": (
+        lambda s: s.registry.ReportAddress(f.address(s.person_id, 3.2, 106.2, days=2)),
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "effective_from",
+    ),
+    "permit starting after the entry": (
+        lambda s: _entry_with_permit(s, f.permit(days=90, starts=20)),
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "permit.valid_from",
+    ),
+    "permit ended before the entry": (
+        lambda s: _entry_with_permit(s, f.permit(days=-3, starts=-40)),
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "permit.valid_until",
+    ),
     "birth date not a calendar date": (
         lambda s: s.registry.RegisterPerson(_person(birth_date=Date(year=1990, month=2, day=30))),
         grpc.StatusCode.INVALID_ARGUMENT,

@@ -122,11 +122,13 @@ def test_persons_near_are_nearest_first_within_the_radius_and_page_cleanly(
     placed = {}
     for offset in offsets:
         person = registry.RegisterPerson(r.RegisterPersonRequest(person=f.person()))
-        registry.ReportAddress(f.address(person.id, centre.latitude + offset, centre.longitude))
+        registry.ReportAddress(
+            f.address(person.id, centre.latitude + offset, centre.longitude, days=-5)
+        )
         placed[person.id] = offset
     # The first of them moves away: only the current address counts.
     moved = next(iter(placed))
-    registry.ReportAddress(f.address(moved, 3.2166, 106.2211, days=1))
+    registry.ReportAddress(f.address(moved, 3.2166, 106.2211, days=0))
     del placed[moved]
 
     radius = 2000.0

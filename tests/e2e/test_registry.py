@@ -71,7 +71,7 @@ def test_stay_lifecycle_keeps_permit_history(
     assert stay.permit.type == pb.PERMIT_TYPE_VOA
     assert not stay.HasField("exited_at")
 
-    extension = f.permit(days=60, number="VOA-1-EXT")
+    extension = f.permit(days=60, number="VOA-1-EXT", starts=31)
     extended = registry.ExtendPermit(r.ExtendPermitRequest(stay_id=stay.id, permit=extension))
     assert [p.permit_number for p in extended.permit_history] == ["VOA-1", "VOA-1-EXT"]
     assert extended.permit.valid_until == extension.valid_until
@@ -116,6 +116,72 @@ def test_exit_without_open_stay_is_failed_precondition_and_writes_nothing(
     assert caught.value.code() == grpc.StatusCode.FAILED_PRECONDITION
     assert f.precondition_types(caught.value) == ["NO_OPEN_STAY"]
     assert row_counts.snapshot() == before
+
+
+def test_extension_must_join_the_current_period_and_writes_nothing_otherwise(
+    registry: r_grpc.RegistryServiceStub, row_counts: RowCounts
+) -> None:
+    person = registry.RegisterPerson(r.RegisterPersonRequest(person=f.person()))
+    stay = registry.RecordEntry(f.entry(person.id))  # permit ends in 30 days
+    before = row_counts.snapshot()
+    for gap_or_backdated in (f.permit(days=90, starts=40), f.permit(days=90, starts=-400)):
+        with pytest.raises(grpc.RpcError) as caught:
+            registry.ExtendPermit(r.ExtendPermitRequest(stay_id=stay.id, permit=gap_or_backdated))
+        assert caught.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+        assert f.precondition_types(caught.value) == ["EXTENSION_NOT_CONTIGUOUS"]
+    assert row_counts.snapshot() == before
+
+
+def test_a_sighting_reference_of_another_person_is_refused_without_revealing_it(
+    registry: r_grpc.RegistryServiceStub, queries: q_grpc.QueryServiceStub, row_counts: RowCounts
+) -> None:
+    first = registry.RegisterPerson(r.RegisterPersonRequest(person=f.person()))
+    second = registry.RegisterPerson(r.RegisterPersonRequest(person=f.person()))
+    reference = f"POLRES-KKA-{f.document_number()}"
+
+    def sighting(person_id: str, lat: float) -> r.RecordSightingRequest:
+        return r.RecordSightingRequest(
+            person_id=person_id,
+            location=pb.GeoPoint(latitude=lat, longitude=106.22),
+            observed_at=f.hours_ago(1),
+            source=pb.SIGHTING_SOURCE_POLICE_CHECK,
+            reference=reference,
+            place_name="Pasar Tarempa",
+        )
+
+    original = registry.RecordSighting(sighting(first.id, 3.21))
+    assert registry.RecordSighting(sighting(first.id, 3.21)).id == original.id
+    before = row_counts.snapshot()
+    with pytest.raises(grpc.RpcError) as caught:
+        registry.RecordSighting(sighting(second.id, 3.25))
+    assert caught.value.code() == grpc.StatusCode.ALREADY_EXISTS
+    assert f.error_info(caught.value).reason == "SIGHTING_REFERENCE_TAKEN"
+    assert first.id not in str(caught.value.details())
+    assert row_counts.snapshot() == before
+    assert not queries.GetPerson(q.GetPersonRequest(person_id=second.id)).recent_sightings
+
+
+def test_a_person_who_left_is_no_longer_listed_near_their_address(
+    registry: r_grpc.RegistryServiceStub, queries: q_grpc.QueryServiceStub
+) -> None:
+    centre = pb.GeoPoint(latitude=2.8624, longitude=105.7424)  # Genting Pulur
+    person = registry.RegisterPerson(r.RegisterPersonRequest(person=f.person()))
+    registry.RecordEntry(f.entry(person.id))
+    registry.ReportAddress(f.address(person.id, centre.latitude, centre.longitude))
+
+    def near() -> list[str]:
+        found = queries.ListPersonsNear(
+            q.ListPersonsNearRequest(center=centre, radius_meters=300, page_size=500)
+        )
+        return [n.person.id for n in found.results]
+
+    assert person.id in near()
+    registry.RecordExit(
+        r.RecordExitRequest(person_id=person.id, port_code="LMU", exited_at=f.hours_ago(0.1))
+    )
+    assert person.id not in near()
+    dossier = queries.GetPerson(q.GetPersonRequest(person_id=person.id))
+    assert not dossier.HasField("current_address")
 
 
 def test_extension_must_end_later_and_writes_nothing_otherwise(
