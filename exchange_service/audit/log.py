@@ -1,0 +1,427 @@
+"""The audit log of a running service: chains records in memory, writes them in batches.
+
+``AuditLog.record`` costs no database round trip: under a lock it numbers the
+record, links it to the previous one and computes its hash (some
+microseconds), then queues it. One writer thread inserts the queue every
+``flush_interval`` seconds (50 ms) or as soon as ``flush_batch`` (500) records
+wait, in one multi-row INSERT, and signs a checkpoint whenever
+``checkpoint_every_records`` records or ``checkpoint_every_seconds`` seconds
+have passed since the last one: the checkpoint goes into the database in the
+same transaction as the records it covers, then is appended (and fsynced) to
+the checkpoint file.
+
+Durability window: a record is in memory only from ``record`` until the next
+flush, normally at most ~50 ms. A crash (power loss, SIGKILL) in that window
+loses those records; ``close`` flushes everything and signs a final
+checkpoint. While the database is unreachable the writer keeps the records in
+order and retries; past ``max_backlog`` waiting records ``accepting`` turns
+False, and the interceptor then refuses calls (UNAVAILABLE, itself recorded)
+instead of serving personal data that could not be accounted for.
+
+One process writes a given trail: the writer holds a PostgreSQL advisory lock
+for its lifetime, and a second ``AuditLog`` on the same database fails to
+start.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import psycopg
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from sqlalchemy import Connection, Engine
+from sqlalchemy.exc import SQLAlchemyError
+
+from exchange_service.audit import store
+from exchange_service.audit.chain import (
+    GENESIS,
+    AuditRecord,
+    ChainHead,
+    Checkpoint,
+    build_record,
+    sign_checkpoint,
+)
+from exchange_service.audit.keys import ensure_signing_key, load_signing_key
+from exchange_service.domain.agencies import CallRecord
+from exchange_service.settings import Settings
+from exchange_service.storage.database import make_engine
+
+log = logging.getLogger(__name__)
+
+Clock = Callable[[], datetime]
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _text(value: str) -> str:
+    """PostgreSQL text cannot hold NUL: one in a request must not jam the writer."""
+    return value.replace("\x00", "\ufffd") if "\x00" in value else value
+
+
+class AuditUnavailable(RuntimeError):
+    """The audit log cannot start, or was closed: nothing can be recorded."""
+
+
+@dataclass(frozen=True)
+class AuditLogOptions:
+    checkpoint_every_records: int = 1000
+    checkpoint_every_seconds: float = 300.0
+    flush_interval: float = 0.05
+    flush_batch: int = 500
+    max_backlog: int = 100_000
+    # How long ``close`` keeps retrying a database that cannot be reached.
+    close_timeout: float = 30.0
+
+
+class AuditLog:
+    """Thread-safe, append-only audit log continuing the chain already in the database.
+
+    Guarantees: records get consecutive seqs in the order ``record`` is
+    called, each linked to the one before; the database receives them in that
+    order and nothing is dropped while the process lives; times never go
+    backwards along the chain (so a time range is a contiguous seq range).
+    """
+
+    def __init__(
+        self,
+        engine: Engine,
+        signing_key: Ed25519PrivateKey,
+        checkpoint_file: Path,
+        options: AuditLogOptions | None = None,
+        *,
+        clock: Clock = _utc_now,
+        owns_engine: bool = False,
+    ) -> None:
+        self._engine = engine
+        self._owns_engine = owns_engine
+        self._key = signing_key
+        self._file = checkpoint_file
+        self._options = options or AuditLogOptions()
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._flushed = threading.Condition()
+        self._pending: list[AuditRecord] = []
+        self._closing = False
+        self._closed = False
+        self._fatal: str | None = None
+        self._file_backlog: list[Checkpoint] = []
+        self._connection: Connection | None = None
+        connection = self._connect()
+        last = store.last_record(connection)
+        checkpoint = store.last_checkpoint(connection)
+        connection.rollback()
+        self._head = GENESIS if last is None else last.head
+        self._last_at = None if last is None else last.at
+        # Written to the database (only the writer thread changes these).
+        self._written = self._head
+        self._signed_seq = 0 if checkpoint is None else checkpoint.seq
+        self._signed_at = time.monotonic()
+        if self._written.seq > self._signed_seq:
+            # Left unsigned by an unclean stop: sign them at the first opportunity.
+            self._signed_at -= self._options.checkpoint_every_seconds
+        self._warn_if_file_ahead()
+        self._thread = threading.Thread(target=self._run, name="pantau-audit-writer", daemon=True)
+        self._thread.start()
+        if self._written.seq > self._signed_seq:
+            log.warning(
+                "audit: records %d to %d were written before an unclean stop and never"
+                " signed; the next checkpoint covers them",
+                self._signed_seq + 1,
+                self._written.seq,
+            )
+            self._wake.set()
+
+    # --- the callers' side -------------------------------------------------------
+
+    def record(
+        self,
+        call: CallRecord,
+        person_ids: Iterable[str],
+        status: str,
+        request_digest: str,
+    ) -> AuditRecord:
+        """Appends the record of one call to the chain and queues it for the database.
+
+        Returns at once (no I/O). Raises ``AuditUnavailable`` after ``close``.
+        NUL characters, which PostgreSQL text cannot store, become U+FFFD.
+        """
+        ids = [_text(i) for i in person_ids]
+        with self._lock:
+            if self._closed:
+                raise AuditUnavailable("the audit log is closed")
+            at = self._clock()
+            if self._last_at is not None and at < self._last_at:
+                at = self._last_at
+            record = build_record(
+                self._head,
+                at=at,
+                agency_id=_text(call.agency_id),
+                agency_kind=_text(call.agency_kind),
+                officer=_text(call.officer),
+                purpose=_text(call.purpose),
+                method=_text(call.method),
+                person_ids=ids,
+                status=_text(status),
+                request_digest=_text(request_digest),
+            )
+            self._head = record.head
+            self._last_at = at
+            self._pending.append(record)
+            if len(self._pending) == self._options.flush_batch:
+                self._wake.set()
+        return record
+
+    @property
+    def head(self) -> ChainHead:
+        """The last record appended (written or not)."""
+        with self._lock:
+            return self._head
+
+    @property
+    def accepting(self) -> bool:
+        """False when records cannot reach the database fast enough (or at all)."""
+        return (
+            self._fatal is None
+            and not self._closed
+            and len(self._pending) < self._options.max_backlog
+        )
+
+    def flush(self, timeout: float = 10.0) -> bool:
+        """Waits until every record appended so far is in the database; False on timeout."""
+        target = self.head.seq
+        deadline = time.monotonic() + timeout
+        self._wake.set()
+        with self._flushed:
+            while self._written.seq < target:
+                left = deadline - time.monotonic()
+                if left <= 0 or self._fatal is not None:
+                    return False
+                self._flushed.wait(left)
+        return True
+
+    def close(self) -> None:
+        """Writes every queued record, signs a final checkpoint, stops the writer.
+
+        Call it after the server has stopped serving; ``record`` fails afterwards.
+        """
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            self._closing = True
+        self._wake.set()
+        self._thread.join()
+        if self._connection is not None:
+            self._connection.close()  # also releases the writer lock
+            self._connection = None
+        if self._owns_engine:
+            self._engine.dispose()
+
+    # --- the writer thread -----------------------------------------------------------
+
+    def _run(self) -> None:
+        try:
+            self._loop()
+        except Exception:
+            self._fatal = "the audit writer failed"
+            log.critical("audit: the writer failed; no more records can be written", exc_info=True)
+            with self._flushed:
+                self._flushed.notify_all()
+
+    def _loop(self) -> None:
+        close_deadline: float | None = None
+        while True:
+            self._wake.wait(self._options.flush_interval)
+            self._wake.clear()
+            with self._lock:
+                batch, self._pending = self._pending, []
+                closing = self._closing
+            if closing and close_deadline is None:
+                close_deadline = time.monotonic() + self._options.close_timeout
+            unwritten = self._write(batch, final=closing)
+            if unwritten is not None:
+                with self._lock:
+                    self._pending[:0] = unwritten  # keep the order; retry
+                if close_deadline is not None and (
+                    self._fatal is not None or time.monotonic() > close_deadline
+                ):
+                    with self._lock:
+                        lost = self._pending
+                    log.critical(
+                        "audit: stopping with records %s NOT written to the database",
+                        f"{lost[0].seq} to {lost[-1].seq}" if lost else "(none)",
+                    )
+                    return
+                time.sleep(min(1.0, self._options.flush_interval * 10))
+                continue
+            self._write_file_backlog()
+            if closing:
+                with self._lock:
+                    if not self._pending:
+                        return
+
+    def _write(self, batch: list[AuditRecord], *, final: bool) -> list[AuditRecord] | None:
+        """Inserts the batch and any due checkpoints in one transaction.
+
+        Returns None when done, else the records still to write (to retry).
+        """
+        if self._fatal is not None:
+            return batch
+        try:
+            connection = self._connection
+            if connection is None:
+                connection = self._reconnect()
+                landed = self._landed_earlier(connection, batch)
+                if landed:
+                    self._mark_written(
+                        batch[:landed],
+                        store.load_checkpoints(connection, from_seq=self._signed_seq + 1),
+                    )
+                    connection.rollback()
+                    batch = batch[landed:]
+            checkpoints = self._due_checkpoints(batch, final=final)
+            if not batch and not checkpoints:
+                return None
+            store.insert_records(connection, batch)
+            store.insert_checkpoints(connection, checkpoints)
+            connection.commit()
+        except (SQLAlchemyError, psycopg.Error, AuditUnavailable):
+            log.exception("audit: cannot write %d records; will retry", len(batch))
+            self._drop_connection()
+            return batch
+        self._mark_written(batch, checkpoints)
+        return None
+
+    def _mark_written(self, batch: list[AuditRecord], checkpoints: list[Checkpoint]) -> None:
+        if batch:
+            with self._flushed:
+                self._written = batch[-1].head
+                self._flushed.notify_all()
+        if checkpoints:
+            self._signed_seq = checkpoints[-1].seq
+            self._signed_at = time.monotonic()
+            self._file_backlog.extend(checkpoints)
+
+    def _landed_earlier(self, connection: Connection, batch: list[AuditRecord]) -> int:
+        """After a reconnection: how many records of the batch an earlier commit did write.
+
+        A commit whose answer was lost may or may not have happened; the
+        trail in the database says which. A trail ending anywhere else means
+        another writer, and this log stops writing (``accepting`` turns False).
+        """
+        last = store.last_record(connection)
+        connection.rollback()
+        found = GENESIS if last is None else last.head
+        if found == self._written:
+            return 0
+        offset = found.seq - self._written.seq
+        if 0 < offset <= len(batch) and batch[offset - 1].head == found:
+            return offset
+        self._fatal = (
+            f"the trail in the database ends at seq {found.seq}, not at seq"
+            f" {self._written.seq} as this process wrote it"
+        )
+        log.critical("audit: %s; refusing to write", self._fatal)
+        raise AuditUnavailable(self._fatal)
+
+    def _due_checkpoints(self, batch: list[AuditRecord], *, final: bool) -> list[Checkpoint]:
+        every = self._options.checkpoint_every_records
+        signed = self._signed_seq
+        due: list[ChainHead] = []
+        for record in batch:
+            if record.seq - signed >= every:
+                due.append(record.head)
+                signed = record.seq
+        end = batch[-1].head if batch else self._written
+        if end.seq > signed and (
+            final or time.monotonic() - self._signed_at >= self._options.checkpoint_every_seconds
+        ):
+            due.append(end)
+        now = self._clock()
+        return [sign_checkpoint(self._key, head, now) for head in due]
+
+    def _write_file_backlog(self) -> None:
+        if not self._file_backlog:
+            return
+        try:
+            store.append_checkpoint_lines(self._file, self._file_backlog)
+        except OSError:
+            log.exception("audit: cannot append to the checkpoint file %s; will retry", self._file)
+            return
+        self._file_backlog = []
+
+    # --- the connection ------------------------------------------------------------
+
+    def _connect(self) -> Connection:
+        connection = self._engine.connect()
+        try:
+            if not store.try_writer_lock(connection):
+                raise AuditUnavailable(
+                    "another process is writing this audit trail (advisory lock"
+                    f" {store.WRITER_LOCK_KEY} is held)"
+                )
+            connection.commit()
+        except BaseException:
+            connection.close()
+            raise
+        self._connection = connection
+        return connection
+
+    def _reconnect(self) -> Connection:
+        log.info("audit: reconnecting to the database")
+        return self._connect()
+
+    def _drop_connection(self) -> None:
+        if self._connection is not None:
+            try:
+                self._connection.invalidate()
+                self._connection.close()
+            except (SQLAlchemyError, psycopg.Error):
+                pass
+            self._connection = None
+
+    def _warn_if_file_ahead(self) -> None:
+        if not self._file.exists():
+            return
+        try:
+            checkpoints, _problems = store.read_checkpoint_file(self._file)
+        except OSError:
+            return
+        covered = max((c.seq for c in checkpoints), default=0)
+        if covered > self._head.seq:
+            log.critical(
+                "audit: the checkpoint file covers seq %d but the database trail ends at"
+                " seq %d: records were deleted; `pantau audit verify` shows the details",
+                covered,
+                self._head.seq,
+            )
+
+
+def open_audit_log(settings: Settings, options: AuditLogOptions | None = None) -> AuditLog:
+    """The audit log the settings describe, its key created if missing, writer started."""
+    ensure_signing_key(settings.audit_signing_key_file)
+    key = load_signing_key(settings.audit_signing_key_file)
+    engine = make_engine(settings.database_url, pool_size=1, application_name="pantau-audit")
+    base = options or AuditLogOptions()
+    options = AuditLogOptions(
+        checkpoint_every_records=settings.audit_checkpoint_every_records,
+        checkpoint_every_seconds=settings.audit_checkpoint_every_seconds,
+        flush_interval=base.flush_interval,
+        flush_batch=base.flush_batch,
+        max_backlog=base.max_backlog,
+        close_timeout=base.close_timeout,
+    )
+    try:
+        return AuditLog(engine, key, settings.audit_checkpoint_file, options, owns_engine=True)
+    except BaseException:
+        engine.dispose()
+        raise

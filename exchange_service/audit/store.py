@@ -1,0 +1,311 @@
+"""Where the audit trail is kept: two database tables and a checkpoint file outside them.
+
+Tables (created by migration 0002): ``audit_records`` and ``audit_checkpoints``,
+append-only by trigger. They are described here with SQLAlchemy Core on a
+metadata of their own, so this module does not depend on the registry's ORM
+models. Every function takes the connection to use and never commits: the
+caller owns the transaction.
+
+The checkpoint file holds one checkpoint per line as canonical JSON. It is
+appended to and fsynced after each checkpoint; ship it off the database host
+(or to write-once storage) so that someone who controls the database cannot
+also rewrite it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import (
+    CHAR,
+    BigInteger,
+    Column,
+    Connection,
+    DateTime,
+    MetaData,
+    Row,
+    Table,
+    Text,
+    func,
+    select,
+    text,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
+
+from exchange_service.audit.chain import AuditRecord, Checkpoint, Problem, canonical
+
+metadata = MetaData()
+
+records_table = Table(
+    "audit_records",
+    metadata,
+    Column("seq", BigInteger, primary_key=True, autoincrement=False),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("agency_id", Text, nullable=False),
+    Column("agency_kind", Text, nullable=False),
+    Column("officer", Text, nullable=False),
+    Column("purpose", Text, nullable=False),
+    Column("method", Text, nullable=False),
+    Column("person_ids", ARRAY(Text), nullable=False),
+    Column("status", Text, nullable=False),
+    Column("request_digest", CHAR(64), nullable=False),
+    Column("prev_hash", CHAR(64), nullable=False),
+    Column("hash", CHAR(64), nullable=False),
+)
+
+checkpoints_table = Table(
+    "audit_checkpoints",
+    metadata,
+    Column("seq", BigInteger, primary_key=True, autoincrement=False),
+    Column("head", CHAR(64), nullable=False),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("key_id", Text, nullable=False),
+    Column("signature", Text, nullable=False),
+)
+
+# pg_advisory_lock key held by the one process that writes the trail
+# (int.from_bytes(sha256(b"pantau.audit.writer")[:8], "big", signed=True)).
+WRITER_LOCK_KEY = -0x441A_EF07_8071_60ED
+
+
+def _utc(at: datetime) -> datetime:
+    return at.astimezone(UTC)
+
+
+def row_record(row: Row[Any]) -> AuditRecord:
+    """The record exactly as stored (nothing normalised but the time zone).
+
+    ``row`` has the columns of ``records_table`` in their order (``select(records_table)``).
+    """
+    (
+        seq,
+        at,
+        agency_id,
+        agency_kind,
+        officer,
+        purpose,
+        method,
+        person_ids,
+        status,
+        request_digest,
+        prev_hash,
+        hash_,
+    ) = tuple(row)
+    return AuditRecord(
+        seq=int(seq),
+        at=_utc(at),
+        agency_id=agency_id,
+        agency_kind=agency_kind,
+        officer=officer,
+        purpose=purpose,
+        method=method,
+        person_ids=tuple(person_ids or ()),
+        status=status,
+        request_digest=request_digest,
+        prev_hash=prev_hash,
+        hash=hash_,
+    )
+
+
+def row_checkpoint(row: Row[Any]) -> Checkpoint:
+    m = row._mapping
+    return Checkpoint(
+        seq=int(m["seq"]),
+        head=m["head"],
+        at=_utc(m["at"]),
+        key_id=m["key_id"],
+        signature=m["signature"],
+    )
+
+
+_RECORD_COLUMNS = ", ".join(records_table.c.keys())
+
+
+def insert_records(connection: Connection, records: Sequence[AuditRecord]) -> None:
+    """Inserts the records with one COPY, in the connection's current transaction.
+
+    COPY costs the writer a few microseconds of Python per record, where a
+    multi-row INSERT through SQLAlchemy costs tens: that time is taken from
+    the threads serving calls (one interpreter lock).
+    """
+    if not records:
+        return
+    if not connection.in_transaction():
+        connection.begin()  # so that the caller's commit() commits the COPY
+    raw = connection.connection.driver_connection
+    if raw is None:
+        raise RuntimeError("the connection is closed")
+    with (
+        raw.cursor() as cursor,
+        cursor.copy(f"COPY audit_records ({_RECORD_COLUMNS}) FROM STDIN") as copy,
+    ):
+        for r in records:
+            copy.write_row(
+                (
+                    r.seq,
+                    r.at,
+                    r.agency_id,
+                    r.agency_kind,
+                    r.officer,
+                    r.purpose,
+                    r.method,
+                    list(r.person_ids),
+                    r.status,
+                    r.request_digest,
+                    r.prev_hash,
+                    r.hash,
+                )
+            )
+
+
+def insert_checkpoints(connection: Connection, checkpoints: Sequence[Checkpoint]) -> None:
+    if checkpoints:
+        connection.execute(
+            checkpoints_table.insert(),
+            [
+                {
+                    "seq": c.seq,
+                    "head": c.head,
+                    "at": c.at,
+                    "key_id": c.key_id,
+                    "signature": c.signature,
+                }
+                for c in checkpoints
+            ],
+        )
+
+
+def last_record(connection: Connection) -> AuditRecord | None:
+    row = connection.execute(
+        select(records_table).order_by(records_table.c.seq.desc()).limit(1)
+    ).first()
+    return None if row is None else row_record(row)
+
+
+def last_checkpoint(connection: Connection) -> Checkpoint | None:
+    row = connection.execute(
+        select(checkpoints_table).order_by(checkpoints_table.c.seq.desc()).limit(1)
+    ).first()
+    return None if row is None else row_checkpoint(row)
+
+
+def iter_records(
+    connection: Connection, *, after_seq: int = 0, through_seq: int | None = None
+) -> Iterator[AuditRecord]:
+    """Records with ``after_seq < seq <= through_seq`` in seq order, streamed from the server."""
+    query = select(records_table).where(records_table.c.seq > after_seq)
+    if through_seq is not None:
+        query = query.where(records_table.c.seq <= through_seq)
+    # On the statement: Connection.execution_options would change the caller's connection.
+    result = connection.execute(
+        query.order_by(records_table.c.seq).execution_options(yield_per=2000)
+    )
+    for row in result:
+        yield row_record(row)
+
+
+def load_checkpoints(
+    connection: Connection, *, from_seq: int = 0, through_seq: int | None = None
+) -> list[Checkpoint]:
+    """Checkpoints with ``from_seq <= seq <= through_seq`` in seq order."""
+    query = select(checkpoints_table).where(checkpoints_table.c.seq >= from_seq)
+    if through_seq is not None:
+        query = query.where(checkpoints_table.c.seq <= through_seq)
+    rows = connection.execute(query.order_by(checkpoints_table.c.seq))
+    return [row_checkpoint(row) for row in rows]
+
+
+def seq_range(connection: Connection, start: datetime, end: datetime) -> tuple[int, int] | None:
+    """The first and last seq of records with ``start <= at <= end``, or None if there are none."""
+    at = records_table.c.at
+    row = connection.execute(
+        select(func.min(records_table.c.seq), func.max(records_table.c.seq)).where(
+            at >= start, at <= end
+        )
+    ).one()
+    return None if row[0] is None else (int(row[0]), int(row[1]))
+
+
+def checkpoint_before(connection: Connection, seq: int) -> Checkpoint | None:
+    """The latest checkpoint with a seq below ``seq``."""
+    row = connection.execute(
+        select(checkpoints_table)
+        .where(checkpoints_table.c.seq < seq)
+        .order_by(checkpoints_table.c.seq.desc())
+        .limit(1)
+    ).first()
+    return None if row is None else row_checkpoint(row)
+
+
+def checkpoint_from(connection: Connection, seq: int) -> Checkpoint | None:
+    """The earliest checkpoint with a seq at or above ``seq``."""
+    row = connection.execute(
+        select(checkpoints_table)
+        .where(checkpoints_table.c.seq >= seq)
+        .order_by(checkpoints_table.c.seq)
+        .limit(1)
+    ).first()
+    return None if row is None else row_checkpoint(row)
+
+
+def try_writer_lock(connection: Connection) -> bool:
+    """Takes the session-level writer lock; False when another session holds it."""
+    return bool(
+        connection.execute(
+            text("SELECT pg_try_advisory_lock(:key)"), {"key": WRITER_LOCK_KEY}
+        ).scalar_one()
+    )
+
+
+# --- the checkpoint file -----------------------------------------------------------
+
+
+def append_checkpoint_lines(path: Path, checkpoints: Iterable[Checkpoint]) -> None:
+    """Appends one canonical JSON line per checkpoint and fsyncs before returning."""
+    lines = b"".join(canonical(c.to_json()) + b"\n" for c in checkpoints)
+    if not lines:
+        return
+    created = not path.exists()
+    if created:
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
+    try:
+        view = memoryview(lines)
+        while view:
+            written = os.write(fd, view)
+            view = view[written:]
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    if created:
+        directory = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(directory)
+        finally:
+            os.close(directory)
+
+
+def read_checkpoint_file(path: Path) -> tuple[list[Checkpoint], list[Problem]]:
+    """The checkpoints in the file, and a problem for each line that is not one."""
+    checkpoints: list[Checkpoint] = []
+    problems: list[Problem] = []
+    with path.open("rb") as lines:
+        for number, line in enumerate(lines, start=1):
+            if not line.strip():
+                continue
+            try:
+                checkpoints.append(Checkpoint.from_json(json.loads(line)))
+            except ValueError as error:
+                problems.append(
+                    Problem(
+                        None,
+                        "checkpoint-file",
+                        f"line {number} of {path} is not a checkpoint ({error})",
+                    )
+                )
+    return checkpoints, problems
