@@ -14,6 +14,8 @@ from sqlalchemy import Engine
 
 from exchange_service.api.access import DEV_AGENCY_KEY, AccessInterceptor
 from exchange_service.api.server import ServerOptions, build_server
+from exchange_service.audit.interceptor import AuditInterceptor
+from exchange_service.audit.log import AuditLog, open_audit_log
 from exchange_service.security.agencies import load_agencies
 from exchange_service.security.revocation import RevocationList
 from exchange_service.services import Queries, Registry, RegistryContext
@@ -60,10 +62,13 @@ class RunningServer:
     health: health.HealthServicer
     port: int
     application: Application
+    audit_log: AuditLog
 
     def stop(self, grace: float = 5.0) -> None:
+        """Drains calls, then writes the last audit records and a final checkpoint."""
         self.health.enter_graceful_shutdown()
         self.server.stop(grace).wait()
+        self.audit_log.close()
         self.application.close()
 
 
@@ -107,6 +112,7 @@ def start_server(settings: Settings, *, insecure_dev: bool = False) -> RunningSe
     credentials = None if insecure_dev else _server_credentials(settings)
     access = _access(settings, insecure_dev=insecure_dev)
     application = build_application(settings)
+    audit_log = open_audit_log(settings)
     server, health_servicer = build_server(
         application.registry,
         application.queries,
@@ -116,6 +122,7 @@ def start_server(settings: Settings, *, insecure_dev: bool = False) -> RunningSe
             default_deadline_seconds=settings.default_deadline_seconds,
         ),
         access=access,
+        audit=AuditInterceptor(audit_log),
     )
     if credentials is None:
         log.warning(
@@ -127,9 +134,11 @@ def start_server(settings: Settings, *, insecure_dev: bool = False) -> RunningSe
     else:
         port = server.add_secure_port(settings.listen_address, credentials)
     if port == 0:
+        audit_log.close()
+        application.close()
         raise SystemExit(f"cannot listen on {settings.listen_address}")
     server.start()
-    return RunningServer(server, health_servicer, port, application)
+    return RunningServer(server, health_servicer, port, application, audit_log)
 
 
 HOW_TO_QUERY = """

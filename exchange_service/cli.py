@@ -7,6 +7,7 @@ import logging
 import sys
 from pathlib import Path
 
+from exchange_service.audit.commands import add_audit_parser, run_audit_command
 from exchange_service.settings import load_settings
 
 
@@ -33,6 +34,7 @@ def main(argv: list[str] | None = None) -> int:
     bench.add_argument("--persons", type=int, default=1_000_000)
     bench.add_argument("--sightings", type=int, default=3_000_000)
     bench.add_argument("--seconds", type=float, default=10.0, help="per measurement")
+    add_audit_parser(commands)
     args = parser.parse_args(argv)
 
     settings = load_settings()
@@ -52,6 +54,8 @@ def main(argv: list[str] | None = None) -> int:
         ids = ", ".join(sorted(agencies))
         message = f"development PKI in {args.out}: ca.crt, ca.crl, server.crt/.key; {ids}"
         print(message)  # noqa: T201
+    elif args.command == "audit":
+        return run_audit_command(args, settings)
     elif args.command == "migrate":
         app.migrate(settings)
     elif args.command == "load-sample":

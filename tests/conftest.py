@@ -63,16 +63,42 @@ OFFICER_AND_PURPOSE = (
 )
 
 
+# A police sector office with a tight rate limit, to test the limiter.
+LIMITED_AGENCY = "polsek-jemaja"
+
+
+@pytest.fixture(scope="session")
+def agencies_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The shipped agencies file plus one agency with a small token bucket."""
+    path = tmp_path_factory.mktemp("agencies") / "agencies.toml"
+    shipped = (ROOT / "deploy" / "agencies.toml").read_text()
+    path.write_text(
+        shipped
+        + f"""
+[[agency]]
+id = "{LIMITED_AGENCY}"
+name = "Polsek Jemaja"
+kind = "POLICE"
+rate_limit_per_second = 1.0
+rate_limit_burst = 3
+"""
+    )
+    return path
+
+
 @pytest.fixture(scope="session")
 def pki_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("pki")
-    create_dev_pki(out, sorted(AGENCIES.values()))
+    create_dev_pki(out, sorted([*AGENCIES.values(), LIMITED_AGENCY]))
     return out
 
 
 @pytest.fixture(scope="session")
 def settings(
-    database_url: str, pki_dir: Path, tmp_path_factory: pytest.TempPathFactory
+    database_url: str,
+    pki_dir: Path,
+    agencies_file: Path,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> Settings:
     audit_dir = tmp_path_factory.mktemp("audit")
     return load_settings(
@@ -83,7 +109,7 @@ def settings(
         tls_key_file=pki_dir / "server.key",
         tls_client_ca_file=pki_dir / "ca.crt",
         tls_crl_file=pki_dir / "ca.crl",
-        agencies_file=ROOT / "deploy" / "agencies.toml",
+        agencies_file=agencies_file,
         audit_signing_key_file=audit_dir / "audit-signing.key",
         audit_checkpoint_file=audit_dir / "checkpoints.jsonl",
         rate_limit_per_second=10_000.0,

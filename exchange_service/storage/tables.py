@@ -12,6 +12,8 @@ from datetime import date, datetime
 
 from geoalchemy2 import Geography, Geometry
 from sqlalchemy import (
+    CHAR,
+    BigInteger,
     CheckConstraint,
     Date,
     DateTime,
@@ -26,7 +28,7 @@ from sqlalchemy import (
     func,
     text,
 )
-from sqlalchemy.dialects.postgresql import UUID
+from sqlalchemy.dialects.postgresql import ARRAY, UUID
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 NAMING = {
@@ -237,6 +239,39 @@ class Sighting(Base):
             postgresql_where=text("reference <> ''"),
         ),
     )
+
+
+class AuditRecordRow(Base):
+    """One RPC in the audit trail (exchange_service.audit); append-only, hash-chained."""
+
+    __tablename__ = "audit_records"
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    agency_id: Mapped[str] = mapped_column(Text)
+    agency_kind: Mapped[str] = mapped_column(Text)
+    officer: Mapped[str] = mapped_column(Text)
+    purpose: Mapped[str] = mapped_column(Text)
+    method: Mapped[str] = mapped_column(Text)
+    person_ids: Mapped[list[str]] = mapped_column(ARRAY(Text))
+    status: Mapped[str] = mapped_column(Text)
+    request_digest: Mapped[str] = mapped_column(CHAR(64))
+    prev_hash: Mapped[str] = mapped_column(CHAR(64))
+    hash: Mapped[str] = mapped_column(CHAR(64))
+    __table_args__ = (
+        Index("ix_audit_records_at", "at"),
+        Index("ix_audit_records_person_ids", "person_ids", postgresql_using="gin"),
+    )
+
+
+class AuditCheckpointRow(Base):
+    """A signed head of the audit chain; also appended to the checkpoint file."""
+
+    __tablename__ = "audit_checkpoints"
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    head: Mapped[str] = mapped_column(CHAR(64))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    key_id: Mapped[str] = mapped_column(Text)
+    signature: Mapped[str] = mapped_column(Text)
 
 
 APPEND_ONLY_TABLES = ("addresses", "stay_permits", "sightings")

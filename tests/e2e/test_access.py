@@ -34,7 +34,13 @@ from exchange_service.domain.agencies import AgencyKind
 from exchange_service.security import pki
 from exchange_service.settings import Settings
 from tests import factories as f
-from tests.conftest import AGENCIES, OFFICER_AND_PURPOSE, RowCounts, agency_channel
+from tests.conftest import (
+    AGENCIES,
+    LIMITED_AGENCY,
+    OFFICER_AND_PURPOSE,
+    RowCounts,
+    agency_channel,
+)
 
 
 @dataclass
@@ -399,29 +405,25 @@ def test_local_government_never_receives_a_field_outside_its_view(
 
 
 def test_rate_limit_gives_resource_exhausted_with_retry_info(
-    settings: Settings, subject: Subject, pki_dir: Path
+    subject: Subject, grpc_target: str, pki_dir: Path
 ) -> None:
-    limited = settings.model_copy(update={"rate_limit_per_second": 1.0, "rate_limit_burst": 3})
-    running = app.start_server(limited)
-    try:
-        target = f"127.0.0.1:{running.port}"
-        with agency_channel(target, pki_dir, AGENCIES["POLICE"]) as channel:
-            for _ in range(3):
-                VALID_CALLS["/pantau.v1.QueryService/GetPerson"](channel, subject)
-            with pytest.raises(grpc.RpcError) as caught:
-                VALID_CALLS["/pantau.v1.QueryService/GetPerson"](channel, subject)
-        assert caught.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
-        status = rpc_status.from_call(caught.value)
-        assert status is not None
-        retry = error_details_pb2.RetryInfo()
-        assert any(d.Unpack(retry) for d in status.details if d.Is(retry.DESCRIPTOR))
-        assert retry.retry_delay.ToMilliseconds() > 0
-        assert retry.retry_delay.ToMilliseconds() <= 1000
-        # Another agency has its own bucket.
-        with agency_channel(target, pki_dir, AGENCIES["SUPERVISOR"]) as other:
-            VALID_CALLS["/pantau.v1.QueryService/GetPerson"](other, subject)
-    finally:
-        running.stop(grace=0.5)
+    get_person = VALID_CALLS["/pantau.v1.QueryService/GetPerson"]
+    with agency_channel(grpc_target, pki_dir, LIMITED_AGENCY) as channel:
+        # A burst of 3, refilled at 1 a second: the fourth call in a row is refused.
+        for _ in range(3):
+            get_person(channel, subject)
+        with pytest.raises(grpc.RpcError) as caught:
+            get_person(channel, subject)
+    assert caught.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    status = rpc_status.from_call(caught.value)
+    assert status is not None
+    retry = error_details_pb2.RetryInfo()
+    assert any(d.Unpack(retry) for d in status.details if d.Is(retry.DESCRIPTOR))
+    assert retry.retry_delay.ToMilliseconds() > 0
+    assert retry.retry_delay.ToMilliseconds() <= 1000
+    # Other agencies have their own buckets.
+    with agency_channel(grpc_target, pki_dir, AGENCIES["POLICE"]) as other:
+        get_person(other, subject)
 
 
 def test_serve_refuses_to_start_without_tls_settings(settings: Settings) -> None:
