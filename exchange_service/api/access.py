@@ -133,6 +133,12 @@ class AccessInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
         return agency
 
     def authorize(self, method: str, agency: Agency, context: grpc.ServicerContext) -> None:
+        headers = _metadata(context)
+        officer = _clean_header(headers.get(OFFICER_KEY, ""), OFFICER_MAX)
+        purpose = _clean_header(headers.get(PURPOSE_KEY, ""), PURPOSE_MAX)
+        call = current_call.get()
+        if call is not None:  # recorded even when the call is refused below
+            call.officer, call.purpose = officer, purpose
         allowed = PERMISSIONS.get(method, frozenset())
         if agency.kind not in allowed:
             raise PermissionDenied(
@@ -140,12 +146,6 @@ class AccessInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
                 reason="METHOD_NOT_ALLOWED",
                 metadata={"agency_id": agency.id, "method": method},
             )
-        headers = _metadata(context)
-        officer = _clean_header(headers.get(OFFICER_KEY, ""), OFFICER_MAX)
-        purpose = _clean_header(headers.get(PURPOSE_KEY, ""), PURPOSE_MAX)
-        call = current_call.get()
-        if call is not None:
-            call.officer, call.purpose = officer, purpose
         if not officer or not purpose:
             raise PermissionDenied(
                 f"personal data needs metadata {OFFICER_KEY} (the officer, up to {OFFICER_MAX}"

@@ -12,7 +12,9 @@ README = Path(__file__).resolve().parents[2] / "README.md"
 
 
 def test_readme_matrix_matches_the_permission_table() -> None:
-    rows = re.findall(r"^\| `(pantau\.v1\.[A-Za-z]+/[A-Za-z]+)` \|(.*)\|$", README.read_text(), re.M)
+    rows = re.findall(
+        r"^\| `(pantau\.v1\.[A-Za-z]+/[A-Za-z]+)` \|(.*)\|$", README.read_text(), re.M
+    )
     documented = {
         f"/{rpc}": frozenset(
             kind

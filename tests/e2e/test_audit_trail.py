@@ -1,0 +1,83 @@
+"""The running server audits every call, allowed or denied, and the trail verifies."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import grpc
+import pytest
+from pantau.v1 import query_service_pb2 as q
+from pantau.v1 import query_service_pb2_grpc as q_grpc
+from pantau.v1 import registry_service_pb2 as r
+from pantau.v1 import registry_service_pb2_grpc as r_grpc
+from sqlalchemy import Engine, text
+
+from exchange_service.settings import Settings
+from tests import factories as f
+from tests.conftest import AGENCIES, OFFICER_AND_PURPOSE, agency_channel
+
+
+def _records_for(engine: Engine, person_id: str, expected: int) -> list[dict[str, object]]:
+    deadline = time.monotonic() + 10
+    while True:
+        with engine.connect() as connection:
+            rows = [
+                dict(row._mapping)
+                for row in connection.execute(
+                    text(
+                        "SELECT agency_id, officer, purpose, method, status, person_ids"
+                        " FROM audit_records WHERE :id = ANY(person_ids) ORDER BY seq"
+                    ),
+                    {"id": person_id},
+                )
+            ]
+        if len(rows) >= expected or time.monotonic() > deadline:
+            return rows
+        time.sleep(0.05)
+
+
+def test_each_call_leaves_one_record_naming_agency_officer_purpose_and_status(
+    grpc_channel: grpc.Channel, grpc_target: str, pki_dir: Path, engine: Engine
+) -> None:
+    person = r_grpc.RegistryServiceStub(grpc_channel).RegisterPerson(
+        r.RegisterPersonRequest(person=f.person())
+    )
+    with agency_channel(grpc_target, pki_dir, AGENCIES["POLICE"]) as police:
+        q_grpc.QueryServiceStub(police).GetPerson(q.GetPersonRequest(person_id=person.id))
+        with pytest.raises(grpc.RpcError):
+            r_grpc.RegistryServiceStub(police).RecordEntry(f.entry(person.id))
+    rows = _records_for(engine, person.id, 3)
+    officer, purpose = (value for _, value in OFFICER_AND_PURPOSE)
+    assert [(row["agency_id"], row["method"], row["status"]) for row in rows] == [
+        ("kanim-tarempa", "/pantau.v1.RegistryService/RegisterPerson", "OK"),
+        ("polres-anambas", "/pantau.v1.QueryService/GetPerson", "OK"),
+        ("polres-anambas", "/pantau.v1.RegistryService/RecordEntry", "PERMISSION_DENIED"),
+    ]
+    assert all((row["officer"], row["purpose"]) == (officer, purpose) for row in rows)
+
+
+def test_pantau_audit_verify_accepts_the_live_trail(
+    grpc_channel: grpc.Channel, settings: Settings
+) -> None:
+    r_grpc.RegistryServiceStub(grpc_channel).RegisterPerson(
+        r.RegisterPersonRequest(person=f.person())
+    )
+    time.sleep(0.3)  # the writer flushes every ~50 ms
+    env = {
+        "PANTAU_DATABASE_URL": settings.database_url,
+        "PANTAU_AUDIT_SIGNING_KEY_FILE": str(settings.audit_signing_key_file),
+        "PANTAU_AUDIT_CHECKPOINT_FILE": str(settings.audit_checkpoint_file),
+        "PATH": "/usr/bin:/bin",
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "exchange_service.cli", "audit", "verify"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
