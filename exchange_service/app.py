@@ -31,18 +31,26 @@ log = logging.getLogger(__name__)
 class Application:
     settings: Settings
     engine: Engine
+    read_engine: Engine
     registry: Registry
     queries: Queries
 
     def close(self) -> None:
         self.engine.dispose()
+        self.read_engine.dispose()
 
 
 def build_application(settings: Settings) -> Application:
-    # One connection per worker thread: a call never waits for the pool.
+    # One connection of each kind per worker thread: a call never waits for the pool.
     engine = make_engine(settings.database_url, pool_size=settings.grpc_workers)
-    context = RegistryContext(UnitOfWork(engine), settings)
-    return Application(settings, engine, Registry(context), Queries(context))
+    read_engine = make_engine(
+        settings.database_url,
+        pool_size=settings.grpc_workers,
+        application_name="pantau",
+        read_only=True,
+    )
+    context = RegistryContext(UnitOfWork(engine, read_engine), settings)
+    return Application(settings, engine, read_engine, Registry(context), Queries(context))
 
 
 def migrate(settings: Settings) -> None:

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import psycopg.errors
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Connection, Engine, create_engine, text
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -14,22 +14,31 @@ from exchange_service.domain.deadlines import seconds_left
 from exchange_service.domain.errors import DeadlineExceeded, Unavailable
 
 
-def make_engine(url: str, *, pool_size: int = 10, application_name: str = "pantau") -> Engine:
-    engine = create_engine(
+def make_engine(
+    url: str,
+    *,
+    pool_size: int = 10,
+    application_name: str = "pantau",
+    read_only: bool = False,
+) -> Engine:
+    """An engine whose sessions work in UTC; ``read_only`` ones autocommit and cannot write.
+
+    Settings travel in the connection's start-up packet, and no ping precedes a
+    checkout, so a call costs only its own statements' round trips. A
+    connection broken by a database restart fails its call with Unavailable
+    (the caller retries) and is replaced.
+    """
+    options = "-c TimeZone=UTC"
+    if read_only:
+        options += " -c default_transaction_read_only=on"
+    return create_engine(
         url,
         pool_size=pool_size,
         max_overflow=0,
-        pool_pre_ping=True,
-        connect_args={"application_name": application_name},
+        pool_recycle=1800,
+        isolation_level="AUTOCOMMIT" if read_only else "READ COMMITTED",
+        connect_args={"application_name": application_name, "options": options},
     )
-
-    @event.listens_for(engine, "connect")
-    def _utc(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
-        with dbapi_connection.cursor() as cursor:
-            cursor.execute("SET TIME ZONE 'UTC'")
-        dbapi_connection.commit()
-
-    return engine
 
 
 class UnitOfWork:
@@ -40,31 +49,56 @@ class UnitOfWork:
     unreachable database becomes ``DeadlineExceeded`` or ``Unavailable``.
     """
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, read_engine: Engine | None = None) -> None:
         self._sessions = sessionmaker(engine, expire_on_commit=False, autoflush=False)
+        self._read_engine = read_engine or engine
 
     @contextmanager
     def begin(self) -> Iterator[Session]:
         with _database_errors(), self._sessions() as session, session.begin():
-            _bound_by_deadline(session)
+            _bound_transaction(session)
             yield session
 
     @contextmanager
     def read(self) -> Iterator[Session]:
-        """A read-only transaction: a bug cannot write through it."""
-        with _database_errors(), self._sessions() as session, session.begin():
-            session.execute(text("SET TRANSACTION READ ONLY"))
-            _bound_by_deadline(session)
-            yield session
+        """Reads on a read-only connection, each statement on its own snapshot.
+
+        The read paths are single statements, so they need no transaction:
+        one round trip per query.
+        """
+        with _database_errors(), self._read_engine.connect() as connection:
+            _bound_connection(connection)
+            with Session(bind=connection, autoflush=False) as session:
+                yield session
 
 
-def _bound_by_deadline(session: Session) -> None:
+def _bound_transaction(session: Session) -> None:
     left = seconds_left()
     if left is None:
         return
     if left <= 0:
         raise DeadlineExceeded("the deadline passed before the work started")
     session.execute(text(f"SET LOCAL statement_timeout = {max(1, int(left * 1000))}"))
+
+
+# Session-wide statement timeouts, ms: the largest step within the call's
+# deadline is set, and only when it changes, so most calls send nothing extra.
+_TIMEOUT_STEPS_MS = (100, 250, 500, 1_000, 2_000, 5_000, 10_000, 30_000, 60_000, 300_000)
+
+
+def _bound_connection(connection: Connection) -> None:
+    left = seconds_left()
+    if left is None:
+        wanted = 0  # no limit, outside a call
+    elif left <= 0:
+        raise DeadlineExceeded("the deadline passed before the work started")
+    else:
+        left_ms = int(left * 1000)
+        fitting = [step for step in _TIMEOUT_STEPS_MS if step <= left_ms]
+        wanted = fitting[-1] if fitting else max(1, left_ms)
+    if connection.info.get("statement_timeout") != wanted:
+        connection.execute(text(f"SET statement_timeout = {wanted}"))
+        connection.info["statement_timeout"] = wanted
 
 
 @contextmanager
