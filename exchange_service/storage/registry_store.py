@@ -178,20 +178,40 @@ _DOSSIER_BY_DOCUMENT = text(
 
 _PERSONS_BY_ID = text(f"SELECT {_PERSON_JSON} AS person FROM persons p WHERE p.id = ANY(:ids)")
 
+# Two steps, so the GiST index serves nearest-first (KNN needs a single
+# distance key): the KNN scan finds the page's farthest distance, then a small
+# radius search fetches every row up to it, ties included, in (distance,
+# person_id) order. `<->` on geography is the sphere distance, used for the
+# distance, the page key and the order alike. The centre must stay a FROM
+# sub-select: as a CTE it is joined and the index ordering is lost.
 _NEAR_SQL = text(
     f"""
-SELECT {_PERSON_JSON} AS person, near.address, near.distance
-FROM (
-  SELECT ca.person_id, {_ADDRESS_JSON} AS address,
-         ST_Distance(ca.location, c.g, false) AS distance
-  FROM current_addresses ca
-  JOIN addresses a ON a.id = ca.address_id,
+WITH
+knn AS (
+  SELECT ca.location <-> c.g AS distance
+  FROM current_addresses ca,
        (SELECT ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)::geography AS g) c
-  WHERE ST_DWithin(ca.location, c.g, :radius, false)
-    AND (ST_Distance(ca.location, c.g, false), ca.person_id) > (:after_distance, :after_id)
-  ORDER BY ca.location <-> c.g, ca.person_id
+  WHERE (ca.location <-> c.g, ca.person_id) > (:after_distance, :after_id)
+    AND :after_distance <= :radius
+  ORDER BY ca.location <-> c.g
   LIMIT :limit
-) near JOIN persons p ON p.id = near.person_id
+),
+near AS (
+  SELECT ca.person_id, ca.address_id, ca.location <-> c.g AS distance
+  FROM current_addresses ca,
+       (SELECT ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)::geography AS g) c,
+       (SELECT max(distance) AS d FROM knn) bound
+  WHERE bound.d IS NOT NULL
+    AND ST_DWithin(ca.location, c.g, LEAST(bound.d + 0.001, :radius), false)
+    AND ST_DWithin(ca.location, c.g, :radius, false)
+    AND (ca.location <-> c.g, ca.person_id) > (:after_distance, :after_id)
+  ORDER BY distance, person_id
+  LIMIT :limit
+)
+SELECT {_PERSON_JSON} AS person, {_ADDRESS_JSON} AS address, near.distance
+FROM near
+JOIN addresses a ON a.id = near.address_id
+JOIN persons p ON p.id = near.person_id
 ORDER BY near.distance, p.id
 """
 )
