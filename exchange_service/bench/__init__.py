@@ -298,6 +298,10 @@ def run_bench(
         "get_person_p99_ms": round(get_person.p99_ms, 2),
         "near_p99_ms": round(near.p99_ms, 2),
         "near_p50_ms": round(near.p50_ms, 2),
+        # Both servers over mutual TLS (the client presents an agency
+        # certificate); Pantau with its audit trail recording every call.
+        "mtls": not transport.insecure_dev,
+        "audit": True,
     }
     for name, (op, bound) in TARGETS.items():
         verdict = "[green]met[/]" if _met(name, result[name]) else "[red]missed[/]"
