@@ -36,10 +36,12 @@ import grpc
 from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import Message
 
+from exchange_service.api.errors import abort_with
 from exchange_service.api.interceptors import Behaviour, wrap_handler
 from exchange_service.audit.log import AuditLog
 from exchange_service.domain.agencies import CallRecord
 from exchange_service.domain.call import current_call
+from exchange_service.domain.errors import Unavailable
 
 AUDITED_PREFIX = "/pantau."
 EMPTY_DIGEST = hashlib.sha256(b"").hexdigest()
@@ -244,9 +246,9 @@ class AuditInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
 
     def _refuse_if_unaccountable(self, context: grpc.ServicerContext) -> None:
         if not self._log.accepting:
-            context.abort(
-                grpc.StatusCode.UNAVAILABLE,
-                "the audit trail cannot be written at the moment; try again later",
+            abort_with(
+                context,
+                Unavailable("the audit trail cannot be written at the moment; try again later"),
             )
 
     def _unary_response(self, behaviour: Behaviour, call: _Call, streaming: bool) -> Behaviour:
