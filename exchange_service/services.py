@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from exchange_service.domain import commands as cmd
 from exchange_service.domain import model
 from exchange_service.domain import validation as valid
+from exchange_service.domain.call import note_person_touched
 from exchange_service.domain.errors import (
     AlreadyExists,
     FailedPrecondition,
@@ -320,6 +321,7 @@ class Registry:
                     resource_type="pantau.v1.Sighting",
                     resource_name=f"sightings/{taken.source.value}/{taken.reference}",
                 ) from taken
+            note_person_touched(str(person_id))
             return store.sighting(sighting_id), is_new
 
 

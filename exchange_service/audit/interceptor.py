@@ -271,7 +271,9 @@ class AuditInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
             finally:
                 current_call.reset(token)
                 status = _status(context, call, raised=raised)
-                audit_log.record(call.record, ids, status, call.request_digest())
+                audit_log.record(
+                    call.record, ids | call.record.person_ids, status, call.request_digest()
+                )
 
         return handle
 
@@ -292,7 +294,10 @@ class AuditInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
                 responses = behaviour(request, context)
             except BaseException:
                 audit_log.record(
-                    call.record, ids, _status(context, call, raised=True), call.request_digest()
+                    call.record,
+                    ids | call.record.person_ids,
+                    _status(context, call, raised=True),
+                    call.request_digest(),
                 )
                 raise
             return _recorded_stream(responses, context, call, ids, audit_log)
@@ -316,5 +321,8 @@ def _recorded_stream(
         raised = False
     finally:
         audit_log.record(
-            call.record, ids, _status(context, call, raised=raised), call.request_digest()
+            call.record,
+            ids | call.record.person_ids,
+            _status(context, call, raised=raised),
+            call.request_digest(),
         )

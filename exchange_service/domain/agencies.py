@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 class AgencyKind(enum.StrEnum):
@@ -47,3 +47,6 @@ class CallRecord:
     agency_kind: str = ""
     officer: str = ""
     purpose: str = ""
+    # Persons the use cases touched that neither request nor response names
+    # (the guests of a lodging import, found by their documents).
+    person_ids: set[str] = field(default_factory=set)

@@ -185,7 +185,7 @@ def test_every_call_is_recorded_once_with_its_status_and_persons(
     expect(
         "/pantau.v1.RegistryService/ImportLodgingReports",
         "OK",
-        set(),
+        {person.id},  # the guest, found by the document in the reports
         hashlib.sha256(framed).hexdigest(),
     )
 

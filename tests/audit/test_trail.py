@@ -195,6 +195,7 @@ def test_the_writer_reconnects_after_losing_its_session(
                 text(
                     "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
                     " WHERE application_name = 'pantau-audit' AND pid <> pg_backend_pid()"
+                    " AND datname = current_database()"
                 )
             ).scalar_one()
         assert killed == 1

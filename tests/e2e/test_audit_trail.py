@@ -11,6 +11,7 @@ import grpc
 import pytest
 from pantau.v1 import query_service_pb2 as q
 from pantau.v1 import query_service_pb2_grpc as q_grpc
+from pantau.v1 import records_pb2 as pb
 from pantau.v1 import registry_service_pb2 as r
 from pantau.v1 import registry_service_pb2_grpc as r_grpc
 from sqlalchemy import Engine, text
@@ -81,3 +82,26 @@ def test_pantau_audit_verify_accepts_the_live_trail(
         check=False,
     )
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_a_lodging_import_records_the_guests_it_touched(
+    grpc_channel: grpc.Channel, engine: Engine
+) -> None:
+    registry = r_grpc.RegistryServiceStub(grpc_channel)
+    guest = registry.RegisterPerson(r.RegisterPersonRequest(person=f.person()))
+    report = r.LodgingReport(
+        lodging_id="APOA-2105-0077",
+        lodging_name="Penginapan Letung",
+        location=pb.GeoPoint(latitude=2.9941, longitude=105.7065),
+        event=r.LODGING_EVENT_CHECK_IN,
+        document=guest.documents[0],
+        occurred_at=f.hours_ago(2),
+        reference=f.document_number(),
+    )
+    summary = registry.ImportLodgingReports(iter([report]))
+    assert summary.accepted == 1
+    rows = _records_for(engine, guest.id, 2)
+    assert [row["method"] for row in rows] == [
+        "/pantau.v1.RegistryService/RegisterPerson",
+        "/pantau.v1.RegistryService/ImportLodgingReports",
+    ]
