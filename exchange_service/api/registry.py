@@ -10,7 +10,7 @@ from pantau.v1 import registry_service_pb2 as r
 from pantau.v1 import registry_service_pb2_grpc as r_grpc
 
 from exchange_service.api import convert
-from exchange_service.domain.errors import InvalidInput, NotFound, PantauError
+from exchange_service.domain.errors import FieldViolation, InvalidInput, NotFound, PantauError
 from exchange_service.services import Registry
 
 # A lodging batch larger than this is cut off with an error, not buffered.
@@ -73,7 +73,7 @@ class RegistryServicer(r_grpc.RegistryServiceServicer):
                 continue
             try:
                 if not report.lodging_id.strip():
-                    raise InvalidInput([])  # reported below with its field
+                    raise InvalidInput([FieldViolation("lodging_id", "is required")])
                 _sighting, is_new = self._registry.record_sighting(convert.lodging_sighting(report))
             except PantauError as error:
                 field, reason = _rejection(error, report)
@@ -93,24 +93,20 @@ class RegistryServicer(r_grpc.RegistryServiceServicer):
         return summary
 
 
+# Sighting fields named as the LodgingReport fields they come from.
 _LODGING_FIELDS = {"subject": "document", "source": "event", "observed_at": "occurred_at"}
+
+
+def _lodging_field(sighting_field: str) -> str:
+    head, dot, rest = sighting_field.partition(".")
+    return _LODGING_FIELDS.get(head, head) + dot + rest
 
 
 def _rejection(error: PantauError, report: r.LodgingReport) -> tuple[str, str]:
     """The LodgingReport field at fault and why, from a sighting's error."""
     if isinstance(error, InvalidInput):
-        if not error.violations:
-            return "lodging_id", "is required"
-        first = error.violations[0]
-        head, _, rest = first.field.partition(".")
-        field = _LODGING_FIELDS.get(head, head) + (f".{rest}" if rest else "")
-        reasons = "; ".join(
-            f"{_LODGING_FIELDS.get(v.field.partition('.')[0], v.field.partition('.')[0])}"
-            f"{'.' + v.field.partition('.')[2] if v.field.partition('.')[2] else ''}: "
-            f"{v.description}"
-            for v in error.violations
-        )
-        return field, reasons
+        fields = [(_lodging_field(v.field), v.description) for v in error.violations]
+        return fields[0][0], "; ".join(f"{field}: {why}" for field, why in fields)
     if isinstance(error, NotFound):
         doc = report.document
         return "document", f"no registered person holds document {doc.issuing_state} {doc.number}"
