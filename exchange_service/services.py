@@ -333,8 +333,8 @@ class Queries:
 
     def get_person(self, key: cmd.PersonKey) -> model.PersonDossier:
         person_id, document = valid.valid_person_key(key)
-        with self._ctx.uow.read() as session:
-            dossier = self._ctx.store(session).dossier(
+        with self._ctx.uow.read() as reader:
+            dossier = reader.dossier(
                 person_id=person_id,
                 document=document,
                 sightings=self._ctx.settings.dossier_sightings,
@@ -353,12 +353,11 @@ class Queries:
             "search", search_key(query.name), query.nationality, query.birth_year
         )
         after = decode_page_token(request.page_token, fingerprint, 2)
-        with self._ctx.uow.read() as session:
-            store = self._ctx.store(session)
-            ids = store.search_candidates(
+        with self._ctx.uow.read() as reader:
+            ids = reader.search_candidates(
                 search_key(query.name), query.nationality, query.birth_year, SEARCH_CANDIDATES
             )
-            persons = store.persons(ids)
+            persons = reader.persons(ids)
         matches = sorted(
             (
                 model.PersonMatch(
@@ -393,8 +392,8 @@ class Queries:
             if parsed is None or isinstance(after_key[0], str):
                 raise malformed_page_token()
             after = (float(after_key[0]), parsed)
-        with self._ctx.uow.read() as session:
-            rows = self._ctx.store(session).persons_near(
+        with self._ctx.uow.read() as reader:
+            rows = reader.persons_near(
                 query.center, query.radius_meters, after, query.page_size + 1
             )
         page = rows[: query.page_size]

@@ -4,14 +4,18 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
+import psycopg
 import psycopg.errors
-from sqlalchemy import Connection, Engine, create_engine, text
+from psycopg import sql
+from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from exchange_service.domain.deadlines import seconds_left
 from exchange_service.domain.errors import DeadlineExceeded, Unavailable
+from exchange_service.storage.registry_reader import RegistryReader, configure_reader_session
 
 
 def make_engine(
@@ -61,16 +65,27 @@ class UnitOfWork:
             yield session
 
     @contextmanager
-    def read(self) -> Iterator[Session]:
-        """Reads on a read-only connection, each statement on its own snapshot.
+    def read(self) -> Iterator[RegistryReader]:
+        """Queries on a pooled read-only connection, each statement on its own snapshot.
 
         The read paths are single statements, so they need no transaction:
-        one round trip per query.
+        one round trip per query. A connection the database dropped is
+        discarded from the pool, and the call fails with ``Unavailable``.
         """
-        with _database_errors(), self._read_engine.connect() as connection:
-            _bound_connection(connection)
-            with Session(bind=connection, autoflush=False) as session:
-                yield session
+        with _database_errors():
+            pooled = self._read_engine.raw_connection()
+        try:
+            connection = pooled.driver_connection
+            if not isinstance(connection, psycopg.Connection):
+                raise TypeError("read connections must be psycopg connections")
+            with _driver_errors(pooled):
+                if not pooled.info.get("reader_configured"):
+                    configure_reader_session(connection)
+                    pooled.info["reader_configured"] = True
+                _bound_connection(connection, pooled.info)
+                yield RegistryReader(connection)
+        finally:
+            pooled.close()
 
 
 def _bound_transaction(session: Session) -> None:
@@ -87,7 +102,7 @@ def _bound_transaction(session: Session) -> None:
 _TIMEOUT_STEPS_MS = (100, 250, 500, 1_000, 2_000, 5_000, 10_000, 30_000, 60_000, 300_000)
 
 
-def _bound_connection(connection: Connection) -> None:
+def _bound_connection(connection: psycopg.Connection[Any], info: dict[Any, Any]) -> None:
     left = seconds_left()
     if left is None:
         wanted = 0  # no limit, outside a call
@@ -97,9 +112,9 @@ def _bound_connection(connection: Connection) -> None:
         left_ms = int(left * 1000)
         fitting = [step for step in _TIMEOUT_STEPS_MS if step <= left_ms]
         wanted = fitting[-1] if fitting else max(1, left_ms)
-    if connection.info.get("statement_timeout") != wanted:
-        connection.execute(text(f"SET statement_timeout = {wanted}"))
-        connection.info["statement_timeout"] = wanted
+    if info.get("statement_timeout") != wanted:
+        connection.execute(sql.SQL("SET statement_timeout = {}").format(wanted))
+        info["statement_timeout"] = wanted
 
 
 @contextmanager
@@ -112,3 +127,15 @@ def _database_errors() -> Iterator[None]:
         if isinstance(error, OperationalError):
             raise Unavailable("the database cannot be reached") from error
         raise
+
+
+@contextmanager
+def _driver_errors(pooled: Any) -> Iterator[None]:
+    """Errors of psycopg itself, on a connection taken from the pool unwrapped."""
+    try:
+        yield
+    except psycopg.errors.QueryCanceled as error:
+        raise DeadlineExceeded("the deadline passed while the database worked") from error
+    except psycopg.OperationalError as error:
+        pooled.invalidate(error)
+        raise Unavailable("the database cannot be reached") from error
