@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import signal
+import sys
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -118,6 +119,8 @@ def _access(settings: Settings, *, insecure_dev: bool) -> AccessInterceptor:
 def start_server(settings: Settings, *, insecure_dev: bool = False) -> RunningServer:
     """Starts serving over mutual TLS, or in plaintext with ``insecure_dev`` (logged loudly)."""
     credentials = None if insecure_dev else _server_credentials(settings)
+    # Process-wide: this process serves.
+    sys.setswitchinterval(settings.gil_switch_interval_ms / 1000)
     access = _access(settings, insecure_dev=insecure_dev)
     application = build_application(settings)
     audit_log = open_audit_log(settings)
