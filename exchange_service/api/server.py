@@ -23,6 +23,10 @@ SERVICE_NAMES = (
 )
 
 
+# HTTP/2 streams one client connection may have open at once.
+MAX_STREAMS_PER_CONNECTION = 100
+
+
 @dataclass(frozen=True)
 class ServerOptions:
     workers: int
@@ -57,9 +61,11 @@ def build_server(
         options=[
             ("grpc.max_receive_message_length", options.max_message_bytes),
             ("grpc.max_send_message_length", options.max_message_bytes),
-            ("grpc.max_concurrent_streams", options.workers * 4),
+            # Calls beyond the workers wait in the pool's queue; a client may
+            # keep many in flight on one connection without being refused.
+            ("grpc.max_concurrent_streams", MAX_STREAMS_PER_CONNECTION),
         ],
-        maximum_concurrent_rpcs=options.workers * 8,
+        maximum_concurrent_rpcs=max(MAX_STREAMS_PER_CONNECTION, options.workers * 8),
     )
     r_grpc.add_RegistryServiceServicer_to_server(RegistryServicer(registry), server)
     q_grpc.add_QueryServiceServicer_to_server(QueryServicer(queries), server)
