@@ -54,7 +54,7 @@ from exchange_service.bench.population import Population, load_population
 from exchange_service.bench.servers import run_echo, run_pantau, server_process
 from exchange_service.settings import Settings, load_settings
 
-__all__ = ["BENCH_DATABASE", "TARGETS", "run_bench"]
+__all__ = ["BENCH_DATABASE", "MTLS_TARGETS", "TARGETS", "run_bench"]
 
 BENCH_DATABASE = "pantau_bench"
 TEMPLATE_DATABASE = "pantau_template"
@@ -78,7 +78,11 @@ BENCH_METADATA = ((OFFICER_KEY, "pantau bench"), (PURPOSE_KEY, "capacity benchma
 # Token bucket for the bench settings: never the limit.
 _UNLIMITED_RATE = 1e9
 
+# Plaintext Pantau against a plaintext echo server must reach half its
+# throughput; over mutual TLS with the audit trail, 0.4 (TLS costs both alike,
+# the audit only Pantau).
 TARGETS = {"get_person_qps_ratio": (">=", 0.5), "near_p99_ms": ("<=", 25.0)}
+MTLS_TARGETS = {**TARGETS, "get_person_qps_ratio": (">=", 0.4)}
 
 
 @dataclass(frozen=True)
@@ -221,8 +225,7 @@ def _report(console: Console, label: str, m: Measurement) -> None:
     )
 
 
-def _met(name: str, value: float) -> bool:
-    op, bound = TARGETS[name]
+def _met(op: str, bound: float, value: float) -> bool:
     return value >= bound if op == ">=" else value <= bound
 
 
@@ -303,8 +306,8 @@ def run_bench(
         "mtls": not transport.insecure_dev,
         "audit": True,
     }
-    for name, (op, bound) in TARGETS.items():
-        verdict = "[green]met[/]" if _met(name, result[name]) else "[red]missed[/]"
+    for name, (op, bound) in (MTLS_TARGETS if result["mtls"] else TARGETS).items():
+        verdict = "[green]met[/]" if _met(op, bound, result[name]) else "[red]missed[/]"
         console.print(f"target {name} {op} {bound:g}: {result[name]} {verdict}")
     print(json.dumps(result), flush=True)
     return result
