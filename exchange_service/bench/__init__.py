@@ -99,26 +99,25 @@ def _libpq(url: str, database: str) -> str:
     )
 
 
-def fresh_database(settings: Settings) -> BenchDatabase:
-    """Drops and recreates ``pantau_bench`` from the template, then migrates it.
+def fresh_database(settings: Settings, name: str = BENCH_DATABASE) -> BenchDatabase:
+    """Drops and recreates database ``name`` from the template, then migrates it.
 
     The returned settings are the given ones pointed at that database, on an
     ephemeral port, with the agencies' rate limit lifted and the audit
     checkpoints in ``pantau_bench-checkpoints.jsonl`` next to the configured
     checkpoint file (emptied here), so the service's own trail is untouched.
+    ``name`` is ``pantau_bench`` unless a test measures elsewhere.
     """
     admin_url = _libpq(settings.database_url, "postgres")
     with psycopg.connect(admin_url, autocommit=True) as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{BENCH_DATABASE}" WITH (FORCE)')
-        admin.execute(f'CREATE DATABASE "{BENCH_DATABASE}" TEMPLATE "{TEMPLATE_DATABASE}"')
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{TEMPLATE_DATABASE}"')
     # Audit checkpoints describe one database's trail: the bench's go to a file
     # of their own, begun anew with the database.
-    checkpoints = Path(settings.audit_checkpoint_file).with_name(
-        f"{BENCH_DATABASE}-checkpoints.jsonl"
-    )
+    checkpoints = Path(settings.audit_checkpoint_file).with_name(f"{name}-checkpoints.jsonl")
     checkpoints.unlink(missing_ok=True)
     checkpoints.parent.mkdir(parents=True, exist_ok=True)
-    url = make_url(settings.database_url).set(database=BENCH_DATABASE)
+    url = make_url(settings.database_url).set(database=name)
     fields = settings.model_dump()
     fields.update(
         audit_checkpoint_file=checkpoints,
@@ -129,7 +128,7 @@ def fresh_database(settings: Settings) -> BenchDatabase:
     )
     bench_settings = load_settings(**fields)
     migrate(bench_settings)
-    return BenchDatabase(bench_settings, _libpq(settings.database_url, BENCH_DATABASE))
+    return BenchDatabase(bench_settings, _libpq(settings.database_url, name))
 
 
 @dataclass(frozen=True)
@@ -238,11 +237,12 @@ def run_bench(
     client_processes: int = CLIENT_PROCESSES,
     calls_in_flight: int = CALLS_IN_FLIGHT,
     near_calls_in_flight: int = NEAR_CALLS_IN_FLIGHT,
+    database_name: str = BENCH_DATABASE,
 ) -> dict[str, Any]:
     """Runs the whole benchmark (see the module docstring) and returns the printed figures."""
     console = Console(stderr=True, soft_wrap=True)
     console.print(f"[bold]pantau bench[/]: {persons:,} persons, {sightings:,} sightings")
-    database = fresh_database(settings)
+    database = fresh_database(settings, database_name)
     population = _load(database, persons, sightings, console)
     console.print(
         f"loaded in {population.load_seconds:.1f} s (COPY, keys, indexes, VACUUM ANALYZE)"
