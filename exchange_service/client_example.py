@@ -33,9 +33,14 @@ def main(argv: list[str]) -> int:
     name = argv[3] if len(argv) > 3 else "nguyen"
     metadata = (("x-pantau-officer", "Bripka Andi"), ("x-pantau-purpose", "LP/123/XI/2026"))
     with agency_channel(target, pki, agency_id) as channel:
-        found = q_grpc.QueryServiceStub(channel).SearchPersons(
-            q.SearchPersonsRequest(name=name, page_size=5), metadata=metadata, timeout=10
-        )
+        try:
+            found = q_grpc.QueryServiceStub(channel).SearchPersons(
+                q.SearchPersonsRequest(name=name, page_size=5), metadata=metadata, timeout=10
+            )
+        except grpc.RpcError as error:
+            # E.g. PERMISSION_DENIED for local government, who may not search by name.
+            print(f"{agency_id}: {error.code().name}: {error.details()}", file=sys.stderr)  # noqa: T201
+            return 1
     for match in found.results:
         person = match.person
         print(  # noqa: T201
