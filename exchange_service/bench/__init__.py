@@ -2,7 +2,7 @@
 
 ``run_bench`` guarantees, in order:
 
-1. a fresh database ``pantau_bench`` (dropped first if it exists), copied from
+1. a fresh database ``pantau_bench`` (or the name given; dropped first if it exists), copied from
    ``pantau_template``, at schema head with the Anambas boundaries loaded by
    ``app.migrate``;
 2. the population of ``bench.population`` bulk-loaded with COPY, timed as
@@ -16,9 +16,11 @@
    agencies' rate limit is lifted: the benchmark measures capacity, not policy;
 4. the same client (``bench.load_client``, same processes and calls in
    flight) measuring GetPerson by document, then the echo server with the
-   same request bytes, then ListPersonsNear within 2 km of village centroids
-   (with the same calls in flight, shown on stderr, then one call at a time
-   for the latency figures of the JSON line);
+   same request bytes, ``rounds`` times alternately (the JSON line gives the
+   round with the median ratio, and every round's ratio), each with the
+   server process's CPU per call; then ListPersonsNear within 2 km of village
+   centroids (with the same calls in flight, shown on stderr, then one call
+   at a time for the latency figures of the JSON line);
 5. exactly one JSON line on stdout with the figures; progress and details go
    to stderr.
 
@@ -51,13 +53,18 @@ from exchange_service.bench.load_client import (
     measure,
 )
 from exchange_service.bench.population import Population, load_population
-from exchange_service.bench.servers import run_echo, run_pantau, server_process
+from exchange_service.bench.servers import ServerProcess, run_echo, run_pantau, server_process
 from exchange_service.settings import Settings, load_settings
 
 __all__ = ["BENCH_DATABASE", "MTLS_TARGETS", "TARGETS", "run_bench"]
 
 BENCH_DATABASE = "pantau_bench"
 TEMPLATE_DATABASE = "pantau_template"
+
+# GetPerson and echo are measured this many times, alternately; the figures
+# are those of the round with the median ratio (the machine is shared and
+# throughput varies from run to run; a pair run side by side varies less).
+ROUNDS = 3
 
 # The client that gave the highest echo throughput on the 2-core bench
 # machine (see BENCHMARKS.md): one process keeping 8 calls in flight.
@@ -217,11 +224,18 @@ def _near_payloads(population: Population) -> tuple[bytes, ...]:
 
 
 def _report(console: Console, label: str, m: Measurement) -> None:
+    cpu = m.server_cpu_ms_per_call
     console.print(
-        f"{label:<34} {m.qps:9.1f} calls/s  p50 {m.p50_ms:7.2f} ms  p99 {m.p99_ms:7.2f} ms"
-        f"  ({m.calls} calls in {m.seconds:g} s"
+        f"{label:<37} {m.qps:9.1f} calls/s  p50 {m.p50_ms:7.2f} ms  p99 {m.p99_ms:7.2f} ms"
+        + (f"  server CPU {cpu:.2f} ms/call" if cpu is not None else "")
+        + f"  ({m.calls} calls in {m.seconds:g} s"
         + (f", {m.timeouts} past the deadline)" if m.timeouts else ")")
     )
+
+
+def _cpu_ms(measurement: Measurement) -> float | None:
+    cpu = measurement.server_cpu_ms_per_call
+    return None if cpu is None else round(cpu, 3)
 
 
 def _met(op: str, bound: float, value: float) -> bool:
@@ -238,6 +252,7 @@ def run_bench(
     calls_in_flight: int = CALLS_IN_FLIGHT,
     near_calls_in_flight: int = NEAR_CALLS_IN_FLIGHT,
     database_name: str = BENCH_DATABASE,
+    rounds: int = ROUNDS,
 ) -> dict[str, Any]:
     """Runs the whole benchmark (see the module docstring) and returns the printed figures."""
     console = Console(stderr=True, soft_wrap=True)
@@ -263,34 +278,45 @@ def run_bench(
     with (
         server_process(
             "pantau", run_pantau, database.settings.model_dump(), transport.insecure_dev
-        ) as pantau_port,
-        server_process("echo", run_echo, workers, transport.server_tls) as echo_port,
+        ) as pantau,
+        server_process("echo", run_echo, workers, transport.server_tls) as echo_server,
     ):
 
         def run(
-            kind: Kind, port: int, payloads: tuple[bytes, ...], client: ClientShape
+            kind: Kind, server: ServerProcess, payloads: tuple[bytes, ...], client: ClientShape
         ) -> Measurement:
-            workload = Workload(kind, f"127.0.0.1:{port}", transport.client, payloads)
-            return measure(workload, client, seconds=seconds, warmup_seconds=warmup)
+            workload = Workload(kind, f"127.0.0.1:{server.port}", transport.client, payloads)
+            return measure(
+                workload,
+                client,
+                seconds=seconds,
+                warmup_seconds=warmup,
+                server_cpu=server.cpu_seconds,
+            )
 
-        get_person = run(Kind.GET_PERSON, pantau_port, documents, shape)
-        _report(console, "GetPerson by document (Pantau)", get_person)
-        echo = run(Kind.ECHO, echo_port, documents, shape)
-        _report(console, "same bytes, bare echo server", echo)
-        near_loaded = run(Kind.LIST_PERSONS_NEAR, pantau_port, near_requests, shape)
+        pairs: list[tuple[Measurement, Measurement]] = []
+        for number in range(1, rounds + 1):
+            get_person = run(Kind.GET_PERSON, pantau, documents, shape)
+            _report(console, f"{number}: GetPerson by document (Pantau)", get_person)
+            echo = run(Kind.ECHO, echo_server, documents, shape)
+            _report(console, f"{number}: same bytes, bare echo server", echo)
+            pairs.append((get_person, echo))
+        near_loaded = run(Kind.LIST_PERSONS_NEAR, pantau, near_requests, shape)
         _report(
             console,
             f"ListPersonsNear {NEAR_RADIUS_METERS:g} m, {shape.in_flight} in flight",
             near_loaded,
         )
         near_shape = ClientShape(1, near_calls_in_flight)
-        near = run(Kind.LIST_PERSONS_NEAR, pantau_port, near_requests, near_shape)
+        near = run(Kind.LIST_PERSONS_NEAR, pantau, near_requests, near_shape)
         _report(
             console,
             f"ListPersonsNear {NEAR_RADIUS_METERS:g} m, {near_calls_in_flight} in flight",
             near,
         )
 
+    # The round with the median ratio: its two measurements ran side by side.
+    get_person, echo = sorted(pairs, key=lambda pair: pair[0].qps / pair[1].qps)[len(pairs) // 2]
     result: dict[str, Any] = {
         "persons": persons,
         "sightings": sightings,
@@ -301,6 +327,12 @@ def run_bench(
         "get_person_p99_ms": round(get_person.p99_ms, 2),
         "near_p99_ms": round(near.p99_ms, 2),
         "near_p50_ms": round(near.p50_ms, 2),
+        "rounds": rounds,
+        "get_person_qps_ratios": [round(g.qps / e.qps, 3) for g, e in pairs],
+        # Server CPU per call in the median round: what each call costs the
+        # server process, steadier than throughput on a shared machine.
+        "get_person_server_cpu_ms": _cpu_ms(get_person),
+        "echo_server_cpu_ms": _cpu_ms(echo),
         # Both servers over mutual TLS (the client presents an agency
         # certificate); Pantau with its audit trail recording every call.
         "mtls": not transport.insecure_dev,

@@ -104,6 +104,9 @@ class Measurement:
     p50_ms: float
     p99_ms: float
     timeouts: int  # calls that ended in DEADLINE_EXCEEDED
+    # CPU the observed server process used in the window, per call counted;
+    # None when no observer was given.
+    server_cpu_ms_per_call: float | None = None
 
 
 @dataclass(frozen=True)
@@ -223,6 +226,22 @@ def _percentile(ordered: Sequence[float], fraction: float) -> float:
     return ordered[rank - 1]
 
 
+class _CpuWindow(threading.Thread):
+    """Reads a CPU clock at the start and at the end of the measured window."""
+
+    def __init__(self, read: Callable[[], float], window: _Window) -> None:
+        super().__init__(name="bench-cpu-window", daemon=True)
+        self._read = read
+        self._window = window
+        self.used: float | None = None
+
+    def run(self) -> None:
+        time.sleep(max(0.0, self._window.measure_from - time.monotonic()))
+        before = self._read()
+        time.sleep(max(0.0, self._window.measure_until - time.monotonic()))
+        self.used = self._read() - before
+
+
 def measure(
     workload: Workload,
     shape: ClientShape,
@@ -230,9 +249,12 @@ def measure(
     seconds: float,
     warmup_seconds: float,
     seed: int = 1,
+    server_cpu: Callable[[], float] | None = None,
 ) -> Measurement:
     """Drives ``workload`` with ``shape`` for a warm-up, then ``seconds`` measured.
 
+    ``server_cpu``, if given, reads the CPU seconds the server process has
+    used so far; it is read when the window opens and when it closes.
     Raises RuntimeError if any call failed other than by its deadline, or if
     no call completed in the window.
     """
@@ -257,11 +279,16 @@ def measure(
         window = _Window(start_at, start_at + warmup_seconds, start_at + warmup_seconds + seconds)
         for _process, control in clients:
             control.send(window)
+        cpu_window = _CpuWindow(server_cpu, window) if server_cpu is not None else None
+        if cpu_window is not None:
+            cpu_window.start()
         outcomes: list[_Outcome] = []
         for process, control in clients:
             if not control.poll(warmup_seconds + seconds + 60):
                 raise RuntimeError(f"{process.name} did not report")
             outcomes.append(control.recv())
+        if cpu_window is not None:
+            cpu_window.join(seconds + 10)
     finally:
         for process, control in clients:
             process.join(10)
@@ -277,6 +304,7 @@ def measure(
     if not calls:
         raise RuntimeError(f"no {workload.kind} call completed in {seconds} s")
     latencies = sorted(itertools.chain.from_iterable(o.latencies for o in outcomes))
+    cpu_used = cpu_window.used if cpu_window is not None else None
     return Measurement(
         kind=workload.kind,
         seconds=seconds,
@@ -285,4 +313,5 @@ def measure(
         p50_ms=_percentile(latencies, 0.50) * 1000.0,
         p99_ms=_percentile(latencies, 0.99) * 1000.0,
         timeouts=sum(o.timeouts for o in outcomes),
+        server_cpu_ms_per_call=None if cpu_used is None else cpu_used / calls * 1000.0,
     )

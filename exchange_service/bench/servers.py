@@ -10,9 +10,12 @@ the process, escalating to SIGTERM and SIGKILL if it does not stop in time.
 from __future__ import annotations
 
 import multiprocessing
+import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
+from dataclasses import dataclass
 from multiprocessing.connection import Connection
+from pathlib import Path
 from typing import Any
 
 from exchange_service.app import start_server
@@ -52,9 +55,23 @@ def run_echo(workers: int, tls: ServerTls | None, control: Connection) -> None:
         server.stop(grace=1.0).wait()
 
 
+@dataclass(frozen=True)
+class ServerProcess:
+    """A running server process: the port it serves on and its process id."""
+
+    port: int
+    pid: int
+
+    def cpu_seconds(self) -> float:
+        """User and system CPU the process has used so far (Linux ``/proc``)."""
+        fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        # After the command name: state is field 3; utime and stime are 14 and 15.
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 @contextmanager
-def server_process(name: str, body: Callable[..., None], *args: Any) -> Iterator[int]:
-    """Runs ``body(*args, control)`` in a spawned process; yields the port it reports."""
+def server_process(name: str, body: Callable[..., None], *args: Any) -> Iterator[ServerProcess]:
+    """Runs ``body(*args, control)`` in a spawned process; yields its port and pid."""
     context = multiprocessing.get_context("spawn")
     parent, child = context.Pipe()
     process = context.Process(target=body, args=(*args, child), name=name, daemon=True)
@@ -67,7 +84,9 @@ def server_process(name: str, body: Callable[..., None], *args: Any) -> Iterator
             port = parent.recv()
         except EOFError:
             raise RuntimeError(f"the {name} server failed to start (see its error above)") from None
-        yield int(port)
+        if process.pid is None:
+            raise RuntimeError(f"the {name} server process has no pid")
+        yield ServerProcess(int(port), process.pid)
     finally:
         with suppress(OSError):  # the process may be gone already
             parent.send("stop")

@@ -19,7 +19,9 @@ def test_a_small_bench_measures_both_servers_over_mutual_tls(
 ) -> None:
     name = f"pantau_bench_test_{uuid.uuid4().hex[:10]}"
     try:
-        result = run_bench(settings, persons=400, sightings=1_200, seconds=1.0, database_name=name)
+        result = run_bench(
+            settings, persons=400, sightings=1_200, seconds=1.0, database_name=name, rounds=2
+        )
     finally:
         with psycopg.connect(ADMIN_URL.replace("+psycopg", ""), autocommit=True) as admin:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
@@ -33,5 +35,11 @@ def test_a_small_bench_measures_both_servers_over_mutual_tls(
     assert result["get_person_qps"] > 0
     assert result["echo_qps"] > 0
     assert result["get_person_qps_ratio"] == round(result["get_person_qps"] / result["echo_qps"], 3)
+    assert result["rounds"] == 2
+    ratios = result["get_person_qps_ratios"]
+    assert len(ratios) == 2
+    assert result["get_person_qps_ratio"] in ratios
+    # Both servers are observed: a call costs them some CPU, Pantau's more than an echo.
+    assert 0 < result["echo_server_cpu_ms"] < result["get_person_server_cpu_ms"]
     assert 0 < result["near_p50_ms"] <= result["near_p99_ms"]
     assert set(MTLS_TARGETS) <= set(result)
