@@ -68,7 +68,10 @@ _PERSONS_BY_ID: LiteralString = (
 # radius search fetches every row up to it, ties included, in (distance,
 # person_id) order. `<->` on geography is the sphere distance, used for the
 # distance, the page key and the order alike. The centre must stay a FROM
-# sub-select: as a CTE it is joined and the index ordering is lost.
+# sub-select: as a CTE it is joined and the index ordering is lost. The page
+# comes back as one JSON array (one value to decode, not two per person); a
+# float8 prints as its shortest exact form, so a distance survives JSON as
+# the same double and page keys stay exact.
 _NEAR_SQL: LiteralString = (
     """
 WITH
@@ -93,15 +96,14 @@ near AS (
   ORDER BY distance, person_id
   LIMIT %(limit)s
 )
-SELECT """
+SELECT coalesce(json_agg(json_build_object('person', """
     + PERSON_JSON
-    + " AS person, "
+    + ", 'address', "
     + ADDRESS_JSON
-    + """ AS address, near.distance
+    + """, 'distance', near.distance) ORDER BY near.distance, p.id), '[]')
 FROM near
 JOIN addresses a ON a.id = near.address_id
 JOIN persons p ON p.id = near.person_id
-ORDER BY near.distance, p.id
 """
 )
 
@@ -200,9 +202,9 @@ class RegistryReader:
         )
         return [
             model.PersonNearby(
-                person=person_from_json(person),
-                address=address_from_json(address),
-                distance_meters=float(distance),
+                person=person_from_json(item["person"]),
+                address=address_from_json(item["address"]),
+                distance_meters=float(item["distance"]),
             )
-            for person, address, distance in rows
+            for item in rows[0][0]
         ]

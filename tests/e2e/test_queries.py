@@ -156,3 +156,36 @@ def test_persons_near_are_nearest_first_within_the_radius_and_page_cleanly(
         expected = _distance_m(centre, nearby.address.location)
         assert abs(nearby.distance_meters - expected) < 1.0
         assert nearby.address.district_code.startswith("21.05.")
+
+
+def test_persons_at_one_house_page_through_completely_and_once(
+    registry: r_grpc.RegistryServiceStub, queries: q_grpc.QueryServiceStub
+) -> None:
+    """Ties in distance (a family at one house) split across pages: the page key is exact."""
+    centre = pb.GeoPoint(latitude=2.9581, longitude=105.7362)  # off Jemaja, far from others
+    house = (centre.latitude + 0.0021, centre.longitude + 0.0017)
+    family = set()
+    for _ in range(5):
+        person = registry.RegisterPerson(r.RegisterPersonRequest(person=f.person()))
+        registry.ReportAddress(f.address(person.id, *house, days=-3))
+        family.add(person.id)
+    neighbour = registry.RegisterPerson(r.RegisterPersonRequest(person=f.person()))
+    registry.ReportAddress(
+        f.address(neighbour.id, centre.latitude + 0.004, centre.longitude, days=-3)
+    )
+
+    seen: list[str] = []
+    token = ""
+    for _ in range(10):
+        page = queries.ListPersonsNear(
+            q.ListPersonsNearRequest(
+                center=centre, radius_meters=1000.0, page_size=2, page_token=token
+            )
+        )
+        seen.extend(n.person.id for n in page.results)
+        token = page.next_page_token
+        if not token:
+            break
+    assert len(seen) == len(set(seen)) == 6
+    assert set(seen[:5]) == family
+    assert seen[5] == neighbour.id
