@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from exchange_service.domain.deadlines import seconds_left
 from exchange_service.domain.errors import DeadlineExceeded, Unavailable
-from exchange_service.storage.registry_reader import RegistryReader, configure_reader_session
+from exchange_service.storage.registry_reader import SEARCH_SIMILARITY_THRESHOLD, RegistryReader
 
 
 def make_engine(
@@ -35,7 +35,9 @@ def make_engine(
     # JIT compilation costs more than these short statements ever run.
     options = "-c TimeZone=UTC -c jit=off"
     if read_only:
+        # The readers' name search reads its trigram threshold from the session.
         options += " -c default_transaction_read_only=on"
+        options += f" -c pg_trgm.similarity_threshold={SEARCH_SIMILARITY_THRESHOLD}"
     return create_engine(
         url,
         pool_size=pool_size,
@@ -79,9 +81,6 @@ class UnitOfWork:
             if not isinstance(connection, psycopg.Connection):
                 raise TypeError("read connections must be psycopg connections")
             with _driver_errors(pooled):
-                if not pooled.info.get("reader_configured"):
-                    configure_reader_session(connection)
-                    pooled.info["reader_configured"] = True
                 _bound_connection(connection, pooled.info)
                 yield RegistryReader(connection)
         finally:

@@ -26,8 +26,9 @@ from exchange_service.storage.rows import (
     stay_from_json,
 )
 
-# The trigram similarity a name needs to be a search candidate; set once per
-# connection, as the `%` operator reads it from the session.
+# The trigram similarity a name needs to be a search candidate; the `%`
+# operator reads it from the session, which the read-only engine starts with it
+# (storage.database.make_engine).
 SEARCH_SIMILARITY_THRESHOLD = 0.2
 
 _DOSSIER_SQL: LiteralString = (
@@ -115,14 +116,6 @@ WHERE p.name_key %% %(key)s
 ORDER BY similarity(p.name_key, %(key)s) DESC, p.id
 LIMIT %(limit)s
 """
-
-
-def configure_reader_session(connection: psycopg.Connection[Any]) -> None:
-    """Session settings the reader's queries rely on; run once per new connection."""
-    connection.execute(
-        "SELECT set_config('pg_trgm.similarity_threshold', %s, false)",
-        (str(SEARCH_SIMILARITY_THRESHOLD),),
-    )
 
 
 class RegistryReader:
