@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import re
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
@@ -75,17 +76,22 @@ class RevocationChecker(Protocol):
 
 
 @functools.lru_cache(maxsize=1024)
-def _parse_certificate(pem: bytes) -> x509.Certificate:
-    return x509.load_pem_x509_certificate(pem)
+def _presented(pem: bytes) -> tuple[x509.Certificate, str]:
+    """The client certificate and the agency it names ("" if none): parsed once per certificate."""
+    cert = x509.load_pem_x509_certificate(pem)
+    return cert, agency_id_from_certificate(cert) or ""
 
 
 def _metadata(context: grpc.ServicerContext) -> dict[str, str]:
     return {key: value for key, value in context.invocation_metadata() if isinstance(value, str)}
 
 
+_CONTROL_CHARACTER = re.compile("[\x00-\x1f]")
+
+
 def _clean_header(raw: str, limit: int) -> str:
     text = " ".join(raw.split())
-    if len(text) > limit or any(ord(ch) < 32 for ch in text):
+    if len(text) > limit or _CONTROL_CHARACTER.search(text):
         return ""
     return text
 
@@ -123,10 +129,9 @@ class AccessInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
             pems = context.auth_context().get("x509_pem_cert") or []
             if not pems:
                 raise Unauthenticated("a client certificate is required")
-            cert = _parse_certificate(bytes(pems[0]))
+            cert, agency_id = _presented(bytes(pems[0]))
             if self._revocation is not None and self._revocation.is_revoked(cert):
                 raise Unauthenticated("the client certificate is revoked")
-            agency_id = agency_id_from_certificate(cert) or ""
         agency = self._agencies.get(agency_id)
         if agency is None:
             raise Unauthenticated(f"unknown agency {agency_id!r}")

@@ -7,6 +7,7 @@ handshake but is given no CRL; the access interceptor asks a
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import threading
@@ -24,6 +25,8 @@ log = logging.getLogger(__name__)
 
 # How often a stale CRL (nextUpdate passed) is complained about, at most.
 STALE_WARNING_INTERVAL = timedelta(hours=1)
+# Client certificates whose issuer check is remembered (one per agency is typical).
+_REMEMBERED_CERTIFICATES = 1024
 
 
 @dataclass(frozen=True)
@@ -76,6 +79,10 @@ class RevocationList:
         self._path = crl_path
         self._ca = x509.load_pem_x509_certificate(ca_cert_path.read_bytes())
         self._ca_key_id = _subject_key_identifier(self._ca)
+        # Every call presents a certificate; its issuer is checked once.
+        self._vouches_for = functools.lru_cache(maxsize=_REMEMBERED_CERTIFICATES)(
+            self._issued_by_ca
+        )
         self._check_interval = check_interval
         self._clock = clock
         self._lock = threading.Lock()
@@ -107,12 +114,16 @@ class RevocationList:
         Reloads the CRL first if the file changed and a check is due.
         """
         self._refresh()
-        if cert.issuer != self._ca.subject:
-            return True
-        key_id = _authority_key_identifier(cert)
-        if key_id is not None and self._ca_key_id is not None and key_id != self._ca_key_id:
+        if not self._vouches_for(cert):
             return True
         return cert.serial_number in self._snapshot.serials
+
+    def _issued_by_ca(self, cert: x509.Certificate) -> bool:
+        """Whether this CA issued ``cert`` (fixed for a certificate: remembered)."""
+        if cert.issuer != self._ca.subject:
+            return False
+        key_id = _authority_key_identifier(cert)
+        return key_id is None or self._ca_key_id is None or key_id == self._ca_key_id
 
     def is_revoked_pem(self, pem: bytes) -> bool:
         """:meth:`is_revoked` for a PEM certificate, e.g. the peer's as gRPC gives
