@@ -858,7 +858,9 @@ class _Generator:
         check_out: datetime | None,
     ) -> list[cmd.RecordSighting]:
         where = self.lodging_site(lodging).point
-        receipt = self.reference(rng, f"APOA-{lodging.lodging_id}-{{}}")
+        # The reference an import of the lodging's own report would give the
+        # same receipt, so importing it later recognises the sample's record.
+        receipt = self.reference(rng, cmd.lodging_reference(lodging.lodging_id, "{}"))
         events = [(SightingSource.LODGING_CHECK_IN, check_in)]
         if check_out is not None:
             events.append((SightingSource.LODGING_CHECK_OUT, check_out))

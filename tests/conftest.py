@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -34,9 +35,10 @@ HISTORY_AND_RECORD_TABLES = (
 )
 
 
-@pytest.fixture(scope="session")
-def database_url() -> Iterator[str]:
-    name = f"pantau_test_{uuid.uuid4().hex[:12]}"
+@contextmanager
+def fresh_database(prefix: str = "pantau_test") -> Iterator[str]:
+    """A new database copied from the template and migrated; dropped on exit. Yields its URL."""
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
     admin = create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT")
     with admin.connect() as connection:
         connection.execute(text(f'CREATE DATABASE "{name}" TEMPLATE pantau_template'))
@@ -48,6 +50,12 @@ def database_url() -> Iterator[str]:
         with admin.connect() as connection:
             connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def database_url() -> Iterator[str]:
+    with fresh_database() as url:
+        yield url
 
 
 AGENCIES = {

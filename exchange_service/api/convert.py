@@ -158,15 +158,13 @@ def record_sighting(request: r.RecordSightingRequest) -> cmd.RecordSighting:
 
 def lodging_sighting(report: r.LodgingReport) -> cmd.RecordSighting:
     """A lodging report as a sighting; its reference is unique per lodging and event."""
-    lodging_id = " ".join(report.lodging_id.split())
-    reference = f"{lodging_id}/{report.reference.strip()}" if report.reference.strip() else ""
     return cmd.RecordSighting(
         person_id=None,
         document=document(report.document, report.HasField("document")),
         location=point(report.location, report.HasField("location")),
         observed_at=instant(report.occurred_at, report.HasField("occurred_at"), "occurred_at"),
         source=LODGING_SOURCES.get(report.event),
-        reference=reference,
+        reference=cmd.lodging_reference(report.lodging_id, report.reference),
         place_name=report.lodging_name,
     )
 

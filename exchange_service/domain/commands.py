@@ -105,6 +105,18 @@ class RecordSighting:
     place_name: str = ""
 
 
+def lodging_reference(lodging_id: str, receipt: str) -> str:
+    """The sighting reference of a lodging's receipt: ``<lodging_id>/<receipt>``.
+
+    A receipt number is unique only within its lodging, so the lodging's
+    registration number (inner whitespace collapsed) goes in front; with the
+    event (check-in or check-out, the sighting's source) it names one report,
+    however often it is sent. An empty receipt gives an empty reference.
+    """
+    receipt = receipt.strip()
+    return f"{' '.join(lodging_id.split())}/{receipt}" if receipt else ""
+
+
 @dataclass(frozen=True)
 class SearchPersons:
     name: str

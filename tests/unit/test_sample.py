@@ -1,0 +1,132 @@
+"""The Anambas sample that `make run` serves: deterministic, in the past, in Anambas, varied."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from exchange_service.domain import commands as cmd
+from exchange_service.domain.model import SightingSource
+from exchange_service.sample import (
+    GROUP_SHARES,
+    LODGINGS,
+    Group,
+    SamplePerson,
+    Trait,
+    generate_sample,
+)
+
+DAY = date(2026, 11, 29)
+ZONE = ZoneInfo("Asia/Jakarta")
+PERSONS = 300
+LODGING_SOURCES = {SightingSource.LODGING_CHECK_IN, SightingSource.LODGING_CHECK_OUT}
+
+# Anambas regency with a margin: every point of the sample lies in this box.
+LATITUDES = (2.0, 3.7)
+LONGITUDES = (105.5, 106.9)
+
+
+@pytest.fixture(scope="module")
+def sample() -> list[SamplePerson]:
+    return generate_sample(PERSONS, seed=2105, today=DAY)
+
+
+def _date(parts: cmd.DateParts | None) -> date:
+    assert parts is not None
+    return date(parts.year, parts.month, parts.day)
+
+
+def _who(person: SamplePerson) -> tuple[object, ...]:
+    r = person.registration
+    document = person.document.number
+    return (r.family_name, r.given_names, r.nationality, r.birth_date, r.sex, document)
+
+
+def test_the_same_seed_gives_the_same_sample(sample: list[SamplePerson]) -> None:
+    assert generate_sample(PERSONS, seed=2105, today=DAY) == sample
+    other = generate_sample(PERSONS, seed=2106, today=DAY)
+    assert [_who(p) for p in other] != [_who(p) for p in sample]
+
+
+def test_the_people_do_not_depend_on_the_day(sample: list[SamplePerson]) -> None:
+    later = generate_sample(PERSONS, seed=2105, today=DAY + timedelta(days=45))
+    assert [_who(p) for p in later] == [_who(p) for p in sample]
+
+
+def test_every_instant_and_date_lies_before_the_day(sample: list[SamplePerson]) -> None:
+    start_of_day = datetime.combine(DAY, time(), ZONE)
+    instants = [
+        moment
+        for p in sample
+        for moment in (
+            *(s.entry.entered_at for s in p.stays),
+            *(s.exit.exited_at for s in p.stays if s.exit is not None),
+            *(s.observed_at for s in p.sightings),
+        )
+    ]
+    assert instants
+    assert all(moment is not None and moment < start_of_day for moment in instants)
+    moves = [_date(a.effective_from) for p in sample for a in p.addresses]
+    assert moves
+    assert all(day < DAY for day in moves)
+
+
+def test_the_groups_follow_their_shares_and_every_trait_occurs(
+    sample: list[SamplePerson],
+) -> None:
+    assert len(sample) == PERSONS
+    by_group = Counter(p.group for p in sample)
+    assert set(by_group) == set(Group)
+    for group, share in GROUP_SHARES.items():
+        assert abs(by_group[group] - share * PERSONS) <= 2, group
+    traits = Counter(t for p in sample for t in p.traits)
+    assert set(traits) == set(Trait)
+    overstaying = [p for p in sample if Trait.OVERSTAYING in p.traits]
+    assert all(Trait.PRESENT in p.traits for p in overstaying)
+
+
+def test_every_point_lies_in_the_anambas_islands(sample: list[SamplePerson]) -> None:
+    points = [
+        point
+        for p in sample
+        for point in (
+            *(a.location for a in p.addresses),
+            *(s.location for s in p.sightings),
+        )
+    ]
+    assert points
+    for point in points:
+        assert point is not None
+        assert LATITUDES[0] < point.latitude < LATITUDES[1], point
+        assert LONGITUDES[0] < point.longitude < LONGITUDES[1], point
+
+
+def test_lodging_receipts_are_referenced_as_an_import_references_them(
+    sample: list[SamplePerson],
+) -> None:
+    lodgings = {lodging.lodging_id for group in LODGINGS.values() for lodging in group}
+    sightings = [s for p in sample for s in p.sightings if s.source in LODGING_SOURCES]
+    assert sightings
+    for sighting in sightings:
+        lodging_id, _, receipt = sighting.reference.partition("/")
+        assert lodging_id in lodgings
+        assert receipt.isdigit()
+        assert cmd.lodging_reference(lodging_id, receipt) == sighting.reference
+    # A check-in and its check-out share the receipt, never two stays.
+    per_event = Counter((s.source, s.reference) for s in sightings)
+    assert max(per_event.values()) == 1
+
+
+@pytest.mark.parametrize(
+    ("lodging_id", "receipt", "expected"),
+    [
+        ("TRP001", "004211", "TRP001/004211"),
+        ("  TRP  001 ", " 42 ", "TRP 001/42"),
+        ("TRP001", "   ", ""),
+    ],
+)
+def test_lodging_reference(lodging_id: str, receipt: str, expected: str) -> None:
+    assert cmd.lodging_reference(lodging_id, receipt) == expected
