@@ -15,6 +15,9 @@ Encoding (stable; a change needs a new format version):
   Ed25519; ``head`` is the hash of record ``seq``, so a valid checkpoint
   vouches for every record from the start of the chain up to ``seq``.
 * ``key_id`` is the first 16 hex digits of sha256 of the raw 32-byte public key.
+* Signing keys are rotated: a verifier holds a ``Keyring`` of the key in use
+  and the retired ones, each retired key trusted only for checkpoints up to
+  the last seq it signed before it was retired.
 
 ``verify_chain`` finds every kind of change to the records: an edited record
 (its hash no longer matches its content), a record edited *with* a recomputed
@@ -401,6 +404,48 @@ def signature_valid(public_key: Ed25519PublicKey, message: bytes, signature_b64:
     return True
 
 
+@dataclass(frozen=True)
+class Keyring:
+    """The public keys a verifier trusts, by key id.
+
+    ``current`` keys may sign anything (checkpoints, export manifests);
+    ``retired`` ones, given with the last seq they signed before rotation,
+    are trusted only for checkpoints up to that seq, so a retired private key
+    that leaks cannot vouch for later records.
+    """
+
+    current: tuple[Ed25519PublicKey, ...] = ()
+    retired: tuple[tuple[Ed25519PublicKey, int], ...] = ()
+
+    @classmethod
+    def of(cls, keys: Ed25519PublicKey | Keyring) -> Keyring:
+        return keys if isinstance(keys, Keyring) else cls(current=(keys,))
+
+    def describe(self) -> str:
+        """The key ids, for messages: ``a1b2...``, retired ones with their last seq."""
+        ids = [key_id(k) for k in self.current]
+        ids += [f"{key_id(k)} (retired after seq {last})" for k, last in self.retired]
+        return ", ".join(ids) or "none"
+
+    def signer(self, name: str) -> Ed25519PublicKey | None:
+        """The current key with this id, if any."""
+        return next((k for k in self.current if key_id(k) == name), None)
+
+    def checkpoint_key(self, name: str, seq: int) -> tuple[Ed25519PublicKey | None, str]:
+        """The key that may have signed checkpoint ``seq`` as ``name``, or None and why not."""
+        key = self.signer(name)
+        if key is not None:
+            return key, ""
+        for retired, last in self.retired:
+            if key_id(retired) == name:
+                if seq <= last:
+                    return retired, ""
+                return None, (
+                    f"checkpoint seq {seq} is signed by key {name!r}, retired after seq {last}"
+                )
+        return None, (f"checkpoint seq {seq} is signed by key {name!r}, not by {self.describe()}")
+
+
 def checkpoint_valid(checkpoint: Checkpoint, public_key: Ed25519PublicKey) -> bool:
     """Whether the checkpoint is signed by ``public_key`` and names it."""
     return checkpoint.key_id == key_id(public_key) and signature_valid(
@@ -461,17 +506,17 @@ class ChainVerifier:
     def __init__(
         self,
         checkpoints: Iterable[Checkpoint],
-        public_key: Ed25519PublicKey,
+        keys: Ed25519PublicKey | Keyring,
         *,
         anchor: ChainHead = GENESIS,
     ) -> None:
+        keyring = Keyring.of(keys)
         self.report = VerificationReport()
         self._anchor = anchor
         self._previous: AuditRecord | None = None
         self._last_time: datetime | None = None
         self._trusted: dict[int, Checkpoint] = {}
         self._matched: set[int] = set()
-        expected_key = key_id(public_key)
         by_seq: dict[int, list[Checkpoint]] = {}
         for checkpoint in checkpoints:
             by_seq.setdefault(checkpoint.seq, []).append(checkpoint)
@@ -480,13 +525,9 @@ class ChainVerifier:
             self.report.checkpoints += len(distinct)
             valid = []
             for checkpoint in distinct:
-                if checkpoint.key_id != expected_key:
-                    self.report.problem(
-                        seq,
-                        "checkpoint-key",
-                        f"checkpoint seq {seq} is signed by key {checkpoint.key_id!r},"
-                        f" not by {expected_key!r}",
-                    )
+                public_key, untrusted = keyring.checkpoint_key(checkpoint.key_id, seq)
+                if public_key is None:
+                    self.report.problem(seq, "checkpoint-key", untrusted)
                 elif not signature_valid(public_key, checkpoint.message(), checkpoint.signature):
                     self.report.problem(
                         seq,
@@ -602,12 +643,12 @@ class ChainVerifier:
 def verify_chain(
     records: Iterable[AuditRecord],
     checkpoints: Iterable[Checkpoint],
-    public_key: Ed25519PublicKey,
+    keys: Ed25519PublicKey | Keyring,
     *,
     anchor: ChainHead = GENESIS,
 ) -> VerificationReport:
-    """Verifies records (any order; sorted here by seq) against checkpoints signed by the key."""
-    verifier = ChainVerifier(checkpoints, public_key, anchor=anchor)
+    """Verifies records (any order; sorted here by seq) against checkpoints signed by the keys."""
+    verifier = ChainVerifier(checkpoints, keys, anchor=anchor)
     for record in sorted(records, key=lambda r: r.seq):
         verifier.feed(record)
     return verifier.finish()
@@ -616,12 +657,12 @@ def verify_chain(
 def verify_sorted(
     records: Iterable[AuditRecord],
     checkpoints: Iterable[Checkpoint],
-    public_key: Ed25519PublicKey,
+    keys: Ed25519PublicKey | Keyring,
     *,
     anchor: ChainHead = GENESIS,
 ) -> VerificationReport:
     """Like ``verify_chain`` for records already in ascending seq order, streamed."""
-    verifier = ChainVerifier(checkpoints, public_key, anchor=anchor)
+    verifier = ChainVerifier(checkpoints, keys, anchor=anchor)
     for record in records:
         verifier.feed(record)
     return verifier.finish()

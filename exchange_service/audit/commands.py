@@ -1,9 +1,11 @@
-"""``pantau audit verify`` and ``pantau audit export``.
+"""``pantau audit verify``, ``pantau audit export`` and ``pantau audit rotate-key``.
 
 ``verify`` checks the trail in the database against the checkpoints in the
 database and in the checkpoint file outside it, or, with ``--export``, an
-export file against nothing but the public key. ``export`` writes the
+export file against nothing but the public key(s). ``export`` writes the
 records of a period with what an auditor needs to verify them offline.
+``rotate-key`` retires the signing key (the server must be stopped) and makes
+a new one; the trail goes on, verified with both.
 
 Exit codes: 0 verified (or exported) without problems, 1 problems found
 (each printed with its seq), 2 the check could not be made (missing key or
@@ -34,11 +36,17 @@ from exchange_service.audit.chain import (
     ChainHead,
     ChainVerifier,
     Checkpoint,
+    Keyring,
     VerificationReport,
-    key_id,
 )
 from exchange_service.audit.export import build_export, verify_export
-from exchange_service.audit.keys import load_public_key, load_signing_key, public_key_path
+from exchange_service.audit.keys import (
+    keyring,
+    load_public_key,
+    load_signing_key,
+    retire_signing_key,
+)
+from exchange_service.audit.log import AuditUnavailable, open_audit_log
 from exchange_service.settings import Settings
 
 OK, PROBLEMS, CANNOT = 0, 1, 2
@@ -109,7 +117,7 @@ def read_file_checkpoints(path: Path) -> tuple[list[Checkpoint], VerificationRep
 
 def verify_database(
     connection: Connection,
-    public_key: Ed25519PublicKey,
+    keys: Ed25519PublicKey | Keyring,
     file_checkpoints: Sequence[Checkpoint] | None = None,
     file_report: VerificationReport | None = None,
 ) -> VerificationReport:
@@ -135,7 +143,7 @@ def verify_database(
             )
     if file_report is not None:
         comparison.merge(file_report)
-    verifier = ChainVerifier(merged, public_key)
+    verifier = ChainVerifier(merged, keys)
     for record in store.iter_records(connection):
         verifier.feed(record)
     report = verifier.finish()
@@ -155,13 +163,11 @@ def _snapshot(settings: Settings) -> Iterator[Connection]:
         engine.dispose()
 
 
-def _public_key(settings: Settings, path: Path | None) -> Ed25519PublicKey:
-    if path is not None:
-        return load_public_key(path)
-    default = public_key_path(settings.audit_signing_key_file)
-    if default.exists():
-        return load_public_key(default)
-    return load_signing_key(settings.audit_signing_key_file).public_key()
+def _keyring(settings: Settings, paths: Sequence[Path]) -> Keyring:
+    """The keys given (all trusted as current), or else the settings' key and its retired ones."""
+    if paths:
+        return Keyring(current=tuple(load_public_key(path) for path in paths))
+    return keyring(settings.audit_signing_key_file)
 
 
 def print_report(report: VerificationReport, what: str, out: TextIO) -> int:
@@ -192,18 +198,20 @@ def verify(
     settings: Settings,
     *,
     export_path: Path | None = None,
-    public_key_path: Path | None = None,
+    public_key_paths: Sequence[Path] = (),
     out: TextIO | None = None,
 ) -> int:
     """Verifies the database trail, or with ``export_path`` an export file offline.
 
-    Offline, only ``public_key_path`` (default: the public key beside the
-    signing key in the settings) is read besides the export. ``out`` defaults
-    to standard output.
+    The keys are those in ``public_key_paths`` if any (an auditor's, each
+    trusted for the whole trail), else the public key beside the signing key
+    in the settings and the keys retired from it (each trusted up to the last
+    seq it signed). Offline, nothing but the keys and the export is read.
+    ``out`` defaults to standard output.
     """
     out = sys.stdout if out is None else out
     try:
-        public_key = _public_key(settings, public_key_path)
+        keys = _keyring(settings, public_key_paths)
     except (OSError, ValueError) as error:
         out.write(f"cannot read the public key: {error}\n")
         return CANNOT
@@ -213,12 +221,12 @@ def verify(
         except (OSError, ValueError) as error:
             out.write(f"cannot read the export {export_path}: {error}\n")
             return CANNOT
-        report = verify_export(document, public_key)
-        return print_report(report, f"export {export_path} (key {key_id(public_key)})", out)
+        report = verify_export(document, keys)
+        return print_report(report, f"export {export_path} (keys {keys.describe()})", out)
     file_checkpoints, file_report = read_file_checkpoints(settings.audit_checkpoint_file)
     with _snapshot(settings) as connection:
-        report = verify_database(connection, public_key, file_checkpoints, file_report)
-    return print_report(report, f"audit trail (key {key_id(public_key)})", out)
+        report = verify_database(connection, keys, file_checkpoints, file_report)
+    return print_report(report, f"audit trail (keys {keys.describe()})", out)
 
 
 # --- export -----------------------------------------------------------------------------
@@ -275,6 +283,7 @@ def export(settings: Settings, *, start: datetime, end: datetime, out: TextIO) -
     """
     try:
         private_key = load_signing_key(settings.audit_signing_key_file)
+        keys = keyring(settings.audit_signing_key_file)
     except (OSError, ValueError) as error:
         sys.stderr.write(f"cannot read the signing key: {error}\n")
         return CANNOT
@@ -293,7 +302,7 @@ def export(settings: Settings, *, start: datetime, end: datetime, out: TextIO) -
     out.write(json.dumps(document, indent=1, sort_keys=True))
     out.write("\n")
     out.flush()
-    report = verify_export(document, private_key.public_key())
+    report = verify_export(document, keys)
     manifest = document["manifest"]
     if manifest["first_seq"] is None:
         sys.stderr.write("no audit records in that period\n")
@@ -306,11 +315,48 @@ def export(settings: Settings, *, start: datetime, end: datetime, out: TextIO) -
     return print_report(report, "export", sys.stderr)
 
 
+# --- key rotation -------------------------------------------------------------------------
+
+
+def rotate_key(settings: Settings, *, out: TextIO | None = None) -> int:
+    """Retires the signing key after a final checkpoint and makes a new one.
+
+    Takes the trail's writer lock first, so it refuses while a server writes
+    the trail; then signs whatever the old key has not signed yet, so every
+    record up to the rotation is vouched for by the old key.
+    """
+    out = sys.stdout if out is None else out
+    try:
+        audit_log = open_audit_log(settings)
+    except AuditUnavailable as error:
+        out.write(f"cannot rotate the key now: {error}; stop the server first\n")
+        return CANNOT
+    except (OSError, ValueError) as error:
+        out.write(f"cannot read the signing key: {error}\n")
+        return CANNOT
+    try:
+        if not audit_log.flush():
+            out.write("cannot rotate the key: the trail could not be written\n")
+            return CANNOT
+    finally:
+        audit_log.close()  # signs the final checkpoint with the key in use
+    last_seq = audit_log.head.seq
+    old, new = retire_signing_key(
+        settings.audit_signing_key_file, last_seq=last_seq, at=datetime.now(UTC)
+    )
+    out.write(
+        f"retired audit key {old} after seq {last_seq}; signing with new key {new} from now on.\n"
+        f"Give auditors the new public key {settings.audit_signing_key_file}.pub; the retired"
+        f" one stays in {settings.audit_signing_key_file}.retired/{old}.pub.\n"
+    )
+    return OK
+
+
 # --- the command line ---------------------------------------------------------------------
 
 
 def add_audit_parser(commands: Any) -> None:
-    """Adds ``audit verify`` and ``audit export`` to the ``pantau`` subcommands."""
+    """Adds ``audit verify``, ``export`` and ``rotate-key`` to the ``pantau`` subcommands."""
     audit = commands.add_parser("audit", help="verify or export the audit trail")
     actions = audit.add_subparsers(dest="audit_command", required=True)
     check = actions.add_parser(
@@ -318,7 +364,16 @@ def add_audit_parser(commands: Any) -> None:
     )
     check.add_argument("--export", type=Path, help="an export file to verify offline")
     check.add_argument(
-        "--public-key", type=Path, help="PEM public key (default: beside the signing key)"
+        "--public-key",
+        type=Path,
+        action="append",
+        default=[],
+        help="PEM public key, repeatable for a trail signed by rotated keys"
+        " (default: the one beside the signing key and the keys retired from it)",
+    )
+    actions.add_parser(
+        "rotate-key",
+        help="retire the signing key and make a new one (with the server stopped)",
     )
     dump = actions.add_parser("export", help="export the records of a period with proofs")
     dump.add_argument(
@@ -346,7 +401,9 @@ def parse_when(text: str, zone: str, *, end_of_day: bool) -> datetime:
 def run_audit_command(args: argparse.Namespace, settings: Settings) -> int:
     """Runs the ``audit`` subcommand parsed by ``add_audit_parser``; the exit code."""
     if args.audit_command == "verify":
-        return verify(settings, export_path=args.export, public_key_path=args.public_key)
+        return verify(settings, export_path=args.export, public_key_paths=args.public_key)
+    if args.audit_command == "rotate-key":
+        return rotate_key(settings)
     try:
         start = parse_when(args.start, settings.timezone, end_of_day=False)
         end = parse_when(args.end, settings.timezone, end_of_day=True)

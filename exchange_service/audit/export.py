@@ -35,6 +35,7 @@ from exchange_service.audit.chain import (
     AuditRecord,
     ChainHead,
     Checkpoint,
+    Keyring,
     VerificationReport,
     canonical,
     format_time,
@@ -128,8 +129,8 @@ def _manifest_problem(manifest: object) -> str | None:
     return None
 
 
-def verify_export(document: object, public_key: Ed25519PublicKey) -> VerificationReport:
-    """Verifies an export document with nothing but the public key.
+def verify_export(document: object, keys: Ed25519PublicKey | Keyring) -> VerificationReport:
+    """Verifies an export document with nothing but the public key (or keys, after rotations).
 
     Guarantees: ``ok`` only if the manifest is signed by the key, the records
     are exactly those it describes (count, anchor, end, range), they form an
@@ -153,15 +154,17 @@ def verify_export(document: object, public_key: Ed25519PublicKey) -> Verificatio
     if not isinstance(raw_records, list) or not isinstance(raw_checkpoints, list):
         report.problem(None, "malformed", "records and checkpoints must be lists")
         return report
-    expected_key = key_id(public_key)
-    if manifest["key_id"] != expected_key:
+    keyring = Keyring.of(keys)
+    signer = keyring.signer(manifest["key_id"])
+    if signer is None:
         report.problem(
             None,
             "export-key",
-            f"the export was signed by key {manifest['key_id']!r}, not by {expected_key!r}",
+            f"the export was signed by key {manifest['key_id']!r},"
+            f" not by {', '.join(key_id(k) for k in keyring.current) or 'a current key'}",
         )
     elif not isinstance(signature, str) or not signature_valid(
-        public_key, canonical(dict(manifest)), signature
+        signer, canonical(dict(manifest)), signature
     ):
         report.problem(
             None,
@@ -225,7 +228,7 @@ def verify_export(document: object, public_key: Ed25519PublicKey) -> Verificatio
     chain = verify_chain(
         records,
         checkpoints,
-        public_key,
+        keyring,
         anchor=ChainHead(manifest["anchor_seq"], manifest["anchor_prev_hash"]),
     )
     report.merge(chain)

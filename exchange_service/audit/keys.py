@@ -3,11 +3,20 @@
 The private key is PKCS#8 PEM, unencrypted, readable by its owner only
 (mode 0600); the public key is SubjectPublicKeyInfo PEM beside it, named
 ``<private key file>.pub``, and is all an auditor needs.
+
+Rotation (``pantau audit rotate-key``) retires the pair: its public key goes
+to ``<private key file>.retired/<key id>.json`` with the last seq it signed
+(and as ``<key id>.pub`` for auditors), the private key is deleted, and a new
+pair takes its place. Verification trusts a retired key for checkpoints up to
+that seq only.
 """
 
 from __future__ import annotations
 
+import json
 import os
+from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
@@ -19,6 +28,8 @@ from cryptography.hazmat.primitives.serialization import (
     load_pem_private_key,
     load_pem_public_key,
 )
+
+from exchange_service.audit.chain import Keyring, format_time, key_id
 
 
 def public_key_path(private_key_path: Path) -> Path:
@@ -70,3 +81,97 @@ def load_public_key(path: Path) -> Ed25519PublicKey:
     if not isinstance(key, Ed25519PublicKey):
         raise ValueError(f"{path} is not an Ed25519 public key")
     return key
+
+
+# --- rotation ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RetiredKey:
+    """A signing key taken out of use: its public half and the last seq it signed."""
+
+    public_key: Ed25519PublicKey
+    last_seq: int
+    retired_at: str  # audit time format
+
+
+def retired_keys_dir(private_key_path: Path) -> Path:
+    """Where the retired keys of ``private_key_path`` are kept: ``<key file>.retired``."""
+    return private_key_path.with_name(private_key_path.name + ".retired")
+
+
+def _public_pem(key: Ed25519PublicKey) -> bytes:
+    return key.public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo)
+
+
+def load_retired_keys(private_key_path: Path) -> list[RetiredKey]:
+    """The keys retired from ``private_key_path`` (none if never rotated), oldest first.
+
+    ``ValueError`` names a file that is not a retired key record, or whose
+    key does not have the id its name and content claim.
+    """
+    folder = retired_keys_dir(private_key_path)
+    if not folder.is_dir():
+        return []
+    keys: list[RetiredKey] = []
+    for path in sorted(folder.glob("*.json")):
+        try:
+            data = json.loads(path.read_bytes())
+            public = load_pem_public_key(data["public_key"].encode("ascii"))
+            last_seq, retired_at, name = data["last_seq"], data["retired_at"], data["key_id"]
+        except (ValueError, KeyError, TypeError, AttributeError) as error:
+            raise ValueError(f"{path} is not a retired audit key: {error}") from error
+        if not isinstance(public, Ed25519PublicKey) or not isinstance(last_seq, int):
+            raise ValueError(f"{path} is not a retired Ed25519 audit key")
+        if key_id(public) != name or path.stem != name:
+            raise ValueError(f"{path}: the key's id is {key_id(public)}, not {name}")
+        keys.append(RetiredKey(public, last_seq, str(retired_at)))
+    return sorted(keys, key=lambda k: k.last_seq)
+
+
+def keyring(private_key_path: Path) -> Keyring:
+    """The keys that verify this key file's trail: its public key and the retired ones."""
+    public = public_key_path(private_key_path)
+    current = (
+        load_public_key(public)
+        if public.exists()
+        else load_signing_key(private_key_path).public_key()
+    )
+    retired = tuple((k.public_key, k.last_seq) for k in load_retired_keys(private_key_path))
+    return Keyring(current=(current,), retired=retired)
+
+
+def _write_new(path: Path, data: bytes, mode: int) -> None:
+    """Writes a file that must not exist yet, durably."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    with os.fdopen(fd, "wb") as out:
+        out.write(data)
+        out.flush()
+        os.fsync(out.fileno())
+
+
+def retire_signing_key(path: Path, *, last_seq: int, at: datetime) -> tuple[str, str]:
+    """Retires the key pair at ``path`` after seq ``last_seq`` and makes a new one.
+
+    Returns the old and the new key id. The retired record is written (and
+    synced) before the private key is deleted, so a crash in between leaves
+    either the old key in use or no key (the next start makes a new one),
+    never a trail that cannot be verified. The caller must hold the trail's
+    writer lock, so that nothing is signed with the old key afterwards.
+    """
+    old = load_signing_key(path).public_key()
+    name = key_id(old)
+    folder = retired_keys_dir(path)
+    folder.mkdir(mode=0o700, exist_ok=True)
+    record = {
+        "key_id": name,
+        "public_key": _public_pem(old).decode("ascii"),
+        "last_seq": last_seq,
+        "retired_at": format_time(at),
+    }
+    _write_new(folder / f"{name}.json", json.dumps(record, indent=1).encode("utf-8"), 0o644)
+    (folder / f"{name}.pub").write_bytes(_public_pem(old))
+    path.unlink()
+    public_key_path(path).unlink(missing_ok=True)
+    ensure_signing_key(path)
+    return name, key_id(load_signing_key(path).public_key())

@@ -470,7 +470,9 @@ def test_an_export_of_a_period_verifies_offline_and_its_tampering_does_not(
         }
     )
     out = io.StringIO()
-    code = commands.verify(elsewhere, export_path=export_file, public_key_path=public_copy, out=out)
+    code = commands.verify(
+        elsewhere, export_path=export_file, public_key_paths=[public_copy], out=out
+    )
     assert code == 0, out.getvalue()
 
     def fails(change: str) -> str:
@@ -489,7 +491,7 @@ def test_an_export_of_a_period_verifies_offline_and_its_tampering_does_not(
         path = tmp_path / f"tampered-{change}.json"
         path.write_text(json.dumps(tampered))
         out = io.StringIO()
-        code = commands.verify(elsewhere, export_path=path, public_key_path=public_copy, out=out)
+        code = commands.verify(elsewhere, export_path=path, public_key_paths=[public_copy], out=out)
         assert code == 1, (change, out.getvalue())
         return out.getvalue()
 
