@@ -340,12 +340,23 @@ def rotate_key(settings: Settings, *, out: TextIO | None = None) -> int:
             return CANNOT
     finally:
         audit_log.close()  # signs the final checkpoint with the key in use
-    last_seq = audit_log.head.seq
-    old, new = retire_signing_key(
-        settings.audit_signing_key_file, last_seq=last_seq, at=datetime.now(UTC)
-    )
+    signed = audit_log.head.seq
+    # Retire under the writer lock, so no server signs with the old key meanwhile.
+    engine = create_engine(settings.database_url)
+    try:
+        with engine.connect() as connection:
+            locked = store.try_writer_lock(connection)
+            last = store.last_record(connection) if locked else None
+            if not locked or (last.seq if last else 0) != signed:
+                out.write("cannot rotate the key now: a server started writing the trail\n")
+                return CANNOT
+            old, new = retire_signing_key(
+                settings.audit_signing_key_file, last_seq=signed, at=datetime.now(UTC)
+            )
+    finally:
+        engine.dispose()  # closing the session releases the lock
     out.write(
-        f"retired audit key {old} after seq {last_seq}; signing with new key {new} from now on.\n"
+        f"retired audit key {old} after seq {signed}; signing with new key {new} from now on.\n"
         f"Give auditors the new public key {settings.audit_signing_key_file}.pub; the retired"
         f" one stays in {settings.audit_signing_key_file}.retired/{old}.pub.\n"
     )
