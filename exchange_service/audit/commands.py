@@ -283,7 +283,7 @@ def export(settings: Settings, *, start: datetime, end: datetime, out: TextIO) -
     """
     try:
         private_key = load_signing_key(settings.audit_signing_key_file)
-        keys = keyring(settings.audit_signing_key_file)
+        retired = keyring(settings.audit_signing_key_file).retired
     except (OSError, ValueError) as error:
         sys.stderr.write(f"cannot read the signing key: {error}\n")
         return CANNOT
@@ -302,7 +302,7 @@ def export(settings: Settings, *, start: datetime, end: datetime, out: TextIO) -
     out.write(json.dumps(document, indent=1, sort_keys=True))
     out.write("\n")
     out.flush()
-    report = verify_export(document, keys)
+    report = verify_export(document, Keyring((private_key.public_key(),), retired))
     manifest = document["manifest"]
     if manifest["first_seq"] is None:
         sys.stderr.write("no audit records in that period\n")
