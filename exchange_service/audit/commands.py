@@ -334,12 +334,7 @@ def rotate_key(settings: Settings, *, out: TextIO | None = None) -> int:
     except (OSError, ValueError) as error:
         out.write(f"cannot read the signing key: {error}\n")
         return CANNOT
-    try:
-        if not audit_log.flush():
-            out.write("cannot rotate the key: the trail could not be written\n")
-            return CANNOT
-    finally:
-        audit_log.close()  # signs the final checkpoint with the key in use
+    audit_log.close()  # signs what the key in use has not signed yet
     signed = audit_log.head.seq
     # Retire under the writer lock, so no server signs with the old key meanwhile.
     engine = create_engine(settings.database_url)

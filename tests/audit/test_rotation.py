@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import io
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -28,9 +29,13 @@ BEFORE = 120  # records signed by the first key; not a multiple of EVERY
 AFTER = 100
 
 
-def _verify(settings: Settings, **kwargs: object) -> tuple[int, str]:
+def _verify(
+    settings: Settings, export_path: Path | None = None, public_key_paths: Sequence[Path] = ()
+) -> tuple[int, str]:
     out = io.StringIO()
-    code = commands.verify(settings, out=out, **kwargs)  # type: ignore[arg-type]
+    code = commands.verify(
+        settings, export_path=export_path, public_key_paths=public_key_paths, out=out
+    )
     return code, out.getvalue()
 
 
