@@ -14,9 +14,10 @@ from grpc_health.v1 import health
 from sqlalchemy import Engine
 
 from exchange_service.api.access import DEV_AGENCY_KEY, AccessInterceptor
+from exchange_service.api.audit import AuditInterceptor
 from exchange_service.api.server import ServerOptions, build_server
-from exchange_service.audit.interceptor import AuditInterceptor
 from exchange_service.audit.log import AuditLog, open_audit_log
+from exchange_service.domain.clock import Clock, system_clock
 from exchange_service.security.agencies import load_agencies
 from exchange_service.security.revocation import RevocationList
 from exchange_service.services import Queries, Registry, RegistryContext
@@ -41,7 +42,7 @@ class Application:
         self.read_engine.dispose()
 
 
-def build_application(settings: Settings) -> Application:
+def build_application(settings: Settings, *, clock: Clock = system_clock) -> Application:
     # One connection of each kind per worker thread: a call never waits for the pool.
     engine = make_engine(settings.database_url, pool_size=settings.grpc_workers)
     read_engine = make_engine(
@@ -50,7 +51,7 @@ def build_application(settings: Settings) -> Application:
         application_name="pantau",
         read_only=True,
     )
-    context = RegistryContext(UnitOfWork(engine, read_engine), settings)
+    context = RegistryContext(UnitOfWork(engine, read_engine), settings, clock)
     return Application(settings, engine, read_engine, Registry(context), Queries(context))
 
 
@@ -116,14 +117,19 @@ def _access(settings: Settings, *, insecure_dev: bool) -> AccessInterceptor:
     )
 
 
-def start_server(settings: Settings, *, insecure_dev: bool = False) -> RunningServer:
-    """Starts serving over mutual TLS, or in plaintext with ``insecure_dev`` (logged loudly)."""
+def start_server(
+    settings: Settings, *, insecure_dev: bool = False, clock: Clock = system_clock
+) -> RunningServer:
+    """Starts serving over mutual TLS, or in plaintext with ``insecure_dev`` (logged loudly).
+
+    ``clock`` is the time the use cases and the audit trail go by (tests set it).
+    """
     credentials = None if insecure_dev else _server_credentials(settings)
     # Process-wide: this process serves.
     sys.setswitchinterval(settings.gil_switch_interval_ms / 1000)
     access = _access(settings, insecure_dev=insecure_dev)
-    application = build_application(settings)
-    audit_log = open_audit_log(settings)
+    application = build_application(settings, clock=clock)
+    audit_log = open_audit_log(settings, clock=clock)
     server, health_servicer = build_server(
         application.registry,
         application.queries,

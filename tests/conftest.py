@@ -20,6 +20,7 @@ from sqlalchemy import Engine, create_engine, text
 from exchange_service import app, client_example
 from exchange_service.security.pki import create_dev_pki
 from exchange_service.settings import Settings, load_settings
+from tests.clock import CLOCK, TestClock
 
 ADMIN_URL = os.environ.get(
     "PANTAU_TEST_ADMIN_URL", "postgresql+psycopg://pantau@127.0.0.1:5432/postgres"
@@ -133,8 +134,14 @@ def engine(database_url: str) -> Iterator[Engine]:
 
 
 @pytest.fixture(scope="session")
-def running_server(settings: Settings) -> Iterator[app.RunningServer]:
-    running = app.start_server(settings)
+def clock() -> TestClock:
+    """The suite's clock (real time, or frozen by PANTAU_TEST_NOW): see tests/clock.py."""
+    return CLOCK
+
+
+@pytest.fixture(scope="session")
+def running_server(settings: Settings, clock: TestClock) -> Iterator[app.RunningServer]:
+    running = app.start_server(settings, clock=clock.now)
     yield running
     running.stop(grace=1.0)
 

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import secrets
-from datetime import UTC, datetime, timedelta
-from zoneinfo import ZoneInfo
+from datetime import datetime, timedelta
 
 import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -14,7 +13,8 @@ from grpc_status import rpc_status
 from pantau.v1 import records_pb2 as pb
 from pantau.v1 import registry_service_pb2 as r
 
-WIB = ZoneInfo("Asia/Jakarta")
+from tests.clock import CLOCK, WIB
+
 TAREMPA_CENTRE = pb.GeoPoint(latitude=3.2166, longitude=106.2211)
 
 
@@ -47,12 +47,12 @@ def timestamp(value: datetime) -> Timestamp:
 
 
 def hours_ago(hours: float) -> Timestamp:
-    return timestamp(datetime.now(UTC) - timedelta(hours=hours))
+    return timestamp(CLOCK.now() - timedelta(hours=hours))
 
 
 def date(value: datetime | None = None, *, days: int = 0) -> Date:
     """A calendar day in the office's local time (WIB), ``days`` from ``value`` or now."""
-    day = (value or datetime.now(UTC)).astimezone(WIB).date() + timedelta(days=days)
+    day = (value or CLOCK.now()).astimezone(WIB).date() + timedelta(days=days)
     return Date(year=day.year, month=day.month, day=day.day)
 
 

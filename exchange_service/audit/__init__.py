@@ -1,7 +1,11 @@
-"""The audit trail: one hash-chained, checkpoint-signed record per RPC, verifiable offline.
+"""The audit trail: one hash-chained, checkpoint-signed record per audited event.
 
-``chain`` (records, checkpoints, verification; pure), ``export`` (the offline
-export format; pure), ``keys`` (the Ed25519 key files), ``store`` (tables and
-checkpoint file), ``log`` (the in-process writer), ``interceptor`` (the gRPC
-side) and ``commands`` (``pantau audit verify|export``).
+A service beneath the use cases: anything above storage records an
+``AuditEvent`` (``domain.audit``) through ``log.AuditLog``; the gRPC layer's
+interceptor (``api.audit``) records one per RPC. ``chain`` (checkpoints and
+verification; pure), ``export`` (the offline export format; pure),
+``store`` (tables and checkpoint file), ``log`` (the in-process writer),
+``verify`` (the database trail checked, a period exported) and ``rotation``
+(a new signing key). Keys and signatures come from ``exchange_service.signing``;
+``pantau audit`` is ``exchange_service.cli.audit``. Imports no gRPC.
 """

@@ -1,4 +1,8 @@
-"""The audit log of a running service: chains records in memory, writes them in batches.
+"""The audit trail as a service: chains each event's record in memory, writes them in batches.
+
+Any part of Pantau above storage records through it (``AuditLog.record``
+with one ``AuditEvent``): the gRPC layer one event per call, the scheduler
+and delivery workers one per rule run or delivery.
 
 ``AuditLog.record`` costs no database round trip: under a lock it numbers the
 record, links it to the previous one and computes its hash (some
@@ -28,9 +32,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 
 import psycopg
@@ -47,18 +49,13 @@ from exchange_service.audit.chain import (
     build_record,
     sign_checkpoint,
 )
-from exchange_service.audit.keys import ensure_signing_key, load_signing_key
-from exchange_service.domain.agencies import CallRecord
+from exchange_service.domain.audit import AuditEvent
+from exchange_service.domain.clock import Clock, system_clock
 from exchange_service.settings import Settings
+from exchange_service.signing.files import ensure_private_key, load_private_key
 from exchange_service.storage.database import make_engine
 
 log = logging.getLogger(__name__)
-
-Clock = Callable[[], datetime]
-
-
-def _utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 def _text(value: str) -> str:
@@ -82,7 +79,9 @@ class AuditLogOptions:
 
 
 class AuditLog:
-    """Thread-safe, append-only audit log continuing the chain already in the database.
+    """Thread-safe, append-only audit trail continuing the chain already in the database.
+
+    Implements ``domain.audit.AuditRecorder``.
 
     Guarantees: records get consecutive seqs in the order ``record`` is
     called, each linked to the one before; the database receives them in that
@@ -97,7 +96,7 @@ class AuditLog:
         checkpoint_file: Path,
         options: AuditLogOptions | None = None,
         *,
-        clock: Clock = _utc_now,
+        clock: Clock = system_clock,
         owns_engine: bool = False,
     ) -> None:
         self._engine = engine
@@ -142,37 +141,31 @@ class AuditLog:
 
     # --- the callers' side -------------------------------------------------------
 
-    def record(
-        self,
-        call: CallRecord,
-        person_ids: Iterable[str],
-        status: str,
-        request_digest: str,
-    ) -> AuditRecord:
-        """Appends the record of one call to the chain and queues it for the database.
+    def record(self, event: AuditEvent) -> AuditRecord:
+        """Appends the event to the chain and queues its record for the database.
 
         Returns at once (no I/O). Raises ``AuditUnavailable`` after ``close``.
         NUL characters, which PostgreSQL text cannot store, become U+FFFD.
         """
-        ids = [_text(i) for i in person_ids]
+        actor = event.actor
+        ids = [_text(i) for i in event.person_ids]
+        texts = {
+            "agency_id": _text(actor.id),
+            "agency_kind": _text(actor.kind),
+            "officer": _text(actor.officer),
+            "purpose": _text(event.purpose),
+            "method": _text(event.action),
+            "status": _text(event.outcome),
+            "request_digest": _text(event.request_digest),
+            "recipient": _text(event.recipient),
+        }
         with self._lock:
             if self._closed:
                 raise AuditUnavailable("the audit log is closed")
             at = self._clock()
             if self._last_at is not None and at < self._last_at:
                 at = self._last_at
-            record = build_record(
-                self._head,
-                at=at,
-                agency_id=_text(call.agency_id),
-                agency_kind=_text(call.agency_kind),
-                officer=_text(call.officer),
-                purpose=_text(call.purpose),
-                method=_text(call.method),
-                person_ids=ids,
-                status=_text(status),
-                request_digest=_text(request_digest),
-            )
+            record = build_record(self._head, at=at, person_ids=ids, **texts)
             self._head = record.head
             self._last_at = at
             self._pending.append(record)
@@ -406,10 +399,12 @@ class AuditLog:
             )
 
 
-def open_audit_log(settings: Settings, options: AuditLogOptions | None = None) -> AuditLog:
+def open_audit_log(
+    settings: Settings, options: AuditLogOptions | None = None, *, clock: Clock = system_clock
+) -> AuditLog:
     """The audit log the settings describe, its key created if missing, writer started."""
-    ensure_signing_key(settings.audit_signing_key_file)
-    key = load_signing_key(settings.audit_signing_key_file)
+    ensure_private_key(settings.audit_signing_key_file)
+    key = load_private_key(settings.audit_signing_key_file)
     engine = make_engine(settings.database_url, pool_size=1, application_name="pantau-audit")
     base = options or AuditLogOptions()
     options = AuditLogOptions(
@@ -421,7 +416,9 @@ def open_audit_log(settings: Settings, options: AuditLogOptions | None = None) -
         close_timeout=base.close_timeout,
     )
     try:
-        return AuditLog(engine, key, settings.audit_checkpoint_file, options, owns_engine=True)
+        return AuditLog(
+            engine, key, settings.audit_checkpoint_file, options, clock=clock, owns_engine=True
+        )
     except BaseException:
         engine.dispose()
         raise

@@ -1,10 +1,9 @@
 """Where the audit trail is kept: two database tables and a checkpoint file outside them.
 
-Tables (created by migration 0002): ``audit_records`` and ``audit_checkpoints``,
-append-only by trigger. They are described here with SQLAlchemy Core on a
-metadata of their own, so this module does not depend on the registry's ORM
-models. Every function takes the connection to use and never commits: the
-caller owns the transaction.
+Tables (``storage.tables``, created by migrations 0002 and 0003):
+``audit_records``, whose columns are the fields of ``AuditRecord``, and
+``audit_checkpoints``, both append-only by trigger. Every function takes the
+connection to use and never commits: the caller owns the transaction.
 
 The checkpoint file holds one checkpoint per line as canonical JSON. It is
 appended to and fsynced after each checkpoint; ship it off the database host
@@ -16,57 +15,19 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import (
-    CHAR,
-    BigInteger,
-    Column,
-    Connection,
-    DateTime,
-    MetaData,
-    Row,
-    Table,
-    Text,
-    func,
-    select,
-    text,
-)
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy import Connection, Row, Table, func, select, text
 
 from exchange_service.audit.chain import AuditRecord, Checkpoint, Problem, canonical
+from exchange_service.domain import audit
+from exchange_service.storage.tables import AuditCheckpointRow, audit_records
 
-metadata = MetaData()
-
-records_table = Table(
-    "audit_records",
-    metadata,
-    Column("seq", BigInteger, primary_key=True, autoincrement=False),
-    Column("at", DateTime(timezone=True), nullable=False),
-    Column("agency_id", Text, nullable=False),
-    Column("agency_kind", Text, nullable=False),
-    Column("officer", Text, nullable=False),
-    Column("purpose", Text, nullable=False),
-    Column("method", Text, nullable=False),
-    Column("person_ids", ARRAY(Text), nullable=False),
-    Column("status", Text, nullable=False),
-    Column("request_digest", CHAR(64), nullable=False),
-    Column("prev_hash", CHAR(64), nullable=False),
-    Column("hash", CHAR(64), nullable=False),
-)
-
-checkpoints_table = Table(
-    "audit_checkpoints",
-    metadata,
-    Column("seq", BigInteger, primary_key=True, autoincrement=False),
-    Column("head", CHAR(64), nullable=False),
-    Column("at", DateTime(timezone=True), nullable=False),
-    Column("key_id", Text, nullable=False),
-    Column("signature", Text, nullable=False),
-)
+records_table = audit_records
+checkpoints_table: Table = AuditCheckpointRow.__table__  # type: ignore[assignment]
 
 # pg_advisory_lock key held by the one process that writes the trail
 # (int.from_bytes(sha256(b"pantau.audit.writer")[:8], "big", signed=True)).
@@ -80,35 +41,11 @@ def _utc(at: datetime) -> datetime:
 def row_record(row: Row[Any]) -> AuditRecord:
     """The record exactly as stored (nothing normalised but the time zone).
 
-    ``row`` has the columns of ``records_table`` in their order (``select(records_table)``).
+    ``row`` has the columns of ``records_table`` (``select(records_table)``).
     """
-    (
-        seq,
-        at,
-        agency_id,
-        agency_kind,
-        officer,
-        purpose,
-        method,
-        person_ids,
-        status,
-        request_digest,
-        prev_hash,
-        hash_,
-    ) = tuple(row)
+    values = row._mapping
     return AuditRecord(
-        seq=int(seq),
-        at=_utc(at),
-        agency_id=agency_id,
-        agency_kind=agency_kind,
-        officer=officer,
-        purpose=purpose,
-        method=method,
-        person_ids=tuple(person_ids or ()),
-        status=status,
-        request_digest=request_digest,
-        prev_hash=prev_hash,
-        hash=hash_,
+        **{f.name: _FROM_COLUMN[f.kind](values[f.name]) for f in audit.RECORD_FIELDS}
     )
 
 
@@ -123,7 +60,23 @@ def row_checkpoint(row: Row[Any]) -> Checkpoint:
     )
 
 
-_RECORD_COLUMNS = ", ".join(records_table.c.keys())
+def _same(value: Any) -> Any:
+    return value
+
+
+# Column value of each kind of record field, and back.
+_FROM_COLUMN: dict[str, Callable[[Any], Any]] = {
+    audit.SEQ: int,
+    audit.TIME: _utc,
+    audit.TEXT: _same,
+    audit.IDS: lambda ids: tuple(ids or ()),
+    audit.DIGEST: _same,
+}
+_TO_COLUMN: dict[str, Callable[[Any], Any]] = {**_FROM_COLUMN, audit.IDS: list}
+_COPY_PLAN = tuple((f.name, _TO_COLUMN[f.kind]) for f in audit.RECORD_FIELDS)
+_COPY_RECORDS = "COPY audit_records ({}) FROM STDIN".format(
+    ", ".join(f.name for f in audit.RECORD_FIELDS)
+)
 
 
 def insert_records(connection: Connection, records: Sequence[AuditRecord]) -> None:
@@ -140,27 +93,9 @@ def insert_records(connection: Connection, records: Sequence[AuditRecord]) -> No
     raw = connection.connection.driver_connection
     if raw is None:
         raise RuntimeError("the connection is closed")
-    with (
-        raw.cursor() as cursor,
-        cursor.copy(f"COPY audit_records ({_RECORD_COLUMNS}) FROM STDIN") as copy,
-    ):
+    with raw.cursor() as cursor, cursor.copy(_COPY_RECORDS) as copy:
         for r in records:
-            copy.write_row(
-                (
-                    r.seq,
-                    r.at,
-                    r.agency_id,
-                    r.agency_kind,
-                    r.officer,
-                    r.purpose,
-                    r.method,
-                    list(r.person_ids),
-                    r.status,
-                    r.request_digest,
-                    r.prev_hash,
-                    r.hash,
-                )
-            )
+            copy.write_row(tuple(convert(getattr(r, name)) for name, convert in _COPY_PLAN))
 
 
 def insert_checkpoints(connection: Connection, checkpoints: Sequence[Checkpoint]) -> None:

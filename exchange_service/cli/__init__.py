@@ -7,7 +7,7 @@ import logging
 import sys
 from pathlib import Path
 
-from exchange_service.audit.commands import add_audit_parser, run_audit_command
+from exchange_service.cli.audit import add_audit_parser, run_audit_command
 from exchange_service.settings import load_settings
 
 

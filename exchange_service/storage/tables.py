@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime
+from typing import Any
 
 from geoalchemy2 import Geography, Geometry
 from sqlalchemy import (
     CHAR,
     BigInteger,
     CheckConstraint,
+    Column,
     Date,
     DateTime,
     ForeignKey,
@@ -23,6 +25,7 @@ from sqlalchemy import (
     MetaData,
     SmallInteger,
     String,
+    Table,
     Text,
     UniqueConstraint,
     func,
@@ -30,6 +33,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import ARRAY, UUID
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from exchange_service.domain import audit
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -241,26 +246,35 @@ class Sighting(Base):
     )
 
 
-class AuditRecordRow(Base):
-    """One RPC in the audit trail (exchange_service.audit); append-only, hash-chained."""
+# The column of each kind of audit record field (exchange_service.domain.audit).
+_AUDIT_COLUMN_TYPES: dict[str, Any] = {
+    audit.SEQ: BigInteger,
+    audit.TIME: DateTime(timezone=True),
+    audit.TEXT: Text,
+    audit.IDS: ARRAY(Text),
+    audit.DIGEST: CHAR(64),
+}
 
-    __tablename__ = "audit_records"
-    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
-    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    agency_id: Mapped[str] = mapped_column(Text)
-    agency_kind: Mapped[str] = mapped_column(Text)
-    officer: Mapped[str] = mapped_column(Text)
-    purpose: Mapped[str] = mapped_column(Text)
-    method: Mapped[str] = mapped_column(Text)
-    person_ids: Mapped[list[str]] = mapped_column(ARRAY(Text))
-    status: Mapped[str] = mapped_column(Text)
-    request_digest: Mapped[str] = mapped_column(CHAR(64))
-    prev_hash: Mapped[str] = mapped_column(CHAR(64))
-    hash: Mapped[str] = mapped_column(CHAR(64))
-    __table_args__ = (
-        Index("ix_audit_records_at", "at"),
-        Index("ix_audit_records_person_ids", "person_ids", postgresql_using="gin"),
-    )
+# One event in the audit trail (exchange_service.audit); append-only, hash-chained.
+# The columns are the fields of ``AuditRecord``, in their order; optional ones
+# (added by later migrations) default to empty for the records before them.
+audit_records = Table(
+    "audit_records",
+    Base.metadata,
+    *(
+        Column(
+            f.name,
+            _AUDIT_COLUMN_TYPES[f.kind],
+            primary_key=f.kind == audit.SEQ,
+            autoincrement=False,
+            nullable=False,
+            server_default=text("''") if f.optional else None,
+        )
+        for f in audit.RECORD_FIELDS
+    ),
+    Index("ix_audit_records_at", "at"),
+    Index("ix_audit_records_person_ids", "person_ids", postgresql_using="gin"),
+)
 
 
 class AuditCheckpointRow(Base):

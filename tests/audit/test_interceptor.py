@@ -20,6 +20,7 @@ from pantau.v1 import registry_service_pb2 as r
 from pantau.v1 import registry_service_pb2_grpc as r_grpc
 from sqlalchemy import Engine
 
+from exchange_service.api.audit import AuditInterceptor, collect_person_ids
 from exchange_service.api.interceptors import (
     Behaviour,
     DeadlineInterceptor,
@@ -28,19 +29,17 @@ from exchange_service.api.interceptors import (
 )
 from exchange_service.api.query import QueryServicer
 from exchange_service.api.registry import RegistryServicer
-from exchange_service.audit import commands, store
+from exchange_service.audit import store
 from exchange_service.audit.chain import AuditRecord
-from exchange_service.audit.interceptor import (
-    EMPTY_DIGEST,
-    AuditInterceptor,
-    collect_person_ids,
-)
 from exchange_service.audit.log import AuditLog, open_audit_log
+from exchange_service.cli import audit as commands
+from exchange_service.domain.audit import EMPTY_DIGEST
 from exchange_service.domain.call import current_call
 from exchange_service.services import Queries, Registry, RegistryContext
 from exchange_service.settings import Settings
 from exchange_service.storage.database import UnitOfWork, make_engine
 from tests import factories as f
+from tests.clock import CLOCK
 
 AGENCY = (("x-test-agency", "polres-anambas"), ("x-test-officer", "Bripka Andi"))
 DENY = (*AGENCY, ("x-test-deny", "1"))
@@ -89,7 +88,7 @@ class Served:
 def served(audit_settings: Settings, audit_db_url: str) -> Iterator[Served]:
     audit_log = open_audit_log(audit_settings)
     engine = make_engine(audit_db_url, pool_size=4)
-    context = RegistryContext(UnitOfWork(engine), audit_settings)
+    context = RegistryContext(UnitOfWork(engine), audit_settings, CLOCK.now)
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=4),
         interceptors=[

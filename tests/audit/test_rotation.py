@@ -13,17 +13,19 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine
 
-from exchange_service.audit import commands, store
+from exchange_service.audit import store
 from exchange_service.audit.chain import key_id, sign_checkpoint
-from exchange_service.audit.keys import (
+from exchange_service.audit.log import open_audit_log
+from exchange_service.cli import audit as commands
+from exchange_service.settings import Settings
+from exchange_service.signing.files import (
     keyring,
+    load_private_key,
     load_retired_keys,
-    load_signing_key,
     retired_keys_dir,
 )
-from exchange_service.audit.log import open_audit_log
-from exchange_service.settings import Settings
 from tests.audit.test_trail import EVERY, write_calls
+from tests.clock import TestClock
 
 BEFORE = 120  # records signed by the first key; not a multiple of EVERY
 AFTER = 100
@@ -48,21 +50,21 @@ class Rotated:
 
 
 @pytest.fixture
-def rotated(audit_settings: Settings, tmp_path: Path) -> Rotated:
+def rotated(audit_settings: Settings, tmp_path: Path, clock: TestClock) -> Rotated:
     """A trail of BEFORE records under one key, rotated, then AFTER records under the next."""
-    audit_log = open_audit_log(audit_settings)
+    audit_log = open_audit_log(audit_settings, clock=clock.now)
     write_calls(audit_log, BEFORE)
     audit_log.close()
     key_file = audit_settings.audit_signing_key_file
-    old = key_id(load_signing_key(key_file).public_key())
+    old = key_id(load_private_key(key_file).public_key())
     stolen = tmp_path / "stolen.key"
     stolen.write_bytes(key_file.read_bytes())
     out = io.StringIO()
     assert commands.rotate_key(audit_settings, out=out) == 0, out.getvalue()
-    new = key_id(load_signing_key(key_file).public_key())
+    new = key_id(load_private_key(key_file).public_key())
     assert new != old
     assert f"retired audit key {old} after seq {BEFORE}" in out.getvalue()
-    audit_log = open_audit_log(audit_settings)
+    audit_log = open_audit_log(audit_settings, clock=clock.now)
     write_calls(audit_log, AFTER, seed=11)
     audit_log.close()
     return Rotated(audit_settings, old, new, stolen)
@@ -112,19 +114,21 @@ def test_a_retired_key_cannot_vouch_for_later_records(
         last = store.last_record(connection)
     assert last is not None
     # The thief signs the true head: the signature is good, the key is not trusted there.
-    forged = sign_checkpoint(load_signing_key(rotated.stolen), last.head, datetime.now(UTC))
+    forged = sign_checkpoint(load_private_key(rotated.stolen), last.head, datetime.now(UTC))
     store.append_checkpoint_lines(settings.audit_checkpoint_file, [forged])
     code, text = _verify(settings)
     assert code == 1
     assert f"checkpoint seq {last.seq} is signed by key '{old}', retired after seq {BEFORE}" in text
 
 
-def test_an_export_spanning_the_rotation_verifies_offline(rotated: Rotated, tmp_path: Path) -> None:
+def test_an_export_spanning_the_rotation_verifies_offline(
+    rotated: Rotated, tmp_path: Path, clock: TestClock
+) -> None:
     settings, old = rotated.settings, rotated.old
     export_file = tmp_path / "export.json"
-    start = datetime.now(UTC) - timedelta(days=1)
+    start = clock.now() - timedelta(days=1)
     with export_file.open("w") as out:
-        assert commands.export(settings, start=start, end=datetime.now(UTC), out=out) == 0
+        assert commands.export(settings, start=start, end=clock.now(), out=out) == 0
     document = json.loads(export_file.read_text())
     assert document["manifest"]["record_count"] == BEFORE + AFTER
     assert {c["key_id"] for c in document["checkpoints"]} >= {old}

@@ -18,7 +18,9 @@ import pytest
 from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import DBAPIError
 
-from exchange_service.audit import commands, store
+from exchange_service.api.audit import call_event
+from exchange_service.audit import store
+from exchange_service.audit import verify as verification
 from exchange_service.audit.chain import (
     AuditRecord,
     ChainHead,
@@ -26,10 +28,12 @@ from exchange_service.audit.chain import (
     VerificationReport,
     build_record,
 )
-from exchange_service.audit.keys import ensure_signing_key, load_public_key, load_signing_key
 from exchange_service.audit.log import AuditLog, AuditLogOptions, AuditUnavailable, open_audit_log
+from exchange_service.cli import audit as commands
 from exchange_service.domain.agencies import CallRecord
 from exchange_service.settings import Settings
+from exchange_service.signing.files import ensure_private_key, load_private_key, load_public_key
+from tests.clock import TestClock
 
 RECORDS = 300
 EVERY = 50
@@ -70,7 +74,7 @@ def write_calls(audit_log: AuditLog, count: int, seed: int = 7, threads: int = 4
                 purpose=rng.choice(("LP/123/XI/2026", "ND/IMI.4/2026", "")),
             )
             ids = [_person(rng) for _ in range(rng.randrange(4))]
-            audit_log.record(call, ids, rng.choice(STATUSES), _hex(rng))
+            audit_log.record(call_event(call, ids, rng.choice(STATUSES), _hex(rng)))
 
     workers = [threading.Thread(target=work, args=(i,)) for i in range(threads)]
     for worker in workers:
@@ -80,9 +84,9 @@ def write_calls(audit_log: AuditLog, count: int, seed: int = 7, threads: int = 4
 
 
 @pytest.fixture
-def written(audit_settings: Settings) -> Settings:
-    """A trail of 300 records, checkpointed every 50, closed cleanly."""
-    audit_log = open_audit_log(audit_settings)
+def written(audit_settings: Settings, clock: TestClock) -> Settings:
+    """A trail of 300 records, checkpointed every 50, closed cleanly, written at the clock's now."""
+    audit_log = open_audit_log(audit_settings, clock=clock.now)
     write_calls(audit_log, RECORDS)
     audit_log.close()
     return audit_settings
@@ -91,8 +95,10 @@ def written(audit_settings: Settings) -> Settings:
 def _verify(settings: Settings, connection: Connection) -> VerificationReport:
     """What `pantau audit verify` does, on the given connection (and transaction)."""
     public_key = load_public_key(Path(f"{settings.audit_signing_key_file}.pub"))
-    file_checkpoints, file_report = commands.read_file_checkpoints(settings.audit_checkpoint_file)
-    return commands.verify_database(connection, public_key, file_checkpoints, file_report)
+    file_checkpoints, file_report = verification.read_file_checkpoints(
+        settings.audit_checkpoint_file
+    )
+    return verification.verify_database(connection, public_key, file_checkpoints, file_report)
 
 
 def test_records_and_checkpoints_reach_the_database_and_the_file(
@@ -116,16 +122,16 @@ def test_records_and_checkpoints_reach_the_database_and_the_file(
 def test_the_key_is_private_and_its_public_half_beside_it(written: Settings) -> None:
     key_file = written.audit_signing_key_file
     assert key_file.stat().st_mode & 0o777 == 0o600
-    assert ensure_signing_key(key_file) == Path(f"{key_file}.pub")
+    assert ensure_private_key(key_file) == Path(f"{key_file}.pub")
     public = load_public_key(Path(f"{key_file}.pub"))
-    assert public == load_signing_key(key_file).public_key()
+    assert public == load_private_key(key_file).public_key()
 
 
 def test_a_restarted_log_continues_the_chain(written: Settings, audit_engine: Engine) -> None:
     audit_log = open_audit_log(written)
     assert audit_log.head.seq == RECORDS
     record = audit_log.record(
-        CallRecord(method="/pantau.v1.QueryService/GetPerson"), [], "OK", "0" * 64
+        call_event(CallRecord(method="/pantau.v1.QueryService/GetPerson"), [], "OK", "0" * 64)
     )
     assert record.seq == RECORDS + 1
     assert audit_log.flush()
@@ -143,7 +149,9 @@ def test_records_are_signed_every_m_seconds_too(
     settings = audit_settings.model_copy(update={"audit_checkpoint_every_seconds": 0.2})
     audit_log = open_audit_log(settings)
     try:
-        audit_log.record(CallRecord(method="/pantau.v1.QueryService/GetPerson"), [], "OK", "0" * 64)
+        audit_log.record(
+            call_event(CallRecord(method="/pantau.v1.QueryService/GetPerson"), [], "OK", "0" * 64)
+        )
         deadline = time.monotonic() + 5
         while time.monotonic() < deadline:
             with audit_engine.connect() as connection:
@@ -166,7 +174,9 @@ def test_one_process_writes_a_trail(written: Settings) -> None:
     finally:
         first.close()
     with pytest.raises(AuditUnavailable, match="closed"):
-        first.record(CallRecord(method="/pantau.v1.QueryService/GetPerson"), [], "OK", "0" * 64)
+        first.record(
+            call_event(CallRecord(method="/pantau.v1.QueryService/GetPerson"), [], "OK", "0" * 64)
+        )
 
 
 def test_a_nul_in_a_request_does_not_jam_the_writer(
@@ -175,7 +185,7 @@ def test_a_nul_in_a_request_does_not_jam_the_writer(
     audit_log = open_audit_log(audit_settings)
     try:
         call = CallRecord(method="/pantau.v1.QueryService/GetPerson", officer="a\x00b")
-        audit_log.record(call, ["id\x00"], "INVALID_ARGUMENT", "0" * 64)
+        audit_log.record(call_event(call, ["id\x00"], "INVALID_ARGUMENT", "0" * 64))
         assert audit_log.flush(timeout=5)
     finally:
         audit_log.close()
@@ -215,7 +225,9 @@ def test_flush_waits_for_the_database(audit_settings: Settings, audit_engine: En
     try:
         for _ in range(3):
             audit_log.record(
-                CallRecord(method="/pantau.v1.QueryService/GetPerson"), [], "OK", "0" * 64
+                call_event(
+                    CallRecord(method="/pantau.v1.QueryService/GetPerson"), [], "OK", "0" * 64
+                )
             )
         assert audit_log.flush(timeout=5)
         with audit_engine.connect() as connection:
@@ -512,14 +524,15 @@ def test_an_export_of_a_quiet_period_is_empty_but_signed(written: Settings, tmp_
 
 
 def test_the_command_line_verifies_and_exports(
-    written: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    written: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str], clock: TestClock
 ) -> None:
     parser = argparse.ArgumentParser(prog="pantau")
     commands.add_audit_parser(parser.add_subparsers(dest="command", required=True))
     assert commands.run_audit_command(parser.parse_args(["audit", "verify"]), written) == 0
     assert capsys.readouterr().out.startswith("OK: audit trail")
     export_file = tmp_path / "all.json"
-    today = datetime.now(UTC).date()
+    # The export reads bare dates as the office's days (WIB), as its users do.
+    today = clock.today()
     args = ["audit", "export", "--from", f"{today - timedelta(days=1)}", "--to", f"{today}"]
     args += ["--output", str(export_file)]
     assert commands.run_audit_command(parser.parse_args(args), written) == 0

@@ -19,6 +19,8 @@ from pantau.v1 import query_service_pb2 as q
 from pantau.v1 import query_service_pb2_grpc as q_grpc
 from pantau.v1 import records_pb2 as pb
 
+from tests.clock import CLOCK
+
 ROOT = Path(__file__).resolve().parents[2]
 CLIENT = ROOT / "tests" / "interop" / "client.mjs"
 AGENCY = "kanim-tarempa"
@@ -37,6 +39,8 @@ def _node() -> str:
 
 def _run_client(target: str, pki_dir: Path) -> dict[str, Any]:
     command = [_node(), str(CLIENT), target, "--pki", str(pki_dir), "--agency", AGENCY]
+    # The server goes by the suite's clock; so does the client (tests/clock.py).
+    command += ["--now", CLOCK.now().isoformat()]
     try:
         finished = subprocess.run(
             command, cwd=ROOT, capture_output=True, text=True, timeout=60, check=False

@@ -1,13 +1,14 @@
 // Cross-language check of Pantau's gRPC contract: a Node.js client that has
 // nothing but the .proto files in proto/.
 //
-//   node tests/interop/client.mjs HOST:PORT [--pki DIR] [--agency ID]
+//   node tests/interop/client.mjs HOST:PORT [--pki DIR] [--agency ID] [--now ISO]
 //
 // With --pki it speaks mutual TLS, presenting DIR/<agency>.crt and .key and
 // trusting DIR/ca.crt (made by `pantau pki`); without it, plaintext, naming
 // the agency in the x-pantau-agency header (`pantau serve --insecure-dev`).
 // The agency defaults to kanim-tarempa, the immigration office, which may
-// register persons.
+// register persons. --now (an ISO instant) is the time its requests go by, for
+// a server whose clock is set (the suite's tests at WIB midnight); default: now.
 //
 // It registers a person with a fresh random document, records an entry on a
 // visa on arrival, reports an address in Tarempa, then finds the person by
@@ -35,7 +36,7 @@ class CheckFailed extends Error {}
 
 function usage(message) {
   process.stderr.write(
-    `${message}\nusage: node tests/interop/client.mjs HOST:PORT [--pki DIR] [--agency ID]\n`,
+    `${message}\nusage: node tests/interop/client.mjs HOST:PORT [--pki DIR] [--agency ID] [--now ISO]\n`,
   );
   process.exit(2);
 }
@@ -49,6 +50,7 @@ function options() {
       options: {
         pki: { type: "string" },
         agency: { type: "string", default: "kanim-tarempa" },
+        now: { type: "string" },
       },
     });
   } catch (error) {
@@ -57,6 +59,13 @@ function options() {
   const [target] = parsed.positionals;
   if (!target || !/^[^\s]+:\d+$/.test(target)) {
     usage(`the first argument must be the server's HOST:PORT, got ${JSON.stringify(target)}`);
+  }
+  if (parsed.values.now !== undefined) {
+    const millis = Date.parse(parsed.values.now);
+    if (Number.isNaN(millis)) {
+      usage(`--now must be an ISO instant, got ${JSON.stringify(parsed.values.now)}`);
+    }
+    clockMillis = millis;
   }
   return { target, pki: parsed.values.pki, agency: parsed.values.agency };
 }
@@ -121,10 +130,16 @@ function timestamp(date) {
   return { seconds: String(Math.floor(millis / 1000)), nanos: (millis % 1000) * 1e6 };
 }
 
-// The calendar day in the office's time zone (WIB), plus `days`.
-function localDate(days = 0) {
+// The time the requests go by: --now if given, else the real time.
+let clockMillis = null;
+function nowMillis() {
+  return clockMillis === null ? Date.now() : clockMillis;
+}
+
+// The calendar day in the office's time zone (WIB) of `at` (default now), plus `days`.
+function localDate(days = 0, at = nowMillis()) {
   const [year, month, day] = new Intl.DateTimeFormat("en-CA", { timeZone: "Asia/Jakarta" })
-    .format(new Date())
+    .format(new Date(at))
     .split("-")
     .map(Number);
   const shifted = new Date(Date.UTC(year, month - 1, day + days));
@@ -188,18 +203,21 @@ async function run({ target, pki, agency }) {
       "RegisterPerson did not return the document",
     );
 
+    // An hour ago: just after midnight (WIB) that is yesterday, and the permit
+    // must then start on that day.
+    const enteredMillis = nowMillis() - 3600 * 1000;
     const stay = await call(
       registry,
       "RecordEntry",
       {
         person_id: person.id,
         port_code: "IDTRE",
-        entered_at: timestamp(new Date(Date.now() - 3600 * 1000)),
+        entered_at: timestamp(new Date(enteredMillis)),
         permit: {
           permit_number: `B1-INTEROP-${document.number}`,
           type: "PERMIT_TYPE_VOA",
-          valid_from: localDate(0),
-          valid_until: localDate(29),
+          valid_from: localDate(0, enteredMillis),
+          valid_until: localDate(29, enteredMillis),
           purpose: "wisata bahari",
         },
       },

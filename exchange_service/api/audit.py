@@ -1,4 +1,4 @@
-"""The gRPC server interceptor that writes exactly one audit record per Pantau RPC.
+"""The gRPC server interceptor that gives the audit trail exactly one event per Pantau RPC.
 
 It must be the outermost interceptor, so that it sees every call with the
 status the client gets: denied calls (identity, permission, purpose, rate),
@@ -40,11 +40,11 @@ from exchange_service.api.errors import abort_with
 from exchange_service.api.interceptors import Behaviour, wrap_handler
 from exchange_service.audit.log import AuditLog
 from exchange_service.domain.agencies import CallRecord
+from exchange_service.domain.audit import EMPTY_DIGEST, Actor, AuditEvent
 from exchange_service.domain.call import current_call
 from exchange_service.domain.errors import Unavailable
 
 AUDITED_PREFIX = "/pantau."
-EMPTY_DIGEST = hashlib.sha256(b"").hexdigest()
 PERSON_TYPE = "pantau.v1.Person"
 # Longer values (never valid ids) are recorded as "sha256:<hex of the value>".
 MAX_ID_CHARS = 100
@@ -132,6 +132,18 @@ def _walk(message: Any, plan: _Plan, into: set[str]) -> None:
 # --- the interceptor ---------------------------------------------------------------
 
 
+def call_event(call: CallRecord, person_ids: Iterable[str], status: str, digest: str) -> AuditEvent:
+    """The audit event of one call: the agency and officer, the method, its final status."""
+    return AuditEvent(
+        actor=Actor.agency(call.agency_id, call.agency_kind, call.officer),
+        action=call.method,
+        outcome=status,
+        purpose=call.purpose,
+        person_ids=person_ids,
+        request_digest=digest,
+    )
+
+
 @dataclass(frozen=True)
 class _Handler:
     """A method handler with another request deserializer; what ``wrap_handler`` reads."""
@@ -198,7 +210,9 @@ class AuditInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
             return continuation(handler_call_details)
         handler = continuation(handler_call_details)
         if handler is None:
-            self._log.record(CallRecord(method=method), (), "UNIMPLEMENTED", EMPTY_DIGEST)
+            self._log.record(
+                call_event(CallRecord(method=method), (), "UNIMPLEMENTED", EMPTY_DIGEST)
+            )
             return None
         call = _Call(method, streaming=bool(handler.request_streaming))
         swapped = _Handler(
@@ -239,7 +253,7 @@ class AuditInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
             except Exception:
                 call.failed = True
                 if hasher is None:
-                    audit_log.record(call.record, (), "INTERNAL", call.digest)
+                    audit_log.record(call_event(call.record, (), "INTERNAL", call.digest))
                 raise
 
         return deserialize
@@ -272,7 +286,9 @@ class AuditInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
                 current_call.reset(token)
                 status = _status(context, call, raised=raised)
                 audit_log.record(
-                    call.record, ids | call.record.person_ids, status, call.request_digest()
+                    call_event(
+                        call.record, ids | call.record.person_ids, status, call.request_digest()
+                    )
                 )
 
         return handle
@@ -294,10 +310,12 @@ class AuditInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
                 responses = behaviour(request, context)
             except BaseException:
                 audit_log.record(
-                    call.record,
-                    ids | call.record.person_ids,
-                    _status(context, call, raised=True),
-                    call.request_digest(),
+                    call_event(
+                        call.record,
+                        ids | call.record.person_ids,
+                        _status(context, call, raised=True),
+                        call.request_digest(),
+                    )
                 )
                 raise
             return _recorded_stream(responses, context, call, ids, audit_log)
@@ -321,8 +339,10 @@ def _recorded_stream(
         raised = False
     finally:
         audit_log.record(
-            call.record,
-            ids | call.record.person_ids,
-            _status(context, call, raised=raised),
-            call.request_digest(),
+            call_event(
+                call.record,
+                ids | call.record.person_ids,
+                _status(context, call, raised=raised),
+                call.request_digest(),
+            )
         )
