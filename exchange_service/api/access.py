@@ -1,8 +1,9 @@
 """Who is calling, may they, and why: identity, authorisation, purpose and rate limits.
 
 The agency comes from the client certificate's SAN URI
-``spiffe://pantau/agency/<id>`` (mutual TLS; a revoked certificate is refused),
-the officer and purpose from call metadata. Each RPC names the action it
+``spiffe://pantau/agency/<id>`` (mutual TLS; a revoked certificate is refused)
+and is the call's ``current_agency``, whose view the servicers disclose to; the
+officer and purpose come from call metadata. Each RPC names the action it
 performs (``RPC_ACTIONS``), and the domain's permission table says which agency
 kinds may perform it: an RPC not in ``RPC_ACTIONS`` is refused to everyone.
 """
@@ -21,9 +22,8 @@ from cryptography import x509
 from pantau.v1 import query_service_pb2, registry_service_pb2
 
 from exchange_service.api.interceptors import Behaviour, wrap_handler
-from exchange_service.api.views import apply_view
 from exchange_service.domain.agencies import Agency, AgencyKind
-from exchange_service.domain.call import current_call
+from exchange_service.domain.call import current_agency, current_call
 from exchange_service.domain.errors import PermissionDenied, ResourceExhausted, Unauthenticated
 from exchange_service.domain.permissions import Action, is_allowed
 from exchange_service.domain.rate_limit import TokenBucket
@@ -101,7 +101,7 @@ def _clean_header(raw: str, limit: int) -> str:
 
 
 class AccessInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
-    """Identifies the agency, checks the permission table, purpose and rate, applies the view."""
+    """Identifies the agency for the call, checks the permission table, purpose and rate."""
 
     def __init__(
         self,
@@ -185,8 +185,13 @@ class AccessInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
                 if method.startswith(OPEN_SERVICES):
                     return behaviour(request, context)
                 self.authorize(method, agency, context)
-                response = behaviour(request, context)
-                return apply_view(response, agency.view)
+                # Unset again when the behaviour returns: a response streamed
+                # after that finds no agency, and so discloses nothing.
+                token = current_agency.set(agency)
+                try:
+                    return behaviour(request, context)
+                finally:
+                    current_agency.reset(token)
 
             return handle
 
