@@ -400,5 +400,8 @@ class Queries:
         token = ""
         if len(rows) > query.page_size:
             last = page[-1]
-            token = encode_page_token(fingerprint, [last.distance_meters, str(last.person.id)])
+            # Rows read from the store always carry their distance (only a disclosed copy lacks it).
+            token = encode_page_token(
+                fingerprint, [last.distance_meters or 0.0, str(last.person.id)]
+            )
         return model.Page(tuple(page), token)

@@ -1,9 +1,11 @@
 """Who is calling, may they, and why: identity, authorisation, purpose and rate limits.
 
-One interceptor, one table. The agency comes from the client certificate's
-SAN URI ``spiffe://pantau/agency/<id>`` (mutual TLS; a revoked certificate is
-refused), the officer and purpose from call metadata, and the permission from
-``PERMISSIONS``: an RPC not in it is refused to everyone.
+The agency comes from the client certificate's SAN URI
+``spiffe://pantau/agency/<id>`` (mutual TLS; a revoked certificate is refused)
+and is the call's ``current_agency``, whose view the servicers disclose to; the
+officer and purpose come from call metadata. Each RPC names the action it
+performs (``RPC_ACTIONS``), and the domain's permission table says which agency
+kinds may perform it: an RPC not in ``RPC_ACTIONS`` is refused to everyone.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import functools
 import logging
 import re
 from collections.abc import Callable, Mapping
+from types import MappingProxyType
 from typing import Any, Protocol
 
 import grpc
@@ -19,10 +22,10 @@ from cryptography import x509
 from pantau.v1 import query_service_pb2, registry_service_pb2
 
 from exchange_service.api.interceptors import Behaviour, wrap_handler
-from exchange_service.api.views import apply_view
 from exchange_service.domain.agencies import Agency, AgencyKind
-from exchange_service.domain.call import current_call
+from exchange_service.domain.call import current_agency, current_call
 from exchange_service.domain.errors import PermissionDenied, ResourceExhausted, Unauthenticated
+from exchange_service.domain.permissions import Action, is_allowed
 from exchange_service.domain.rate_limit import TokenBucket
 from exchange_service.security.pki import agency_id_from_certificate
 
@@ -35,13 +38,6 @@ DEV_AGENCY_KEY = "x-pantau-agency"
 OFFICER_MAX = 100
 PURPOSE_MAX = 200
 
-_I, _P, _L, _S = (
-    AgencyKind.IMMIGRATION,
-    AgencyKind.POLICE,
-    AgencyKind.LOCAL_GOVERNMENT,
-    AgencyKind.SUPERVISOR,
-)
-
 
 def _rpc(service: Any, name: str) -> str:
     return f"/{service.full_name}/{name}"
@@ -50,22 +46,30 @@ def _rpc(service: Any, name: str) -> str:
 _REGISTRY = registry_service_pb2.DESCRIPTOR.services_by_name["RegistryService"]
 _QUERY = query_service_pb2.DESCRIPTOR.services_by_name["QueryService"]
 
-# RPC -> agency kinds allowed to call it. README.md shows it as a matrix.
-PERMISSIONS: Mapping[str, frozenset[AgencyKind]] = {
-    _rpc(_REGISTRY, "RegisterPerson"): frozenset({_I}),
-    _rpc(_REGISTRY, "AddTravelDocument"): frozenset({_I}),
-    _rpc(_REGISTRY, "RecordEntry"): frozenset({_I}),
-    _rpc(_REGISTRY, "ExtendPermit"): frozenset({_I}),
-    _rpc(_REGISTRY, "RecordExit"): frozenset({_I}),
-    _rpc(_REGISTRY, "ReportAddress"): frozenset({_I}),
-    _rpc(_REGISTRY, "RecordSighting"): frozenset({_I, _P}),
-    _rpc(_REGISTRY, "ImportLodgingReports"): frozenset({_I}),
-    _rpc(_QUERY, "GetPerson"): frozenset({_I, _P, _L, _S}),
-    _rpc(_QUERY, "SearchPersons"): frozenset({_I, _P, _S}),
-    # Distances from a chosen centre would locate a person more finely than a
-    # village: not for the DISTRICT view.
-    _rpc(_QUERY, "ListPersonsNear"): frozenset({_I, _P, _S}),
-}
+# RPC -> the action it performs: every RPC of the pantau services, once.
+RPC_ACTIONS: Mapping[str, Action] = MappingProxyType(
+    {
+        _rpc(_REGISTRY, "RegisterPerson"): Action.REGISTER_PERSON,
+        _rpc(_REGISTRY, "AddTravelDocument"): Action.ADD_TRAVEL_DOCUMENT,
+        _rpc(_REGISTRY, "RecordEntry"): Action.RECORD_ENTRY,
+        _rpc(_REGISTRY, "ExtendPermit"): Action.EXTEND_PERMIT,
+        _rpc(_REGISTRY, "RecordExit"): Action.RECORD_EXIT,
+        _rpc(_REGISTRY, "ReportAddress"): Action.REPORT_ADDRESS,
+        _rpc(_REGISTRY, "RecordSighting"): Action.RECORD_SIGHTING,
+        _rpc(_REGISTRY, "ImportLodgingReports"): Action.IMPORT_LODGING_REPORTS,
+        _rpc(_QUERY, "GetPerson"): Action.READ_DOSSIER,
+        _rpc(_QUERY, "SearchPersons"): Action.SEARCH_PERSONS,
+        _rpc(_QUERY, "ListPersonsNear"): Action.LIST_PERSONS_NEAR,
+    }
+)
+# RPC -> the agency kinds that may call it: the domain's table seen RPC by RPC,
+# as README.md's matrix shows it.
+PERMISSIONS: Mapping[str, frozenset[AgencyKind]] = MappingProxyType(
+    {
+        method: frozenset(kind for kind in AgencyKind if is_allowed(kind, action))
+        for method, action in RPC_ACTIONS.items()
+    }
+)
 # Services any identified agency may call without officer or purpose.
 OPEN_SERVICES = ("/grpc.health.v1.Health/", "/grpc.reflection.")
 PERSONAL_DATA_PREFIX = "/pantau.v1."
@@ -97,7 +101,7 @@ def _clean_header(raw: str, limit: int) -> str:
 
 
 class AccessInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
-    """Identifies the agency, checks the permission table, purpose and rate, applies the view."""
+    """Identifies the agency for the call, checks the permission table, purpose and rate."""
 
     def __init__(
         self,
@@ -144,8 +148,8 @@ class AccessInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
         call = current_call.get()
         if call is not None:  # recorded even when the call is refused below
             call.officer, call.purpose = officer, purpose
-        allowed = PERMISSIONS.get(method, frozenset())
-        if agency.kind not in allowed:
+        action = RPC_ACTIONS.get(method)
+        if action is None or not is_allowed(agency.kind, action):
             raise PermissionDenied(
                 f"{agency.kind} agencies may not call {method}",
                 reason="METHOD_NOT_ALLOWED",
@@ -181,8 +185,13 @@ class AccessInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
                 if method.startswith(OPEN_SERVICES):
                     return behaviour(request, context)
                 self.authorize(method, agency, context)
-                response = behaviour(request, context)
-                return apply_view(response, agency.view)
+                # Unset again when the behaviour returns: a response streamed
+                # after that finds no agency, and so discloses nothing.
+                token = current_agency.set(agency)
+                try:
+                    return behaviour(request, context)
+                finally:
+                    current_agency.reset(token)
 
             return handle
 

@@ -228,8 +228,8 @@ def _timestamp_or_none(value: datetime | None) -> Fields | None:
     return None if value is None else _timestamp(value)
 
 
-def _point(point: model.GeoPoint) -> Fields:
-    return {"latitude": point.latitude, "longitude": point.longitude}
+def _point_or_none(point: model.GeoPoint | None) -> Fields | None:
+    return None if point is None else {"latitude": point.latitude, "longitude": point.longitude}
 
 
 def _person(person: model.Person) -> Fields:
@@ -282,7 +282,7 @@ def _stay(stay: model.Stay) -> Fields:
 def _address(address: model.Address) -> Fields:
     return {
         "line": address.line,
-        "location": _point(address.location),
+        "location": _point_or_none(address.location),
         "district_code": address.district_code,
         "village_code": address.village_code,
         "district_name": address.district_name,
@@ -304,7 +304,7 @@ def _sighting(sighting: model.Sighting) -> Fields:
     return {
         "id": str(sighting.id),
         "person_id": str(sighting.person_id),
-        "location": _point(sighting.location),
+        "location": _point_or_none(sighting.location),
         "district_code": sighting.district_code,
         "village_code": sighting.village_code,
         "observed_at": _timestamp(sighting.observed_at),

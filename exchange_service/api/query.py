@@ -7,6 +7,8 @@ from pantau.v1 import query_service_pb2 as q
 from pantau.v1 import query_service_pb2_grpc as q_grpc
 
 from exchange_service.api import convert
+from exchange_service.domain.call import caller_view
+from exchange_service.domain.disclosure import disclose
 from exchange_service.services import Queries
 
 
@@ -17,18 +19,17 @@ class QueryServicer(q_grpc.QueryServiceServicer):
     def GetPerson(
         self, request: q.GetPersonRequest, context: grpc.ServicerContext
     ) -> q.PersonDossier:
-        return convert.dossier_pb(self._queries.get_person(convert.person_key(request)))
+        dossier = self._queries.get_person(convert.person_key(request))
+        return convert.dossier_pb(disclose(dossier, caller_view()))
 
     def SearchPersons(
         self, request: q.SearchPersonsRequest, context: grpc.ServicerContext
     ) -> q.SearchPersonsResponse:
-        return convert.search_response_pb(
-            self._queries.search_persons(convert.search_persons(request))
-        )
+        matches = self._queries.search_persons(convert.search_persons(request))
+        return convert.search_response_pb(disclose(matches, caller_view()))
 
     def ListPersonsNear(
         self, request: q.ListPersonsNearRequest, context: grpc.ServicerContext
     ) -> q.ListPersonsNearResponse:
-        return convert.near_response_pb(
-            self._queries.list_persons_near(convert.list_persons_near(request))
-        )
+        nearby = self._queries.list_persons_near(convert.list_persons_near(request))
+        return convert.near_response_pb(disclose(nearby, caller_view()))

@@ -10,6 +10,8 @@ from pantau.v1 import registry_service_pb2 as r
 from pantau.v1 import registry_service_pb2_grpc as r_grpc
 
 from exchange_service.api import convert
+from exchange_service.domain.call import caller_view
+from exchange_service.domain.disclosure import disclose
 from exchange_service.domain.errors import FieldViolation, InvalidInput, NotFound, PantauError
 from exchange_service.services import Registry
 
@@ -24,38 +26,40 @@ class RegistryServicer(r_grpc.RegistryServiceServicer):
     def RegisterPerson(
         self, request: r.RegisterPersonRequest, context: grpc.ServicerContext
     ) -> pb.Person:
-        return convert.person_pb(self._registry.register_person(convert.register_person(request)))
+        person = self._registry.register_person(convert.register_person(request))
+        return convert.person_pb(disclose(person, caller_view()))
 
     def AddTravelDocument(
         self, request: r.AddTravelDocumentRequest, context: grpc.ServicerContext
     ) -> pb.Person:
-        return convert.person_pb(
-            self._registry.add_travel_document(convert.add_travel_document(request))
-        )
+        person = self._registry.add_travel_document(convert.add_travel_document(request))
+        return convert.person_pb(disclose(person, caller_view()))
 
     def RecordEntry(self, request: r.RecordEntryRequest, context: grpc.ServicerContext) -> pb.Stay:
-        return convert.stay_pb(self._registry.record_entry(convert.record_entry(request)))
+        stay = self._registry.record_entry(convert.record_entry(request))
+        return convert.stay_pb(disclose(stay, caller_view()))
 
     def ExtendPermit(
         self, request: r.ExtendPermitRequest, context: grpc.ServicerContext
     ) -> pb.Stay:
-        return convert.stay_pb(self._registry.extend_permit(convert.extend_permit(request)))
+        stay = self._registry.extend_permit(convert.extend_permit(request))
+        return convert.stay_pb(disclose(stay, caller_view()))
 
     def RecordExit(self, request: r.RecordExitRequest, context: grpc.ServicerContext) -> pb.Stay:
-        return convert.stay_pb(self._registry.record_exit(convert.record_exit(request)))
+        stay = self._registry.record_exit(convert.record_exit(request))
+        return convert.stay_pb(disclose(stay, caller_view()))
 
     def ReportAddress(
         self, request: r.ReportAddressRequest, context: grpc.ServicerContext
     ) -> pb.AddressRecord:
-        return convert.address_record_pb(
-            self._registry.report_address(convert.report_address(request))
-        )
+        record = self._registry.report_address(convert.report_address(request))
+        return convert.address_record_pb(disclose(record, caller_view()))
 
     def RecordSighting(
         self, request: r.RecordSightingRequest, context: grpc.ServicerContext
     ) -> pb.Sighting:
         sighting, _is_new = self._registry.record_sighting(convert.record_sighting(request))
-        return convert.sighting_pb(sighting)
+        return convert.sighting_pb(disclose(sighting, caller_view()))
 
     def ImportLodgingReports(
         self, request_iterator: Iterator[r.LodgingReport], context: grpc.ServicerContext

@@ -14,12 +14,13 @@ class AgencyKind(enum.StrEnum):
 
 
 class DataView(enum.StrEnum):
-    """How much personal data a recipient sees."""
+    """How much personal data a recipient receives.
 
-    # Everything the registry holds.
+    What each view gets, field by field, is the one disclosure policy:
+    ``exchange_service.domain.disclosure``.
+    """
+
     FULL = "FULL"
-    # No travel-document numbers, birth year instead of birth date, places only
-    # as district and village (no coordinates, no address line).
     DISTRICT = "DISTRICT"
 
 

@@ -108,7 +108,8 @@ class Stay:
 @dataclass(frozen=True)
 class Address:
     line: str
-    location: GeoPoint
+    # None only in a copy whose recipient may not see coordinates (domain/disclosure.py).
+    location: GeoPoint | None
     district_code: str = ""
     village_code: str = ""
     district_name: str = ""
@@ -128,7 +129,8 @@ class AddressRecord:
 class Sighting:
     id: uuid.UUID
     person_id: uuid.UUID
-    location: GeoPoint
+    # None only in a copy whose recipient may not see coordinates (domain/disclosure.py).
+    location: GeoPoint | None
     observed_at: datetime
     source: SightingSource
     reference: str = ""
@@ -156,7 +158,8 @@ class PersonMatch:
 class PersonNearby:
     person: Person
     address: Address
-    distance_meters: float
+    # None only in a copy whose recipient may not see distances (domain/disclosure.py).
+    distance_meters: float | None
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ from sqlalchemy import delete, func, select, text
 from sqlalchemy.orm import Session
 
 from exchange_service.domain import model
+from exchange_service.domain.errors import FieldViolation, InvalidInput
 from exchange_service.storage import tables as t
 from exchange_service.storage.boundaries import Placement, place_point
 from exchange_service.storage.rows import (
@@ -216,14 +217,17 @@ class RegistryStore:
         self, person_id: uuid.UUID, address: model.Address, effective_from: date
     ) -> uuid.UUID:
         """Adds the report, and makes it current unless a later-effective one exists."""
-        placement = self.place(address.location)
+        location = address.location
+        if location is None:  # only a disclosed copy lacks its place, and copies are not stored
+            raise InvalidInput([FieldViolation("address.location", "is required")])
+        placement = self.place(location)
         address_id = uuid.uuid4()
         self.session.add(
             t.AddressReport(
                 id=address_id,
                 person_id=person_id,
                 line=address.line,
-                location=_point_wkt(address.location),
+                location=_point_wkt(location),
                 district_code=placement.district_code,
                 village_code=placement.village_code,
                 effective_from=effective_from,

@@ -33,8 +33,9 @@ from exchange_service.audit import store
 from exchange_service.audit.chain import AuditRecord
 from exchange_service.audit.log import AuditLog, open_audit_log
 from exchange_service.cli import audit as commands
+from exchange_service.domain.agencies import Agency, AgencyKind, DataView
 from exchange_service.domain.audit import EMPTY_DIGEST
-from exchange_service.domain.call import current_call
+from exchange_service.domain.call import current_agency, current_call
 from exchange_service.services import Queries, Registry, RegistryContext
 from exchange_service.settings import Settings
 from exchange_service.storage.database import UnitOfWork, make_engine
@@ -46,7 +47,10 @@ DENY = (*AGENCY, ("x-test-deny", "1"))
 
 
 class FakeAccess(grpc.ServerInterceptor):  # type: ignore[misc]
-    """Stands in for the access interceptor: fills the call record from metadata, may deny."""
+    """Stands in for the access interceptor: fills the call record from metadata, may deny.
+
+    Like the real one, it makes the agency (here a police agency, FULL view) the call's.
+    """
 
     def intercept_service(
         self,
@@ -63,7 +67,15 @@ class FakeAccess(grpc.ServerInterceptor):  # type: ignore[misc]
                     call.purpose = "LP/123/XI/2026"
                 if "x-test-deny" in headers:
                     context.abort(grpc.StatusCode.PERMISSION_DENIED, "not for you")
-                return behaviour(request, context)
+                agency_id = headers.get("x-test-agency")
+                police = (
+                    Agency(agency_id, "", AgencyKind.POLICE, DataView.FULL) if agency_id else None
+                )
+                token = current_agency.set(police)
+                try:
+                    return behaviour(request, context)
+                finally:
+                    current_agency.reset(token)
 
             return handle
 

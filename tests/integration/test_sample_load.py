@@ -112,5 +112,6 @@ def test_importing_a_sample_lodging_receipt_is_a_duplicate(
         application.close()
     assert not is_new
     assert sighting.reference == check_in.reference
+    assert sighting.location is not None
     assert astuple(sighting.location) == astuple(check_in.location)
     assert _counts(sample_settings) == before

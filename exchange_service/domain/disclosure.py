@@ -1,0 +1,226 @@
+"""What each data view may receive of the registry's records: the one disclosure policy.
+
+Personal data leaves Pantau through ``disclose``, which returns a copy of domain
+values holding only what the recipient's view allows, before anything
+serialises them (protobuf responses today; alert payloads, CAP documents and
+HTML reports later), so no serialiser can leak a field the view withholds.
+
+The FULL view is everything the registry holds. The DISTRICT view (local
+government) says who a person is and where only by district and village: no
+document or permit numbers, no sponsors, the birth year only, no coordinates,
+address lines, lodging names, references or distances. ``POLICY`` says it field
+by field, for every record type that can leave and every view; tests fail while
+a field or a record type of ``domain/model.py`` is unclassified, so nothing new
+is disclosed until someone decides it may be, and README.md's table of what the
+views withhold is checked against it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import typing
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import Any, TypeVar
+
+from exchange_service.domain import model
+from exchange_service.domain.agencies import DataView
+
+T = TypeVar("T")
+
+
+class Rule(enum.Enum):
+    """What a view receives of one field."""
+
+    KEEP = "kept as recorded"
+    WITHHOLD = "withheld: left empty ('' or None)"
+    BIRTH_YEAR = "a birth date trimmed to its year"
+    OWN_ENTRY = "records inside the record, disclosed by their own type's entry"
+
+
+FieldRules = Mapping[DataView, Rule]
+
+_EVERY_VIEW: FieldRules = {DataView.FULL: Rule.KEEP, DataView.DISTRICT: Rule.KEEP}
+_FULL_VIEW_ONLY: FieldRules = {DataView.FULL: Rule.KEEP, DataView.DISTRICT: Rule.WITHHOLD}
+_YEAR_IN_DISTRICT: FieldRules = {DataView.FULL: Rule.KEEP, DataView.DISTRICT: Rule.BIRTH_YEAR}
+_RECORDS_INSIDE: FieldRules = {DataView.FULL: Rule.OWN_ENTRY, DataView.DISTRICT: Rule.OWN_ENTRY}
+
+# Record type -> field -> what each view receives of it.
+POLICY: Mapping[type[Any], Mapping[str, FieldRules]] = MappingProxyType(
+    {
+        model.Person: {
+            "id": _EVERY_VIEW,
+            "identity": _RECORDS_INSIDE,
+            "documents": _RECORDS_INSIDE,
+            "registered_at": _EVERY_VIEW,
+        },
+        model.Identity: {
+            "family_name": _EVERY_VIEW,
+            "given_names": _EVERY_VIEW,
+            "nationality": _EVERY_VIEW,
+            "birth_date": _YEAR_IN_DISTRICT,
+            "sex": _EVERY_VIEW,
+        },
+        model.TravelDocument: {
+            "issuing_state": _EVERY_VIEW,
+            "number": _FULL_VIEW_ONLY,
+            "expiry_date": _FULL_VIEW_ONLY,
+        },
+        model.Stay: {
+            "id": _EVERY_VIEW,
+            "person_id": _EVERY_VIEW,
+            "entry_port_code": _EVERY_VIEW,
+            "entered_at": _EVERY_VIEW,
+            "permits": _RECORDS_INSIDE,
+            "exit_port_code": _EVERY_VIEW,
+            "exited_at": _EVERY_VIEW,
+        },
+        model.StayPermit: {
+            "permit_number": _FULL_VIEW_ONLY,
+            "type": _EVERY_VIEW,
+            "valid_from": _EVERY_VIEW,
+            "valid_until": _EVERY_VIEW,
+            "sponsor": _FULL_VIEW_ONLY,
+            "purpose": _EVERY_VIEW,
+            "recorded_at": _EVERY_VIEW,
+        },
+        model.AddressRecord: {
+            "id": _EVERY_VIEW,
+            "person_id": _EVERY_VIEW,
+            "address": _RECORDS_INSIDE,
+            "effective_from": _EVERY_VIEW,
+            "reported_at": _EVERY_VIEW,
+        },
+        model.Address: {
+            "line": _FULL_VIEW_ONLY,
+            "location": _FULL_VIEW_ONLY,
+            "district_code": _EVERY_VIEW,
+            "village_code": _EVERY_VIEW,
+            "district_name": _EVERY_VIEW,
+            "village_name": _EVERY_VIEW,
+        },
+        model.Sighting: {
+            "id": _EVERY_VIEW,
+            "person_id": _EVERY_VIEW,
+            "location": _FULL_VIEW_ONLY,
+            "observed_at": _EVERY_VIEW,
+            "source": _EVERY_VIEW,
+            # A lodging's receipt and name would place the person more finely than a village.
+            "reference": _FULL_VIEW_ONLY,
+            "place_name": _FULL_VIEW_ONLY,
+            "district_code": _EVERY_VIEW,
+            "village_code": _EVERY_VIEW,
+            "recorded_at": _EVERY_VIEW,
+        },
+        model.PersonDossier: {
+            "person": _RECORDS_INSIDE,
+            "current_stay": _RECORDS_INSIDE,
+            "current_address": _RECORDS_INSIDE,
+            "recent_sightings": _RECORDS_INSIDE,
+        },
+        model.PersonMatch: {"person": _RECORDS_INSIDE, "score": _EVERY_VIEW},
+        model.PersonNearby: {
+            "person": _RECORDS_INSIDE,
+            "address": _RECORDS_INSIDE,
+            # A distance from a chosen centre locates a person more finely than a village.
+            "distance_meters": _FULL_VIEW_ONLY,
+        },
+        model.Page: {"items": _RECORDS_INSIDE, "next_page_token": _EVERY_VIEW},
+    }
+)
+
+# Values that are not records of their own: the field holding one keeps,
+# withholds or trims it whole (a point, a birth date).
+WHOLE_VALUES: frozenset[type[Any]] = frozenset({model.GeoPoint, model.BirthDate})
+
+
+@dataclasses.dataclass(frozen=True)
+class _Change:
+    """One field a view does not receive as recorded."""
+
+    field: str
+    rule: Rule
+    # What the field becomes when withheld.
+    empty: object = None
+
+
+def _empty_value(record_type: type[Any], name: str) -> object:
+    hint = typing.get_type_hints(record_type)[name]
+    if type(None) in typing.get_args(hint):
+        return None
+    if hint is str:
+        return ""
+    raise TypeError(
+        f"{record_type.__name__}.{name} cannot be withheld: it has no empty value"
+        " (make it optional)"
+    )
+
+
+def _changes(record_type: type[Any], view: DataView) -> tuple[_Change, ...]:
+    changes = []
+    for name, rules in POLICY[record_type].items():
+        rule = rules[view]
+        if rule is Rule.WITHHOLD:
+            changes.append(_Change(name, rule, _empty_value(record_type, name)))
+        elif rule is not Rule.KEEP:
+            changes.append(_Change(name, rule))
+    return tuple(changes)
+
+
+_CHANGES: Mapping[tuple[type[Any], DataView], tuple[_Change, ...]] = {
+    (record_type, view): _changes(record_type, view) for record_type in POLICY for view in DataView
+}
+
+# Views that receive every field as recorded: disclosing to them copies nothing.
+_WHOLE_RECORD_VIEWS = frozenset(
+    view
+    for view in DataView
+    if all(
+        change.rule is Rule.OWN_ENTRY
+        for record_type in POLICY
+        for change in _CHANGES[record_type, view]
+    )
+)
+
+
+def disclose(value: T, view: DataView) -> T:
+    """``value`` as ``view`` may receive it: copies of its records without what the view withholds.
+
+    ``value`` is a record of ``POLICY``, a tuple of them, or None. Anything else
+    raises TypeError: what the policy does not know is not disclosed.
+    """
+    if view in _WHOLE_RECORD_VIEWS:
+        _require_policy(value)
+        return value
+    disclosed: T = _disclosed(value, view)
+    return disclosed
+
+
+def _require_policy(value: object) -> None:
+    if isinstance(value, tuple):
+        for item in value:
+            _require_policy(item)
+    elif value is not None and type(value) not in POLICY:
+        raise TypeError(f"{type(value).__name__} has no disclosure policy")
+
+
+def _disclosed(value: Any, view: DataView) -> Any:
+    if value is None:
+        return None
+    if isinstance(value, tuple):
+        return tuple(_disclosed(item, view) for item in value)
+    changes = _CHANGES.get((type(value), view))
+    if changes is None:
+        raise TypeError(f"{type(value).__name__} has no disclosure policy")
+    if not changes:
+        return value
+    replaced: dict[str, Any] = {}
+    for change in changes:
+        if change.rule is Rule.WITHHOLD:
+            replaced[change.field] = change.empty
+        elif change.rule is Rule.BIRTH_YEAR:
+            replaced[change.field] = model.BirthDate(getattr(value, change.field).year)
+        else:
+            replaced[change.field] = _disclosed(getattr(value, change.field), view)
+    return dataclasses.replace(value, **replaced)

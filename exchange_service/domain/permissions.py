@@ -1,0 +1,63 @@
+"""Who may do what: the one permission table, agency kind by action.
+
+Every way in (an RPC today; the alert feed, acknowledgements and reports
+later) names the action it performs and asks ``is_allowed``; an action no
+kind is listed for is refused to everyone. README.md shows the table RPC by
+RPC, and a test checks it cell by cell.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from types import MappingProxyType
+
+from exchange_service.domain.agencies import AgencyKind
+
+
+class Action(enum.StrEnum):
+    """Something an agency asks Pantau to do."""
+
+    REGISTER_PERSON = "REGISTER_PERSON"
+    ADD_TRAVEL_DOCUMENT = "ADD_TRAVEL_DOCUMENT"
+    RECORD_ENTRY = "RECORD_ENTRY"
+    EXTEND_PERMIT = "EXTEND_PERMIT"
+    RECORD_EXIT = "RECORD_EXIT"
+    REPORT_ADDRESS = "REPORT_ADDRESS"
+    RECORD_SIGHTING = "RECORD_SIGHTING"
+    IMPORT_LODGING_REPORTS = "IMPORT_LODGING_REPORTS"
+    READ_DOSSIER = "READ_DOSSIER"
+    SEARCH_PERSONS = "SEARCH_PERSONS"
+    LIST_PERSONS_NEAR = "LIST_PERSONS_NEAR"
+
+
+_I, _P, _L, _S = (
+    AgencyKind.IMMIGRATION,
+    AgencyKind.POLICE,
+    AgencyKind.LOCAL_GOVERNMENT,
+    AgencyKind.SUPERVISOR,
+)
+
+# Action -> the agency kinds that may perform it.
+ALLOWED_KINDS: Mapping[Action, frozenset[AgencyKind]] = MappingProxyType(
+    {
+        Action.REGISTER_PERSON: frozenset({_I}),
+        Action.ADD_TRAVEL_DOCUMENT: frozenset({_I}),
+        Action.RECORD_ENTRY: frozenset({_I}),
+        Action.EXTEND_PERMIT: frozenset({_I}),
+        Action.RECORD_EXIT: frozenset({_I}),
+        Action.REPORT_ADDRESS: frozenset({_I}),
+        Action.RECORD_SIGHTING: frozenset({_I, _P}),
+        Action.IMPORT_LODGING_REPORTS: frozenset({_I}),
+        Action.READ_DOSSIER: frozenset({_I, _P, _L, _S}),
+        Action.SEARCH_PERSONS: frozenset({_I, _P, _S}),
+        # Distances from a chosen centre would locate a person more finely than
+        # a village: not for local government, whose view stops at the village.
+        Action.LIST_PERSONS_NEAR: frozenset({_I, _P, _S}),
+    }
+)
+
+
+def is_allowed(kind: AgencyKind, action: Action) -> bool:
+    """Whether agencies of this kind may perform the action (an unlisted action: no one)."""
+    return kind in ALLOWED_KINDS.get(action, frozenset())
