@@ -20,8 +20,14 @@ run: setup
 	$(RUN_ENV) $(BIN)/pantau load-sample
 	$(RUN_ENV) $(BIN)/pantau serve
 
+# The tiers whose tests depend on the date, run again with the suite's clock
+# set just before and just after midnight in WIB (tests/clock.py).
+CLOCK_TIERS := tests/e2e tests/audit tests/integration
+
 test: setup lint
 	$(BIN)/pytest
+	PANTAU_TEST_NOW=23:59 $(BIN)/pytest -q $(CLOCK_TIERS)
+	PANTAU_TEST_NOW=00:01 $(BIN)/pytest -q $(CLOCK_TIERS)
 
 setup: venv db node
 

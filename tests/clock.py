@@ -8,6 +8,7 @@ and use cases it starts, and the request factories build their times from it.
 that time on today's WIB date. So the date-dependent tests run on both sides
 of midnight in the office's time zone (WIB), when the UTC date differs from
 WIB's for seven hours: ``make test`` runs them at 23:59 and at 00:01 WIB.
+Certificates alone go by the real time: OpenSSL checks them against it.
 """
 
 from __future__ import annotations

@@ -49,7 +49,7 @@ from exchange_service.audit.chain import (
     build_record,
     sign_checkpoint,
 )
-from exchange_service.domain.audit import AuditEvent
+from exchange_service.domain.audit import AuditEvent, stored_texts
 from exchange_service.domain.clock import Clock, system_clock
 from exchange_service.settings import Settings
 from exchange_service.signing.files import ensure_private_key, load_private_key
@@ -147,18 +147,8 @@ class AuditLog:
         Returns at once (no I/O). Raises ``AuditUnavailable`` after ``close``.
         NUL characters, which PostgreSQL text cannot store, become U+FFFD.
         """
-        actor = event.actor
         ids = [_text(i) for i in event.person_ids]
-        texts = {
-            "agency_id": _text(actor.id),
-            "agency_kind": _text(actor.kind),
-            "officer": _text(actor.officer),
-            "purpose": _text(event.purpose),
-            "method": _text(event.action),
-            "status": _text(event.outcome),
-            "request_digest": _text(event.request_digest),
-            "recipient": _text(event.recipient),
-        }
+        texts = {name: _text(value) for name, value in stored_texts(event).items()}
         with self._lock:
             if self._closed:
                 raise AuditUnavailable("the audit log is closed")

@@ -320,18 +320,15 @@ def build_record(
     return AuditRecord(**values, hash=_record_hash(values))
 
 
-def record_of(previous: ChainHead, at: datetime, event: AuditEvent) -> AuditRecord:
-    """The record of ``event`` at ``at``, following ``previous``."""
-    return build_record(
-        previous,
-        at=at,
-        agency_id=event.actor.id,
-        agency_kind=event.actor.kind,
-        officer=event.actor.officer,
-        purpose=event.purpose,
-        method=event.action,
-        person_ids=event.person_ids,
-        status=event.outcome,
-        request_digest=event.request_digest,
-        recipient=event.recipient,
-    )
+def stored_texts(event: AuditEvent) -> dict[str, str]:
+    """The event's text fields by the record's stored names (see ``AuditRecord``)."""
+    return {
+        "agency_id": event.actor.id,
+        "agency_kind": event.actor.kind,
+        "officer": event.actor.officer,
+        "purpose": event.purpose,
+        "method": event.action,
+        "status": event.outcome,
+        "request_digest": event.request_digest,
+        "recipient": event.recipient,
+    }

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import grpc
@@ -16,32 +15,44 @@ from pantau.v1 import registry_service_pb2 as r
 from pantau.v1 import registry_service_pb2_grpc as r_grpc
 from sqlalchemy import Engine, text
 
+from exchange_service import app
 from exchange_service.settings import Settings
 from tests import factories as f
 from tests.conftest import AGENCIES, OFFICER_AND_PURPOSE, agency_channel
 
 
-def _records_for(engine: Engine, person_id: str, expected: int) -> list[dict[str, object]]:
-    deadline = time.monotonic() + 10
-    while True:
-        with engine.connect() as connection:
-            rows = [
-                dict(row._mapping)
-                for row in connection.execute(
-                    text(
-                        "SELECT agency_id, officer, purpose, method, status, person_ids"
-                        " FROM audit_records WHERE :id = ANY(person_ids) ORDER BY seq"
-                    ),
-                    {"id": person_id},
-                )
-            ]
-        if len(rows) >= expected or time.monotonic() > deadline:
-            return rows
-        time.sleep(0.05)
+def _flushed(running_server: app.RunningServer) -> None:
+    """Waits until the server's audit trail has written every record so far.
+
+    A call's record is appended before its response is sent, so once the
+    client has its answer a flush puts the record in the database.
+    """
+    assert running_server.audit_log.flush(timeout=10), "the audit trail was not written"
+
+
+def _records_for(
+    running_server: app.RunningServer, engine: Engine, person_id: str
+) -> list[dict[str, object]]:
+    _flushed(running_server)
+    with engine.connect() as connection:
+        return [
+            dict(row._mapping)
+            for row in connection.execute(
+                text(
+                    "SELECT agency_id, officer, purpose, method, status, person_ids"
+                    " FROM audit_records WHERE :id = ANY(person_ids) ORDER BY seq"
+                ),
+                {"id": person_id},
+            )
+        ]
 
 
 def test_each_call_leaves_one_record_naming_agency_officer_purpose_and_status(
-    grpc_channel: grpc.Channel, grpc_target: str, pki_dir: Path, engine: Engine
+    grpc_channel: grpc.Channel,
+    grpc_target: str,
+    pki_dir: Path,
+    engine: Engine,
+    running_server: app.RunningServer,
 ) -> None:
     person = r_grpc.RegistryServiceStub(grpc_channel).RegisterPerson(
         r.RegisterPersonRequest(person=f.person())
@@ -50,7 +61,7 @@ def test_each_call_leaves_one_record_naming_agency_officer_purpose_and_status(
         q_grpc.QueryServiceStub(police).GetPerson(q.GetPersonRequest(person_id=person.id))
         with pytest.raises(grpc.RpcError):
             r_grpc.RegistryServiceStub(police).RecordEntry(f.entry(person.id))
-    rows = _records_for(engine, person.id, 3)
+    rows = _records_for(running_server, engine, person.id)
     officer, purpose = (value for _, value in OFFICER_AND_PURPOSE)
     assert [(row["agency_id"], row["method"], row["status"]) for row in rows] == [
         ("kanim-tarempa", "/pantau.v1.RegistryService/RegisterPerson", "OK"),
@@ -61,12 +72,12 @@ def test_each_call_leaves_one_record_naming_agency_officer_purpose_and_status(
 
 
 def test_pantau_audit_verify_accepts_the_live_trail(
-    grpc_channel: grpc.Channel, settings: Settings
+    grpc_channel: grpc.Channel, settings: Settings, running_server: app.RunningServer
 ) -> None:
     r_grpc.RegistryServiceStub(grpc_channel).RegisterPerson(
         r.RegisterPersonRequest(person=f.person())
     )
-    time.sleep(0.3)  # the writer flushes every ~50 ms
+    _flushed(running_server)
     env = {
         "PANTAU_DATABASE_URL": settings.database_url,
         "PANTAU_AUDIT_SIGNING_KEY_FILE": str(settings.audit_signing_key_file),
@@ -85,7 +96,7 @@ def test_pantau_audit_verify_accepts_the_live_trail(
 
 
 def test_a_lodging_import_records_the_guests_it_touched(
-    grpc_channel: grpc.Channel, engine: Engine
+    grpc_channel: grpc.Channel, engine: Engine, running_server: app.RunningServer
 ) -> None:
     registry = r_grpc.RegistryServiceStub(grpc_channel)
     guest = registry.RegisterPerson(r.RegisterPersonRequest(person=f.person()))
@@ -100,7 +111,7 @@ def test_a_lodging_import_records_the_guests_it_touched(
     )
     summary = registry.ImportLodgingReports(iter([report]))
     assert summary.accepted == 1
-    rows = _records_for(engine, guest.id, 2)
+    rows = _records_for(running_server, engine, guest.id)
     assert [row["method"] for row in rows] == [
         "/pantau.v1.RegistryService/RegisterPerson",
         "/pantau.v1.RegistryService/ImportLodgingReports",
