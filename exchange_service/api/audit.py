@@ -173,6 +173,10 @@ class _Call:
     def request_digest(self) -> str:
         return self.digest if self.hasher is None else self.hasher.hexdigest()
 
+    def event(self, ids: set[str], status: str) -> AuditEvent:
+        """The audit event: the persons in its messages and those its use cases noted."""
+        return call_event(self.record, ids | self.record.person_ids, status, self.request_digest())
+
 
 def _status(context: grpc.ServicerContext, call: _Call, *, raised: bool) -> str:
     """The status name the client gets (or got), as far as the server can tell."""
@@ -285,11 +289,7 @@ class AuditInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
             finally:
                 current_call.reset(token)
                 status = _status(context, call, raised=raised)
-                audit_log.record(
-                    call_event(
-                        call.record, ids | call.record.person_ids, status, call.request_digest()
-                    )
-                )
+                audit_log.record(call.event(ids, status))
 
         return handle
 
@@ -309,14 +309,7 @@ class AuditInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
                     collect_person_ids(request, ids)
                 responses = behaviour(request, context)
             except BaseException:
-                audit_log.record(
-                    call_event(
-                        call.record,
-                        ids | call.record.person_ids,
-                        _status(context, call, raised=True),
-                        call.request_digest(),
-                    )
-                )
+                audit_log.record(call.event(ids, _status(context, call, raised=True)))
                 raise
             return _recorded_stream(responses, context, call, ids, audit_log)
 
@@ -338,11 +331,4 @@ def _recorded_stream(
             yield response
         raised = False
     finally:
-        audit_log.record(
-            call_event(
-                call.record,
-                ids | call.record.person_ids,
-                _status(context, call, raised=raised),
-                call.request_digest(),
-            )
-        )
+        audit_log.record(call.event(ids, _status(context, call, raised=raised)))
