@@ -39,9 +39,8 @@ from google.protobuf.message import Message
 from exchange_service.api.errors import abort_with
 from exchange_service.api.interceptors import Behaviour, wrap_handler
 from exchange_service.audit.log import AuditLog
-from exchange_service.domain.agencies import CallRecord
 from exchange_service.domain.audit import EMPTY_DIGEST, Actor, AuditEvent
-from exchange_service.domain.call import current_call
+from exchange_service.domain.call import CallRecord, current_call
 from exchange_service.domain.errors import Unavailable
 
 AUDITED_PREFIX = "/pantau."

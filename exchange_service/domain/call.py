@@ -3,9 +3,29 @@
 from __future__ import annotations
 
 from contextvars import ContextVar
+from dataclasses import dataclass, field
 
-from exchange_service.domain.agencies import Agency, CallRecord, DataView
+from exchange_service.domain.agencies import Agency, DataView
 from exchange_service.domain.errors import Unauthenticated
+
+
+@dataclass
+class CallRecord:
+    """What is known about the call being served; filled as the call proceeds.
+
+    The audit interceptor creates it, the access interceptor fills in who is
+    calling and why, and the audit interceptor writes it when the call ends.
+    """
+
+    method: str
+    agency_id: str = ""
+    agency_kind: str = ""
+    officer: str = ""
+    purpose: str = ""
+    # Persons the use cases touched that neither request nor response names
+    # (the guests of a lodging import, found by their documents).
+    person_ids: set[str] = field(default_factory=set)
+
 
 current_call: ContextVar[CallRecord | None] = ContextVar("current_call", default=None)
 # The identified agency the call is served to; set by the access interceptor

@@ -30,7 +30,7 @@ from exchange_service.audit.chain import (
 )
 from exchange_service.audit.log import AuditLog, AuditLogOptions, AuditUnavailable, open_audit_log
 from exchange_service.cli import audit as commands
-from exchange_service.domain.agencies import CallRecord
+from exchange_service.domain.call import CallRecord
 from exchange_service.settings import Settings
 from exchange_service.signing.files import ensure_private_key, load_private_key, load_public_key
 from tests.clock import TestClock
