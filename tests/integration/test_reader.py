@@ -77,7 +77,9 @@ def test_a_connection_the_database_dropped_fails_one_call_then_is_replaced(
         killed = admin.execute(
             text(
                 "SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-                " WHERE application_name = 'pantau-reader-test') t"
+                " WHERE application_name = 'pantau-reader-test'"
+                # Only this session's database: other test runs share the server.
+                " AND datname = current_database()) t"
             )
         ).scalar_one()
     assert killed == 1
