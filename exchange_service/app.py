@@ -50,6 +50,7 @@ class Application:
 
 
 def registry_options(settings: Settings) -> RegistryOptions:
+    """The settings the registry's write use cases go by."""
     return RegistryOptions(
         home_country=settings.home_country,
         timezone=ZoneInfo(settings.timezone),
@@ -58,6 +59,7 @@ def registry_options(settings: Settings) -> RegistryOptions:
 
 
 def query_options(settings: Settings) -> QueryOptions:
+    """The settings the queries go by."""
     return QueryOptions(
         timezone=ZoneInfo(settings.timezone),
         dossier_sightings=settings.dossier_sightings,
