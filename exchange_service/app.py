@@ -8,6 +8,7 @@ import sys
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import grpc
 from grpc_health.v1 import health
@@ -20,7 +21,7 @@ from exchange_service.audit.log import AuditLog, open_audit_log
 from exchange_service.domain.clock import Clock, system_clock
 from exchange_service.security.agencies import load_agencies
 from exchange_service.security.revocation import RevocationList
-from exchange_service.services import Queries, Registry, RegistryContext
+from exchange_service.services import Queries, QueryOptions, Registry, RegistryOptions
 from exchange_service.settings import Settings
 from exchange_service.storage.boundaries import load_boundaries
 from exchange_service.storage.database import UnitOfWork, make_engine
@@ -42,7 +43,27 @@ class Application:
         self.read_engine.dispose()
 
 
+def registry_options(settings: Settings) -> RegistryOptions:
+    """The settings the registry's write use cases go by."""
+    return RegistryOptions(
+        home_country=settings.home_country,
+        timezone=ZoneInfo(settings.timezone),
+        max_reports_per_import=settings.max_reports_per_import,
+    )
+
+
+def query_options(settings: Settings) -> QueryOptions:
+    """The settings the queries go by."""
+    return QueryOptions(
+        timezone=ZoneInfo(settings.timezone),
+        dossier_sightings=settings.dossier_sightings,
+        search_candidates=settings.search_candidates,
+        search_min_score=settings.search_min_score,
+    )
+
+
 def build_application(settings: Settings, *, clock: Clock = system_clock) -> Application:
+    """Storage and the use cases on it; ``clock`` is the time the use cases go by."""
     # One connection of each kind per worker thread: a call never waits for the pool.
     engine = make_engine(settings.database_url, pool_size=settings.grpc_workers)
     read_engine = make_engine(
@@ -50,9 +71,18 @@ def build_application(settings: Settings, *, clock: Clock = system_clock) -> App
         pool_size=settings.grpc_workers,
         application_name="pantau",
         read_only=True,
+        search_similarity_threshold=settings.search_similarity_threshold,
     )
-    context = RegistryContext(UnitOfWork(engine, read_engine), settings, clock)
-    return Application(settings, engine, read_engine, Registry(context), Queries(context))
+    uow = UnitOfWork(
+        engine, read_engine, boundary_tolerance_meters=settings.boundary_tolerance_meters
+    )
+    return Application(
+        settings,
+        engine,
+        read_engine,
+        Registry(uow, registry_options(settings), clock),
+        Queries(uow, query_options(settings), clock),
+    )
 
 
 def migrate(settings: Settings) -> None:

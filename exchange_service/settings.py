@@ -48,6 +48,17 @@ class Settings(BaseSettings):
     boundary_tolerance_meters: float = Field(default=1500.0, ge=0)
     # Sightings returned in a person's dossier, newest first.
     dossier_sightings: int = Field(default=20, ge=0, le=100)
+    # Name search: persons fetched from the trigram index, most similar first,
+    # before they are scored in Python; a match ranked lower is never shown.
+    search_candidates: int = Field(default=500, ge=1, le=10_000)
+    # Name search: matches scoring below this (0 to 1) are not shown.
+    search_min_score: float = Field(default=0.5, ge=0, le=1)
+    # Name search: the trigram similarity (0 to 1) a stored name needs to be a
+    # candidate at all; lower finds more typos and reads more rows. The
+    # read-only connections start with it (pg_trgm.similarity_threshold).
+    search_similarity_threshold: float = Field(default=0.2, ge=0, le=1)
+    # A lodging batch longer than this has its further reports rejected, not buffered.
+    max_reports_per_import: int = Field(default=100_000, ge=1)
     log_level: str = "INFO"
 
     # --- mutual TLS (see `pantau pki` for development certificates) ---------

@@ -156,16 +156,22 @@ def record_sighting(request: r.RecordSightingRequest) -> cmd.RecordSighting:
     )
 
 
-def lodging_sighting(report: r.LodgingReport) -> cmd.RecordSighting:
-    """A lodging report as a sighting; its reference is unique per lodging and event."""
-    return cmd.RecordSighting(
-        person_id=None,
-        document=document(report.document, report.HasField("document")),
+def lodging_report(report: r.LodgingReport) -> cmd.LodgingReport:
+    """A lodging report as a command; it never raises, so one bad report cannot stop a batch."""
+    unreadable: tuple[FieldViolation, ...] = ()
+    try:
+        occurred_at = instant(report.occurred_at, report.HasField("occurred_at"), "occurred_at")
+    except InvalidInput as error:
+        occurred_at, unreadable = None, tuple(error.violations)
+    return cmd.LodgingReport(
+        lodging_id=report.lodging_id,
+        lodging_name=report.lodging_name,
         location=point(report.location, report.HasField("location")),
-        observed_at=instant(report.occurred_at, report.HasField("occurred_at"), "occurred_at"),
-        source=LODGING_SOURCES.get(report.event),
-        reference=cmd.lodging_reference(report.lodging_id, report.reference),
-        place_name=report.lodging_name,
+        event=LODGING_SOURCES.get(report.event),
+        document=document(report.document, report.HasField("document")),
+        occurred_at=occurred_at,
+        reference=report.reference,
+        unreadable=unreadable,
     )
 
 
@@ -367,3 +373,22 @@ def near_response_pb(page: model.Page[model.PersonNearby]) -> q.ListPersonsNearR
         "next_page_token": page.next_page_token,
     }
     return q.ListPersonsNearResponse(**fields)
+
+
+def import_summary_pb(summary: model.ImportSummary) -> r.ImportSummary:
+    fields: Fields = {
+        "accepted": summary.accepted,
+        "duplicates": summary.duplicates,
+        "rejected": summary.rejected,
+        "rejections": [
+            {
+                "index": rejection.index,
+                "lodging_id": rejection.lodging_id,
+                "reference": rejection.reference,
+                "field": rejection.field,
+                "reason": rejection.reason,
+            }
+            for rejection in summary.rejections
+        ],
+    }
+    return r.ImportSummary(**fields)

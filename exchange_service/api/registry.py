@@ -12,11 +12,7 @@ from pantau.v1 import registry_service_pb2_grpc as r_grpc
 from exchange_service.api import convert
 from exchange_service.domain.call import caller_view
 from exchange_service.domain.disclosure import disclose
-from exchange_service.domain.errors import FieldViolation, InvalidInput, NotFound, PantauError
 from exchange_service.services import Registry
-
-# A lodging batch larger than this is cut off with an error, not buffered.
-MAX_REPORTS_PER_IMPORT = 100_000
 
 
 class RegistryServicer(r_grpc.RegistryServiceServicer):
@@ -64,54 +60,6 @@ class RegistryServicer(r_grpc.RegistryServiceServicer):
     def ImportLodgingReports(
         self, request_iterator: Iterator[r.LodgingReport], context: grpc.ServicerContext
     ) -> r.ImportSummary:
-        summary = r.ImportSummary()
-        for index, report in enumerate(request_iterator):
-            if index >= MAX_REPORTS_PER_IMPORT:
-                summary.rejected += 1
-                summary.rejections.add(
-                    index=index,
-                    lodging_id=report.lodging_id,
-                    reference=report.reference,
-                    reason=f"a batch holds at most {MAX_REPORTS_PER_IMPORT} reports",
-                )
-                continue
-            try:
-                if not report.lodging_id.strip():
-                    raise InvalidInput([FieldViolation("lodging_id", "is required")])
-                _sighting, is_new = self._registry.record_sighting(convert.lodging_sighting(report))
-            except PantauError as error:
-                field, reason = _rejection(error, report)
-                summary.rejected += 1
-                summary.rejections.add(
-                    index=index,
-                    lodging_id=report.lodging_id,
-                    reference=report.reference,
-                    field=field,
-                    reason=reason,
-                )
-                continue
-            if is_new:
-                summary.accepted += 1
-            else:
-                summary.duplicates += 1
-        return summary
-
-
-# Sighting fields named as the LodgingReport fields they come from.
-_LODGING_FIELDS = {"subject": "document", "source": "event", "observed_at": "occurred_at"}
-
-
-def _lodging_field(sighting_field: str) -> str:
-    head, dot, rest = sighting_field.partition(".")
-    return _LODGING_FIELDS.get(head, head) + dot + rest
-
-
-def _rejection(error: PantauError, report: r.LodgingReport) -> tuple[str, str]:
-    """The LodgingReport field at fault and why, from a sighting's error."""
-    if isinstance(error, InvalidInput):
-        fields = [(_lodging_field(v.field), v.description) for v in error.violations]
-        return fields[0][0], "; ".join(f"{field}: {why}" for field, why in fields)
-    if isinstance(error, NotFound):
-        doc = report.document
-        return "document", f"no registered person holds document {doc.issuing_state} {doc.number}"
-    return "", error.message
+        reports = (convert.lodging_report(report) for report in request_iterator)
+        summary = self._registry.import_lodging_reports(reports)
+        return convert.import_summary_pb(disclose(summary, caller_view()))

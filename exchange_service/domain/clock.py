@@ -8,17 +8,17 @@ own time zone (WIB), never in UTC.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, date, datetime
-from zoneinfo import ZoneInfo
+from datetime import UTC, date, datetime, tzinfo
 
+# The time now, timezone-aware.
 Clock = Callable[[], datetime]
 
 
 def system_clock() -> datetime:
-    """Now, timezone-aware, in UTC."""
+    """The system's clock, in UTC: the clock of a running service."""
     return datetime.now(UTC)
 
 
-def local_date(at: datetime, timezone: str) -> date:
-    """The calendar day ``at`` falls on in ``timezone`` (e.g. Asia/Jakarta)."""
-    return at.astimezone(ZoneInfo(timezone)).date()
+def local_today(clock: Clock, zone: tzinfo) -> date:
+    """Today in the office's time zone: the day every rule about "today" counts in."""
+    return clock().astimezone(zone).date()

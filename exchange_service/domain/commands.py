@@ -10,6 +10,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
+from exchange_service.domain.errors import FieldViolation
 from exchange_service.domain.model import PermitType, Sex, SightingSource
 
 
@@ -115,6 +116,39 @@ def lodging_reference(lodging_id: str, receipt: str) -> str:
     """
     receipt = receipt.strip()
     return f"{' '.join(lodging_id.split())}/{receipt}" if receipt else ""
+
+
+@dataclass(frozen=True)
+class LodgingReport:
+    """A guest's check-in or check-out as a lodging sent it, one of a batch.
+
+    ``event`` is the sighting source it makes (None when unset), ``reference``
+    the lodging's receipt number. ``unreadable`` names fields the API could not
+    even read into values (a timestamp outside the calendar): such a report is
+    rejected with them, and the batch goes on.
+    """
+
+    lodging_id: str
+    lodging_name: str
+    location: RawPoint | None
+    event: SightingSource | None
+    document: RawDocument | None
+    occurred_at: datetime | None
+    reference: str
+    unreadable: tuple[FieldViolation, ...] = ()
+
+
+def lodging_sighting(report: LodgingReport) -> RecordSighting:
+    """A lodging report as a sighting; its reference is unique per lodging and event."""
+    return RecordSighting(
+        person_id=None,
+        document=report.document,
+        location=report.location,
+        observed_at=report.occurred_at,
+        source=report.event,
+        reference=lodging_reference(report.lodging_id, report.reference),
+        place_name=report.lodging_name,
+    )
 
 
 @dataclass(frozen=True)

@@ -127,6 +127,19 @@ POLICY: Mapping[type[Any], Mapping[str, FieldRules]] = MappingProxyType(
             "distance_meters": _FULL_VIEW_ONLY,
         },
         model.Page: {"items": _RECORDS_INSIDE, "next_page_token": _EVERY_VIEW},
+        # What became of a lodging batch tells the sender only of its own reports.
+        model.ImportSummary: {
+            "accepted": _EVERY_VIEW,
+            "duplicates": _EVERY_VIEW,
+            "rejections": _RECORDS_INSIDE,
+        },
+        model.RejectedLodgingReport: {
+            "index": _EVERY_VIEW,
+            "lodging_id": _EVERY_VIEW,
+            "reference": _EVERY_VIEW,
+            "field": _EVERY_VIEW,
+            "reason": _EVERY_VIEW,
+        },
     }
 )
 

@@ -76,6 +76,30 @@ class AlreadyExists(PantauError):
         self.metadata = dict(metadata or {})
 
 
+class StayAlreadyOpen(FailedPrecondition):
+    """The person has an open stay already: a person has at most one at a time."""
+
+    def __init__(self, subject: str, description: str) -> None:
+        super().__init__([PreconditionViolation("STAY_OPEN", subject, description)])
+
+
+class SightingReferenceTaken(AlreadyExists):
+    """A source's sighting reference already names another person's sighting.
+
+    The error does not say whose sighting it is: that is not the caller's business.
+    """
+
+    def __init__(self, source: str, reference: str) -> None:
+        super().__init__(
+            f"{source} reference {reference!r} already names another person's sighting",
+            reason="SIGHTING_REFERENCE_TAKEN",
+            resource_type="pantau.v1.Sighting",
+            resource_name=f"sightings/{source}/{reference}",
+        )
+        self.source = source
+        self.reference = reference
+
+
 @dataclass
 class Violations:
     """Collects field violations so one error names every bad field at once."""

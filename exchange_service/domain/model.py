@@ -163,6 +163,34 @@ class PersonNearby:
 
 
 @dataclass(frozen=True)
+class RejectedLodgingReport:
+    """Why one report of a lodging batch was not recorded.
+
+    ``field`` is the path in the report at fault, empty when the report as a
+    whole is (it came after the batch's cap).
+    """
+
+    index: int
+    lodging_id: str
+    reference: str
+    field: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class ImportSummary:
+    """What became of a lodging batch: new sightings, repeats of earlier ones, rejections."""
+
+    accepted: int
+    duplicates: int
+    rejections: tuple[RejectedLodgingReport, ...]
+
+    @property
+    def rejected(self) -> int:
+        return len(self.rejections)
+
+
+@dataclass(frozen=True)
 class Page(Generic[T]):
     items: tuple[T, ...]
     next_page_token: str = ""

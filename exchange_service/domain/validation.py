@@ -332,32 +332,24 @@ class SightingInput:
     place_name: str
 
 
-def valid_sighting(request: cmd.RecordSighting, now: datetime, prefix: str = "") -> SightingInput:
+def valid_sighting(request: cmd.RecordSighting, now: datetime) -> SightingInput:
     v = Violations()
     person_id: uuid.UUID | None = None
     document: TravelDocument | None = None
     if request.person_id is not None:
-        person_id = uuid_field(v, f"{prefix}person_id", request.person_id)
+        person_id = uuid_field(v, "person_id", request.person_id)
     elif request.document is not None:
-        document = document_field(v, f"{prefix}document", request.document)
+        document = document_field(v, "document", request.document)
     else:
-        v.add(f"{prefix}subject", "person_id or document is required")
-    location = point_field(v, f"{prefix}location", request.location)
-    observed_at = instant_field(v, f"{prefix}observed_at", request.observed_at, now)
-    v.check(request.source is not None, f"{prefix}source", "is required")
+        v.add("subject", "person_id or document is required")
+    location = point_field(v, "location", request.location)
+    observed_at = instant_field(v, "observed_at", request.observed_at, now)
+    v.check(request.source is not None, "source", "is required")
     reference = text_field(
-        v,
-        f"{prefix}reference",
-        request.reference,
-        max_length=LIMITS.reference_length,
-        required=False,
+        v, "reference", request.reference, max_length=LIMITS.reference_length, required=False
     )
     place = text_field(
-        v,
-        f"{prefix}place_name",
-        request.place_name,
-        max_length=LIMITS.place_name_length,
-        required=False,
+        v, "place_name", request.place_name, max_length=LIMITS.place_name_length, required=False
     )
     v.raise_if_any()
     return SightingInput(

@@ -1,21 +1,23 @@
-"""Engine and units of work."""
+"""Engines, and the units of work that hand out the stores on one transaction."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import psycopg
 import psycopg.errors
 from psycopg import sql
-from sqlalchemy import Engine, create_engine, text
+from sqlalchemy import Connection, Engine, create_engine, text
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from exchange_service.domain.deadlines import seconds_left
 from exchange_service.domain.errors import DeadlineExceeded, Unavailable
-from exchange_service.storage.registry_reader import SEARCH_SIMILARITY_THRESHOLD, RegistryReader
+from exchange_service.storage.registry_reader import RegistryReader
+from exchange_service.storage.registry_store import RegistryStore
 
 
 def make_engine(
@@ -24,20 +26,23 @@ def make_engine(
     pool_size: int = 10,
     application_name: str = "pantau",
     read_only: bool = False,
+    search_similarity_threshold: float | None = None,
 ) -> Engine:
     """An engine whose sessions work in UTC; ``read_only`` ones autocommit and cannot write.
 
     Settings travel in the connection's start-up packet, and no ping precedes a
     checkout, so a call costs only its own statements' round trips. A
     connection broken by a database restart fails its call with Unavailable
-    (the caller retries) and is replaced.
+    (the caller retries) and is replaced. The name search reads its trigram
+    threshold from the session, so the engines that serve it start with
+    ``search_similarity_threshold``.
     """
     # JIT compilation costs more than these short statements ever run.
     options = "-c TimeZone=UTC -c jit=off"
     if read_only:
-        # The readers' name search reads its trigram threshold from the session.
         options += " -c default_transaction_read_only=on"
-        options += f" -c pg_trgm.similarity_threshold={SEARCH_SIMILARITY_THRESHOLD}"
+    if search_similarity_threshold is not None:
+        options += f" -c pg_trgm.similarity_threshold={float(search_similarity_threshold)!r}"
     return create_engine(
         url,
         pool_size=pool_size,
@@ -48,7 +53,35 @@ def make_engine(
     )
 
 
-class UnitOfWork:
+@dataclass(frozen=True)
+class Transaction:
+    """The stores of one database transaction: what they write commits together or not at all.
+
+    Every store works on the same session; stores of later areas (alerts,
+    their outbox) join here, so an alert and its deliveries commit as one.
+    """
+
+    registry: RegistryStore
+
+
+class _Transactions:
+    """Opens transactions of a session factory and hands out the stores on each."""
+
+    def __init__(self, sessions: sessionmaker[Session], boundary_tolerance_meters: float) -> None:
+        self._sessions = sessions
+        self._tolerance = boundary_tolerance_meters
+
+    @contextmanager
+    def begin(self) -> Iterator[Transaction]:
+        """The stores on a new transaction, committed if the block ends without an error."""
+        with _database_errors(), self._sessions() as session, session.begin():
+            _bound_transaction(session)
+            yield Transaction(
+                registry=RegistryStore(session, boundary_tolerance_meters=self._tolerance)
+            )
+
+
+class UnitOfWork(_Transactions):
     """Opens one transaction per use case: committed on success, rolled back otherwise.
 
     Statements are bounded by the deadline of the call being served, so a
@@ -56,15 +89,18 @@ class UnitOfWork:
     unreachable database becomes ``DeadlineExceeded`` or ``Unavailable``.
     """
 
-    def __init__(self, engine: Engine, read_engine: Engine | None = None) -> None:
-        self._sessions = sessionmaker(engine, expire_on_commit=False, autoflush=False)
+    def __init__(
+        self,
+        engine: Engine,
+        read_engine: Engine | None = None,
+        *,
+        boundary_tolerance_meters: float,
+    ) -> None:
+        super().__init__(
+            sessionmaker(engine, expire_on_commit=False, autoflush=False),
+            boundary_tolerance_meters,
+        )
         self._read_engine = read_engine or engine
-
-    @contextmanager
-    def begin(self) -> Iterator[Session]:
-        with _database_errors(), self._sessions() as session, session.begin():
-            _bound_transaction(session)
-            yield session
 
     @contextmanager
     def read(self) -> Iterator[RegistryReader]:
@@ -85,6 +121,40 @@ class UnitOfWork:
                 yield RegistryReader(connection)
         finally:
             pooled.close()
+
+
+class SavepointUnitOfWork(_Transactions):
+    """Units of work nested in a transaction the caller holds open on one connection.
+
+    Each use case's transaction is a savepoint (released on success, rolled
+    back on an error), and the queries run on the same connection, so they
+    see what was written; the caller decides whether any of it is kept. The
+    service tests roll it all back at the end of each test.
+    """
+
+    def __init__(self, connection: Connection, *, boundary_tolerance_meters: float) -> None:
+        if not connection.in_transaction():
+            raise ValueError("the connection must be inside a transaction")
+        super().__init__(
+            sessionmaker(
+                bind=connection,
+                expire_on_commit=False,
+                autoflush=False,
+                join_transaction_mode="create_savepoint",
+            ),
+            boundary_tolerance_meters,
+        )
+        self._connection = connection
+
+    @contextmanager
+    def read(self) -> Iterator[RegistryReader]:
+        """The same prepared queries, on the caller's connection and inside its transaction."""
+        pooled = self._connection.connection
+        connection = pooled.driver_connection
+        if not isinstance(connection, psycopg.Connection):
+            raise TypeError("connections must be psycopg connections")
+        with _driver_errors(pooled):
+            yield RegistryReader(connection)
 
 
 def _bound_transaction(session: Session) -> None:

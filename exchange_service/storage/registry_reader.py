@@ -26,11 +26,6 @@ from exchange_service.storage.rows import (
     stay_from_json,
 )
 
-# The trigram similarity a name needs to be a search candidate; the `%`
-# operator reads it from the session, which the read-only engine starts with it
-# (storage.database.make_engine).
-SEARCH_SIMILARITY_THRESHOLD = 0.2
-
 _DOSSIER_SQL: LiteralString = (
     "SELECT "
     + PERSON_JSON
@@ -108,6 +103,9 @@ JOIN persons p ON p.id = near.person_id
 """
 )
 
+# `%` compares with the session's pg_trgm.similarity_threshold, which the
+# engine's connections start with (the setting search_similarity_threshold,
+# storage.database.make_engine).
 _SEARCH_SQL: LiteralString = """
 SELECT p.id FROM persons p
 WHERE p.name_key %% %(key)s

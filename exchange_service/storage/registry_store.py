@@ -1,21 +1,31 @@
 """Writes of the stay registry, and the reads they need, inside a caller's transaction.
 
-Writes go through the ORM tables; records are read back as one JSON value
-each (``rows``). The queries the police and supervisors call are in
-``registry_reader``, on read-only connections.
+Writes go through the ORM tables, and a write returns the record it made
+from what it wrote (server defaults come back with the INSERT), so nothing is
+read back. Records read are one JSON value each (``rows``). The queries the
+police and supervisors call are in ``registry_reader``, on read-only
+connections. A database rule a write breaks becomes a domain error here.
 """
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 from datetime import date, datetime
 
-from sqlalchemy import delete, func, select, text
+import psycopg
+from sqlalchemy import delete, func, select, text, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from exchange_service.domain import model
-from exchange_service.domain.errors import FieldViolation, InvalidInput
+from exchange_service.domain.errors import (
+    FieldViolation,
+    InvalidInput,
+    SightingReferenceTaken,
+    StayAlreadyOpen,
+)
 from exchange_service.storage import tables as t
 from exchange_service.storage.boundaries import Placement, place_point
 from exchange_service.storage.rows import (
@@ -34,16 +44,18 @@ def _point_wkt(point: model.GeoPoint) -> str:
     return f"SRID=4326;POINT({point.longitude!r} {point.latitude!r})"
 
 
+def _violated_constraint(error: IntegrityError) -> str | None:
+    return error.orig.diag.constraint_name if isinstance(error.orig, psycopg.Error) else None
+
+
 _PERSONS_BY_ID = text(f"SELECT {PERSON_JSON} AS person FROM persons p WHERE p.id = ANY(:ids)")
-
-
-class ReferenceTaken(Exception):
-    """A sighting reference of this source already names another person."""
-
-    def __init__(self, source: model.SightingSource, reference: str) -> None:
-        super().__init__(f"{source.value} reference {reference!r} is taken")
-        self.source = source
-        self.reference = reference
+_STAY_BY_ID = text(f"SELECT {STAY_JSON} AS stay FROM stays s WHERE s.id = :id")
+_OPEN_STAY_OF_PERSON = text(
+    f"SELECT {STAY_JSON} AS stay FROM stays s WHERE s.person_id = :person_id"
+    " AND s.exited_at IS NULL"
+)
+# The index that holds a person to one open stay.
+_ONE_OPEN_STAY = "uq_stays_one_open_per_person"
 
 
 class RegistryStore:
@@ -80,28 +92,28 @@ class RegistryStore:
         self,
         identity: model.Identity,
         documents: Sequence[model.TravelDocument],
-    ) -> uuid.UUID:
-        person_id = uuid.uuid4()
-        self.session.add(
-            t.Person(
-                id=person_id,
-                family_name=identity.family_name,
-                given_names=identity.given_names,
-                name_key=search_key(identity.family_name, identity.given_names),
-                nationality=identity.nationality,
-                birth_year=identity.birth_date.year,
-                birth_month=identity.birth_date.month,
-                birth_day=identity.birth_date.day,
-                sex=identity.sex.value,
-            )
+    ) -> model.Person:
+        """Registers a new person holding the documents, in their order."""
+        row = t.Person(
+            id=uuid.uuid4(),
+            family_name=identity.family_name,
+            given_names=identity.given_names,
+            name_key=search_key(identity.family_name, identity.given_names),
+            nationality=identity.nationality,
+            birth_year=identity.birth_date.year,
+            birth_month=identity.birth_date.month,
+            birth_day=identity.birth_date.day,
+            sex=identity.sex.value,
         )
+        self.session.add(row)
         self.session.flush()
-        self.add_documents(person_id, documents)
-        return person_id
+        self.add_documents(row.id, documents)
+        return model.Person(row.id, identity, tuple(documents), row.registered_at)
 
     def add_documents(
         self, person_id: uuid.UUID, documents: Sequence[model.TravelDocument]
     ) -> None:
+        """Adds documents after the person's others (a person's documents keep this order)."""
         self.session.add_all(
             t.TravelDocument(
                 person_id=person_id,
@@ -138,6 +150,10 @@ class RegistryStore:
 
     # --- stays -----------------------------------------------------------------
 
+    def open_stay(self, person_id: uuid.UUID) -> model.Stay | None:
+        row = self.session.execute(_OPEN_STAY_OF_PERSON, {"person_id": person_id}).one_or_none()
+        return stay_from_json(row.stay) if row else None
+
     def open_stay_id(self, person_id: uuid.UUID) -> uuid.UUID | None:
         return self.session.execute(
             select(t.Stay.id).where(t.Stay.person_id == person_id, t.Stay.exited_at.is_(None))
@@ -154,57 +170,73 @@ class RegistryStore:
         port_code: str,
         entered_at: datetime,
         permit: model.StayPermit,
-    ) -> uuid.UUID:
+    ) -> model.Stay:
+        """Opens a stay with its first permit period.
+
+        Raises ``StayAlreadyOpen`` if the person has an open stay after all
+        (a concurrent entry committed first).
+        """
         stay_id = uuid.uuid4()
         self.session.add(
             t.Stay(
                 id=stay_id, person_id=person_id, entry_port_code=port_code, entered_at=entered_at
             )
         )
-        self.session.flush()
-        self.add_permit(stay_id, permit, sequence=1)
-        return stay_id
+        try:
+            self.session.flush()
+        except IntegrityError as error:
+            if _violated_constraint(error) == _ONE_OPEN_STAY:
+                raise StayAlreadyOpen(f"persons/{person_id}", "stay already open") from error
+            raise
+        first = self.add_permit(stay_id, permit, sequence=1)
+        return model.Stay(stay_id, person_id, port_code, entered_at, (first,))
 
-    def add_permit(self, stay_id: uuid.UUID, permit: model.StayPermit, *, sequence: int) -> None:
-        self.session.add(
-            t.StayPermit(
-                stay_id=stay_id,
-                sequence=sequence,
-                permit_number=permit.permit_number,
-                type=permit.type.value,
-                valid_from=permit.valid_from,
-                valid_until=permit.valid_until,
-                sponsor=permit.sponsor,
-                purpose=permit.purpose,
-            )
+    def add_permit(
+        self, stay_id: uuid.UUID, permit: model.StayPermit, *, sequence: int
+    ) -> model.StayPermit:
+        """Adds the stay's next permit period; returns it as recorded."""
+        row = t.StayPermit(
+            stay_id=stay_id,
+            sequence=sequence,
+            permit_number=permit.permit_number,
+            type=permit.type.value,
+            valid_from=permit.valid_from,
+            valid_until=permit.valid_until,
+            sponsor=permit.sponsor,
+            purpose=permit.purpose,
         )
+        self.session.add(row)
         self.session.flush()
+        return replace(permit, recorded_at=row.recorded_at)
 
     def lock_stay(self, stay_id: uuid.UUID) -> model.Stay | None:
+        """The stay, its row locked for the rest of the transaction; None if unknown."""
         found = self.session.execute(
             select(t.Stay.id).where(t.Stay.id == stay_id).with_for_update()
         ).scalar_one_or_none()
-        return self.stay(stay_id) if found else None
+        if found is None:
+            return None
+        # Read after the lock is held, in a statement of its own: one that
+        # locked and read at once would read on the snapshot it started with,
+        # missing the permit of an extension it waited for.
+        row = self.session.execute(_STAY_BY_ID, {"id": stay_id}).one()
+        return stay_from_json(row.stay)
 
-    def stay(self, stay_id: uuid.UUID) -> model.Stay | None:
-        row = self.session.execute(
-            text(f"SELECT {STAY_JSON} AS stay FROM stays s WHERE s.id = :id"), {"id": stay_id}
-        ).one_or_none()
-        return stay_from_json(row.stay) if row else None
-
-    def close_stay(self, stay_id: uuid.UUID, port_code: str, exited_at: datetime) -> None:
+    def close_stay(self, stay: model.Stay, port_code: str, exited_at: datetime) -> model.Stay:
         """Closes the stay; the person no longer lives at their last address.
 
         The address history is kept; only the current-address projection ends,
         so a person who left is not listed among those living near a place.
         """
-        stay = self.session.get_one(t.Stay, stay_id)
-        stay.exit_port_code = port_code
-        stay.exited_at = exited_at
-        self.session.flush()
+        self.session.execute(
+            update(t.Stay)
+            .where(t.Stay.id == stay.id)
+            .values(exit_port_code=port_code, exited_at=exited_at)
+        )
         self.session.execute(
             delete(t.CurrentAddress).where(t.CurrentAddress.person_id == stay.person_id)
         )
+        return replace(stay, exit_port_code=port_code, exited_at=exited_at)
 
     # --- places ----------------------------------------------------------------
 
@@ -271,7 +303,11 @@ class RegistryStore:
         reference: str,
         place_name: str,
     ) -> tuple[uuid.UUID, bool]:
-        """Adds a sighting; returns (id, True), or the earlier one's (id, False) on a repeat."""
+        """Adds a sighting; returns (id, True), or the earlier one's (id, False) on a repeat.
+
+        Raises ``SightingReferenceTaken`` if the source's reference names
+        another person's sighting.
+        """
         placement = self.place(location)
         sighting_id = uuid.uuid4()
         inserted = self.session.execute(
@@ -305,7 +341,7 @@ class RegistryStore:
             )
         ).one()
         if existing.person_id != person_id:
-            raise ReferenceTaken(source, reference)
+            raise SightingReferenceTaken(source.value, reference)
         return existing.id, False
 
     def sighting(self, sighting_id: uuid.UUID) -> model.Sighting:

@@ -29,6 +29,7 @@ from exchange_service.api.interceptors import (
 )
 from exchange_service.api.query import QueryServicer
 from exchange_service.api.registry import RegistryServicer
+from exchange_service.app import query_options, registry_options
 from exchange_service.audit import store
 from exchange_service.audit.chain import AuditRecord
 from exchange_service.audit.log import AuditLog, open_audit_log
@@ -36,7 +37,7 @@ from exchange_service.cli import audit as commands
 from exchange_service.domain.agencies import Agency, AgencyKind, DataView
 from exchange_service.domain.audit import EMPTY_DIGEST
 from exchange_service.domain.call import current_agency, current_call
-from exchange_service.services import Queries, Registry, RegistryContext
+from exchange_service.services import Queries, Registry
 from exchange_service.settings import Settings
 from exchange_service.storage.database import UnitOfWork, make_engine
 from tests import factories as f
@@ -100,7 +101,7 @@ class Served:
 def served(audit_settings: Settings, audit_db_url: str) -> Iterator[Served]:
     audit_log = open_audit_log(audit_settings)
     engine = make_engine(audit_db_url, pool_size=4)
-    context = RegistryContext(UnitOfWork(engine), audit_settings, CLOCK.now)
+    uow = UnitOfWork(engine, boundary_tolerance_meters=audit_settings.boundary_tolerance_meters)
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=4),
         interceptors=[
@@ -110,8 +111,12 @@ def served(audit_settings: Settings, audit_db_url: str) -> Iterator[Served]:
             DeadlineInterceptor(30.0),
         ],
     )
-    r_grpc.add_RegistryServiceServicer_to_server(RegistryServicer(Registry(context)), server)
-    q_grpc.add_QueryServiceServicer_to_server(QueryServicer(Queries(context)), server)
+    r_grpc.add_RegistryServiceServicer_to_server(
+        RegistryServicer(Registry(uow, registry_options(audit_settings), CLOCK.now)), server
+    )
+    q_grpc.add_QueryServiceServicer_to_server(
+        QueryServicer(Queries(uow, query_options(audit_settings), CLOCK.now)), server
+    )
     health_pb2_grpc.add_HealthServicer_to_server(health.HealthServicer(), server)
     port = server.add_insecure_port("127.0.0.1:0")
     server.start()

@@ -12,17 +12,23 @@ from sqlalchemy import Engine, text
 from exchange_service.domain.deadlines import current_deadline
 from exchange_service.domain.errors import DeadlineExceeded, Unavailable
 from exchange_service.storage.database import UnitOfWork, make_engine
-from exchange_service.storage.registry_reader import SEARCH_SIMILARITY_THRESHOLD
 from watchlist.names import search_key
+
+# Below PostgreSQL's default (0.3), as the service's default is.
+SEARCH_SIMILARITY_THRESHOLD = 0.2
 
 
 @pytest.fixture
 def uow(database_url: str, engine: Engine) -> Iterator[UnitOfWork]:
     reads = make_engine(
-        database_url, pool_size=1, application_name="pantau-reader-test", read_only=True
+        database_url,
+        pool_size=1,
+        application_name="pantau-reader-test",
+        read_only=True,
+        search_similarity_threshold=SEARCH_SIMILARITY_THRESHOLD,
     )
     try:
-        yield UnitOfWork(engine, reads)
+        yield UnitOfWork(engine, reads, boundary_tolerance_meters=1500.0)
     finally:
         reads.dispose()
 
@@ -71,7 +77,9 @@ def test_a_connection_the_database_dropped_fails_one_call_then_is_replaced(
         killed = admin.execute(
             text(
                 "SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-                " WHERE application_name = 'pantau-reader-test') t"
+                " WHERE application_name = 'pantau-reader-test'"
+                # Only this session's database: other test runs share the server.
+                " AND datname = current_database()) t"
             )
         ).scalar_one()
     assert killed == 1

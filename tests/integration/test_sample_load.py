@@ -13,6 +13,7 @@ from sqlalchemy import create_engine, text
 
 from exchange_service.api import convert
 from exchange_service.app import build_application
+from exchange_service.domain import commands as cmd
 from exchange_service.domain.model import SightingSource
 from exchange_service.sample import SampleSummary, generate_sample, load_sample_into
 from exchange_service.settings import Settings, load_settings
@@ -107,7 +108,9 @@ def test_importing_a_sample_lodging_receipt_is_a_duplicate(
     before = _counts(sample_settings)
     application = build_application(sample_settings)
     try:
-        sighting, is_new = application.registry.record_sighting(convert.lodging_sighting(report))
+        sighting, is_new = application.registry.record_sighting(
+            cmd.lodging_sighting(convert.lodging_report(report))
+        )
     finally:
         application.close()
     assert not is_new

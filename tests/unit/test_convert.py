@@ -1,4 +1,4 @@
-"""Responses built from field dictionaries carry the same values as protobuf's own helpers."""
+"""Protobuf to domain and back: the same values as protobuf's own helpers, and nothing lost."""
 
 from __future__ import annotations
 
@@ -6,8 +6,13 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from google.protobuf.timestamp_pb2 import Timestamp
+from pantau.v1 import records_pb2 as pb
+from pantau.v1 import registry_service_pb2 as r
 
 from exchange_service.api import convert
+from exchange_service.domain import commands as cmd
+from exchange_service.domain.errors import FieldViolation
+from exchange_service.domain.model import ImportSummary, RejectedLodgingReport, SightingSource
 
 INSTANTS = [
     datetime(2026, 11, 28, 9, 30, 15, 123456, tzinfo=UTC),
@@ -26,4 +31,66 @@ def test_timestamps_match_protobufs_own_conversion(instant: datetime) -> None:
     assert convert.timestamp_pb(instant) == expected
     assert convert.timestamp_pb(instant).ToDatetime(tzinfo=UTC) == (
         instant if instant.tzinfo else instant.replace(tzinfo=UTC)
+    )
+
+
+def test_a_lodging_report_converts_without_raising_and_names_an_unreadable_timestamp() -> None:
+    report = r.LodgingReport(
+        lodging_id="APOA-2105-0042",
+        lodging_name="Wisma Tarempa Indah",
+        location=pb.GeoPoint(latitude=3.2171, longitude=106.2213),
+        event=r.LODGING_EVENT_CHECK_OUT,
+        document=pb.TravelDocument(issuing_state="VNM", number="C1234567"),
+        occurred_at=Timestamp(seconds=253_402_300_800),  # year 10000
+        reference="R-1",
+    )
+    command = convert.lodging_report(report)
+    assert command == cmd.LodgingReport(
+        lodging_id="APOA-2105-0042",
+        lodging_name="Wisma Tarempa Indah",
+        location=cmd.RawPoint(3.2171, 106.2213),
+        event=SightingSource.LODGING_CHECK_OUT,
+        document=cmd.RawDocument("VNM", "C1234567"),
+        occurred_at=None,
+        reference="R-1",
+        unreadable=(FieldViolation("occurred_at", "is not a valid timestamp"),),
+    )
+    empty = convert.lodging_report(r.LodgingReport())
+    assert (empty.location, empty.event, empty.document, empty.occurred_at) == (
+        None,
+        None,
+        None,
+        None,
+    )
+    assert empty.unreadable == ()
+
+
+def test_an_import_summary_converts_field_for_field() -> None:
+    summary = ImportSummary(
+        accepted=3,
+        duplicates=1,
+        rejections=(
+            RejectedLodgingReport(4, "APOA-1", "R-5", "location.latitude", "out of range"),
+            RejectedLodgingReport(9, "APOA-1", "R-9", "", "a batch holds at most 9 reports"),
+        ),
+    )
+    assert convert.import_summary_pb(summary) == r.ImportSummary(
+        accepted=3,
+        duplicates=1,
+        rejected=2,
+        rejections=[
+            r.RejectedLodgingReport(
+                index=4,
+                lodging_id="APOA-1",
+                reference="R-5",
+                field="location.latitude",
+                reason="out of range",
+            ),
+            r.RejectedLodgingReport(
+                index=9,
+                lodging_id="APOA-1",
+                reference="R-9",
+                reason="a batch holds at most 9 reports",
+            ),
+        ],
     )

@@ -1,0 +1,142 @@
+"""What the use cases need from storage, as protocols; ``exchange_service.storage`` implements them.
+
+The use cases hold these types only, so they import no database code: the
+composition root (``exchange_service.app``) hands them the storage
+implementations, and mypy checks there that those fit.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Sequence
+from contextlib import AbstractContextManager
+from datetime import date, datetime
+from typing import Protocol
+
+from exchange_service.domain import model
+
+
+class RegistryStore(Protocol):
+    """The registry's records as one transaction sees and writes them.
+
+    Writes return the record as written. A write that breaks a rule the
+    database holds raises the domain error of that rule (``StayAlreadyOpen``,
+    ``SightingReferenceTaken``).
+    """
+
+    def lock_documents(self, documents: Iterable[model.TravelDocument]) -> None:
+        """Serialises, until the transaction ends, the work of others naming these documents."""
+        ...
+
+    def owners_of(
+        self, documents: Iterable[model.TravelDocument]
+    ) -> dict[tuple[str, str], uuid.UUID]:
+        """The registered holder of each known (issuing state, number)."""
+        ...
+
+    def add_person(
+        self, identity: model.Identity, documents: Sequence[model.TravelDocument]
+    ) -> model.Person: ...
+
+    def add_documents(
+        self, person_id: uuid.UUID, documents: Sequence[model.TravelDocument]
+    ) -> None: ...
+
+    def lock_person(self, person_id: uuid.UUID) -> bool:
+        """Locks the person until the transaction ends; False if there is no such person."""
+        ...
+
+    def person(self, person_id: uuid.UUID) -> model.Person | None: ...
+
+    def person_id_by_document(self, document: model.TravelDocument) -> uuid.UUID | None: ...
+
+    def open_stay(self, person_id: uuid.UUID) -> model.Stay | None: ...
+
+    def open_stay_id(self, person_id: uuid.UUID) -> uuid.UUID | None: ...
+
+    def latest_stay_exit(self, person_id: uuid.UUID) -> datetime | None: ...
+
+    def add_stay(
+        self,
+        person_id: uuid.UUID,
+        port_code: str,
+        entered_at: datetime,
+        permit: model.StayPermit,
+    ) -> model.Stay: ...
+
+    def lock_stay(self, stay_id: uuid.UUID) -> model.Stay | None:
+        """The stay, locked until the transaction ends; None if there is no such stay."""
+        ...
+
+    def add_permit(
+        self, stay_id: uuid.UUID, permit: model.StayPermit, *, sequence: int
+    ) -> model.StayPermit: ...
+
+    def close_stay(self, stay: model.Stay, port_code: str, exited_at: datetime) -> model.Stay: ...
+
+    def add_address(
+        self, person_id: uuid.UUID, address: model.Address, effective_from: date
+    ) -> uuid.UUID: ...
+
+    def address_record(self, address_id: uuid.UUID) -> model.AddressRecord: ...
+
+    def add_sighting(
+        self,
+        person_id: uuid.UUID,
+        *,
+        location: model.GeoPoint,
+        observed_at: datetime,
+        source: model.SightingSource,
+        reference: str,
+        place_name: str,
+    ) -> tuple[uuid.UUID, bool]:
+        """The new sighting's id and True, or an earlier identical report's id and False."""
+        ...
+
+    def sighting(self, sighting_id: uuid.UUID) -> model.Sighting: ...
+
+
+class Transaction(Protocol):
+    """The stores of one transaction: what they write is committed together or not at all."""
+
+    @property
+    def registry(self) -> RegistryStore: ...
+
+
+class RegistryReader(Protocol):
+    """The queries of the police and supervisors; each answer is one consistent snapshot."""
+
+    def dossier(
+        self,
+        *,
+        person_id: uuid.UUID | None = None,
+        document: model.TravelDocument | None = None,
+        sightings: int,
+    ) -> model.PersonDossier | None: ...
+
+    def persons(self, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, model.Person]: ...
+
+    def search_candidates(
+        self, key: str, nationality: str, birth_year: int, limit: int
+    ) -> list[uuid.UUID]: ...
+
+    def persons_near(
+        self,
+        center: model.GeoPoint,
+        radius_meters: float,
+        after: tuple[float, uuid.UUID] | None,
+        limit: int,
+    ) -> list[model.PersonNearby]: ...
+
+
+class UnitOfWork(Protocol):
+    """Where the use cases' reads and writes happen.
+
+    ``begin()`` opens one transaction and hands out its stores: committed when
+    the block ends normally, rolled back when it raises, so a rejected command
+    writes nothing. ``read()`` gives the queries, outside any transaction.
+    """
+
+    def begin(self) -> AbstractContextManager[Transaction]: ...
+
+    def read(self) -> AbstractContextManager[RegistryReader]: ...

@@ -1,0 +1,129 @@
+"""The queries of the police, supervisors and the office: persons by key, name and place.
+
+Each validates its request, then asks the read side of the unit of work one
+question; a page token names the query it continues, so a token of another
+query is refused.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import tzinfo
+
+from exchange_service.domain import commands as cmd
+from exchange_service.domain import model
+from exchange_service.domain import validation as valid
+from exchange_service.domain.clock import Clock, local_today, system_clock
+from exchange_service.domain.paging import (
+    decode_page_token,
+    encode_page_token,
+    malformed_page_token,
+    query_fingerprint,
+)
+from exchange_service.services.common import (
+    PERSON,
+    document_not_found,
+    person_not_found,
+)
+from exchange_service.services.ports import UnitOfWork
+from watchlist.names import name_similarity, search_key
+
+
+@dataclass(frozen=True)
+class QueryOptions:
+    """What the queries take from the settings."""
+
+    # The office's timezone: a birth year is checked against its year.
+    timezone: tzinfo
+    # Sightings in a person's dossier, newest first.
+    dossier_sightings: int
+    # Persons fetched from the trigram index before scoring them.
+    search_candidates: int
+    # Matches scoring below this are not shown.
+    search_min_score: float
+
+
+class Queries:
+    """Reads for the police, supervisors and the office; they never write."""
+
+    def __init__(self, uow: UnitOfWork, options: QueryOptions, clock: Clock = system_clock) -> None:
+        self._uow = uow
+        self._options = options
+        self._clock = clock
+
+    def get_person(self, key: cmd.PersonKey) -> model.PersonDossier:
+        """The person named by id or document, with open stay, address and latest sightings."""
+        person_id, document = valid.valid_person_key(key)
+        with self._uow.read() as reader:
+            dossier = reader.dossier(
+                person_id=person_id, document=document, sightings=self._options.dossier_sightings
+            )
+        if dossier is None:
+            if document is not None:
+                raise document_not_found(document, resource_type=PERSON)
+            raise person_not_found(person_id or "")
+        return dossier
+
+    def search_persons(self, request: cmd.SearchPersons) -> model.Page[model.PersonMatch]:
+        """Persons whose name is like the query, best first, each with its score."""
+        query = valid.valid_search(request, local_today(self._clock, self._options.timezone))
+        fingerprint = query_fingerprint(
+            "search", search_key(query.name), query.nationality, query.birth_year
+        )
+        after = decode_page_token(request.page_token, fingerprint, 2)
+        with self._uow.read() as reader:
+            ids = reader.search_candidates(
+                search_key(query.name),
+                query.nationality,
+                query.birth_year,
+                self._options.search_candidates,
+            )
+            persons = reader.persons(ids)
+        matches = sorted(
+            (
+                model.PersonMatch(
+                    person,
+                    name_similarity(
+                        query.name, f"{person.identity.family_name} {person.identity.given_names}"
+                    ),
+                )
+                for person in persons.values()
+            ),
+            key=lambda m: (-m.score, str(m.person.id)),
+        )
+        matches = [m for m in matches if m.score >= self._options.search_min_score]
+        if after is not None:
+            last_score, last_id = float(after[0]), str(after[1])
+            matches = [m for m in matches if (-m.score, str(m.person.id)) > (-last_score, last_id)]
+        page = matches[: query.page_size]
+        token = ""
+        if len(matches) > query.page_size:
+            token = encode_page_token(fingerprint, [page[-1].score, str(page[-1].person.id)])
+        return model.Page(tuple(page), token)
+
+    def list_persons_near(self, request: cmd.ListPersonsNear) -> model.Page[model.PersonNearby]:
+        """Persons whose current address is within the radius, nearest first."""
+        query = valid.valid_near(request)
+        fingerprint = query_fingerprint(
+            "near", query.center.latitude, query.center.longitude, query.radius_meters
+        )
+        after_key = decode_page_token(request.page_token, fingerprint, 2)
+        after: tuple[float, uuid.UUID] | None = None
+        if after_key is not None:
+            parsed = cmd.parse_uuid(str(after_key[1]))
+            if parsed is None or isinstance(after_key[0], str):
+                raise malformed_page_token()
+            after = (float(after_key[0]), parsed)
+        with self._uow.read() as reader:
+            rows = reader.persons_near(
+                query.center, query.radius_meters, after, query.page_size + 1
+            )
+        page = rows[: query.page_size]
+        token = ""
+        if len(rows) > query.page_size:
+            last = page[-1]
+            token = encode_page_token(
+                fingerprint, [last.distance_meters or 0.0, str(last.person.id)]
+            )
+        return model.Page(tuple(page), token)

@@ -1,0 +1,347 @@
+"""The registry's writes: persons, documents, stays, permits, addresses and sightings.
+
+Each use case validates a command as the API received it, then works in one
+transaction of the unit of work; it returns domain values or raises a
+``PantauError``, and a rejected command writes nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+from datetime import timedelta, tzinfo
+from typing import TypeVar
+
+from exchange_service.domain import commands as cmd
+from exchange_service.domain import model
+from exchange_service.domain import validation as valid
+from exchange_service.domain.call import note_person_touched
+from exchange_service.domain.clock import Clock, local_today, system_clock
+from exchange_service.domain.errors import (
+    AlreadyExists,
+    FailedPrecondition,
+    FieldViolation,
+    InvalidInput,
+    NotFound,
+    PantauError,
+    PreconditionViolation,
+    StayAlreadyOpen,
+)
+from exchange_service.services.common import (
+    PERSON,
+    STAY,
+    document_not_found,
+    person_not_found,
+)
+from exchange_service.services.ports import UnitOfWork
+from watchlist.names import search_key
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class RegistryOptions:
+    """What the registry's rules take from the settings."""
+
+    # Citizens of this country (ISO 3166-1 alpha-3) are not foreigners.
+    home_country: str
+    # The office's timezone: "today" and the day of entry are its days.
+    timezone: tzinfo
+    # Reports of a lodging batch after this many are rejected, not buffered.
+    max_reports_per_import: int
+
+
+def _present(value: T | None) -> T:
+    """A record read inside the transaction that locked it must be there."""
+    if value is None:
+        raise RuntimeError("a record vanished inside its own transaction")
+    return value
+
+
+def _same_identity(a: model.Identity, b: model.Identity) -> bool:
+    return (
+        search_key(a.family_name) == search_key(b.family_name)
+        and search_key(a.given_names) == search_key(b.given_names)
+        and a.nationality == b.nationality
+        and a.birth_date == b.birth_date
+        and a.sex == b.sex
+    )
+
+
+class Registry:
+    """Writes of immigration officers, and the lodging reports' batch import.
+
+    A person is one identity holding documents no one else holds; a person
+    has at most one open stay, entered after their last exit; a permit is
+    extended only later and without a gap; addresses and sightings are added,
+    never changed.
+    """
+
+    def __init__(
+        self, uow: UnitOfWork, options: RegistryOptions, clock: Clock = system_clock
+    ) -> None:
+        self._uow = uow
+        self._options = options
+        self._clock = clock
+
+    def register_person(self, request: cmd.RegisterPerson) -> model.Person:
+        """The person holding the documents: registered now, or found (and given the new ones).
+
+        Refused if the documents belong to different persons, or a known one
+        to a person of another identity.
+        """
+        identity, documents = valid.valid_registration(
+            request, local_today(self._clock, self._options.timezone), self._options.home_country
+        )
+        with self._uow.begin() as tx:
+            store = tx.registry
+            store.lock_documents(documents)
+            owners = store.owners_of(documents)
+            existing_ids = set(owners.values())
+            if len(existing_ids) > 1:
+                raise AlreadyExists(
+                    "the documents belong to different registered persons",
+                    reason="DOCUMENTS_OF_DIFFERENT_PERSONS",
+                    resource_type=PERSON,
+                    resource_name=", ".join(f"persons/{i}" for i in sorted(map(str, existing_ids))),
+                    metadata={"person_ids": ",".join(sorted(map(str, existing_ids)))},
+                )
+            if not existing_ids:
+                return store.add_person(identity, documents)
+            (person_id,) = existing_ids
+            existing = _present(store.person(person_id))
+            if not _same_identity(existing.identity, identity):
+                state, number = next(iter(owners))
+                raise AlreadyExists(
+                    f"document {state} {number} is registered to another identity",
+                    reason="DOCUMENT_REGISTERED_TO_OTHER_IDENTITY",
+                    resource_type=PERSON,
+                    resource_name=f"persons/{person_id}",
+                    metadata={"person_id": str(person_id)},
+                )
+            new = tuple(d for d in documents if (d.issuing_state, d.number) not in owners)
+            store.add_documents(person_id, new)
+        return replace(existing, documents=existing.documents + new)
+
+    def add_travel_document(self, request: cmd.AddTravelDocument) -> model.Person:
+        """The person with the document added; refused if another person holds it."""
+        person_id, document = valid.valid_document_addition(request)
+        with self._uow.begin() as tx:
+            store = tx.registry
+            if not store.lock_person(person_id):
+                raise person_not_found(person_id)
+            store.lock_documents([document])
+            owner = store.owners_of([document]).get((document.issuing_state, document.number))
+            if owner is not None and owner != person_id:
+                raise AlreadyExists(
+                    f"document {document.issuing_state} {document.number} "
+                    "belongs to another person",
+                    reason="DOCUMENT_REGISTERED_TO_OTHER_IDENTITY",
+                    resource_type=PERSON,
+                    resource_name=f"persons/{owner}",
+                    metadata={"person_id": str(owner)},
+                )
+            if owner is None:
+                store.add_documents(person_id, [document])
+            return _present(store.person(person_id))
+
+    def record_entry(self, request: cmd.RecordEntry) -> model.Stay:
+        """A new open stay; refused while one is open or if it entered before the last exit."""
+        person_id, port, entered_at, permit = valid.valid_entry(
+            request, self._clock(), self._options.timezone
+        )
+        with self._uow.begin() as tx:
+            store = tx.registry
+            if not store.lock_person(person_id):
+                raise person_not_found(person_id)
+            open_stay = store.open_stay_id(person_id)
+            if open_stay is not None:
+                raise StayAlreadyOpen(
+                    f"stays/{open_stay}", "the person has an open stay; record the exit first"
+                )
+            last_exit = store.latest_stay_exit(person_id)
+            if last_exit is not None and entered_at < last_exit:
+                raise FailedPrecondition(
+                    [
+                        PreconditionViolation(
+                            "ENTRY_BEFORE_LAST_EXIT",
+                            f"persons/{person_id}",
+                            "entered_at is before the last recorded exit "
+                            f"({last_exit.isoformat()})",
+                        )
+                    ]
+                )
+            return store.add_stay(person_id, port, entered_at, permit)
+
+    def extend_permit(self, request: cmd.ExtendPermit) -> model.Stay:
+        """The open stay with a next permit period that starts within and ends after the current."""
+        stay_id, permit = valid.valid_extension(request)
+        with self._uow.begin() as tx:
+            store = tx.registry
+            stay = store.lock_stay(stay_id)
+            if stay is None:
+                raise NotFound(STAY, f"stays/{stay_id}", "stay_id")
+            if not stay.is_open:
+                raise FailedPrecondition(
+                    [PreconditionViolation("STAY_CLOSED", f"stays/{stay_id}", "the stay has ended")]
+                )
+            current = stay.permit
+            if permit.valid_until <= current.valid_until:
+                raise FailedPrecondition(
+                    [
+                        PreconditionViolation(
+                            "EXTENSION_NOT_LATER",
+                            f"stays/{stay_id}",
+                            f"permit.valid_until must be after the current period's end "
+                            f"({current.valid_until.isoformat()})",
+                        )
+                    ]
+                )
+            if (
+                not current.valid_from
+                < permit.valid_from
+                <= current.valid_until + timedelta(days=1)
+            ):
+                raise FailedPrecondition(
+                    [
+                        PreconditionViolation(
+                            "EXTENSION_NOT_CONTIGUOUS",
+                            f"stays/{stay_id}",
+                            "permit.valid_from must fall after the current period's start "
+                            f"({current.valid_from.isoformat()}) and no later than the day "
+                            f"after its end ({current.valid_until.isoformat()})",
+                        )
+                    ]
+                )
+            added = store.add_permit(stay_id, permit, sequence=len(stay.permits) + 1)
+        return replace(stay, permits=(*stay.permits, added))
+
+    def record_exit(self, request: cmd.RecordExit) -> model.Stay:
+        """The person's open stay, closed; refused if none is open or the exit precedes it."""
+        person_id, port, exited_at = valid.valid_exit(request, self._clock())
+        with self._uow.begin() as tx:
+            store = tx.registry
+            if not store.lock_person(person_id):
+                raise person_not_found(person_id)
+            stay = store.open_stay(person_id)
+            if stay is None:
+                raise FailedPrecondition(
+                    [
+                        PreconditionViolation(
+                            "NO_OPEN_STAY", f"persons/{person_id}", "the person has no open stay"
+                        )
+                    ]
+                )
+            if exited_at < stay.entered_at:
+                raise FailedPrecondition(
+                    [
+                        PreconditionViolation(
+                            "EXIT_BEFORE_ENTRY",
+                            f"stays/{stay.id}",
+                            f"exited_at is before the entry ({stay.entered_at.isoformat()})",
+                        )
+                    ]
+                )
+            return store.close_stay(stay, port, exited_at)
+
+    def report_address(self, request: cmd.ReportAddress) -> model.AddressRecord:
+        """The address as recorded and placed; current unless a later move is known already."""
+        person_id, address, effective_from = valid.valid_address_report(
+            request, local_today(self._clock, self._options.timezone)
+        )
+        with self._uow.begin() as tx:
+            store = tx.registry
+            if not store.lock_person(person_id):
+                raise person_not_found(person_id)
+            address_id = store.add_address(person_id, address, effective_from)
+            return store.address_record(address_id)
+
+    def record_sighting(self, request: cmd.RecordSighting) -> tuple[model.Sighting, bool]:
+        """The sighting, and whether it is new (False: the same report came before)."""
+        sighting = valid.valid_sighting(request, self._clock())
+        with self._uow.begin() as tx:
+            store = tx.registry
+            if sighting.person_id is not None:
+                person_id = sighting.person_id
+                if not store.lock_person(person_id):
+                    raise person_not_found(person_id)
+            else:
+                document = _present(sighting.document)
+                found = store.person_id_by_document(document)
+                if found is None:
+                    raise document_not_found(document)
+                person_id = found
+            sighting_id, is_new = store.add_sighting(
+                person_id,
+                location=sighting.location,
+                observed_at=sighting.observed_at,
+                source=sighting.source,
+                reference=sighting.reference,
+                place_name=sighting.place_name,
+            )
+            note_person_touched(str(person_id))
+            return store.sighting(sighting_id), is_new
+
+    def import_lodging_reports(self, reports: Iterable[cmd.LodgingReport]) -> model.ImportSummary:
+        """Records each report as a sighting of its own; a bad report never stops the batch.
+
+        Each report is its own transaction. Reports past the batch's cap are
+        rejected unread, so a batch is never buffered.
+        """
+        cap = self._options.max_reports_per_import
+        accepted = duplicates = 0
+        rejections: list[model.RejectedLodgingReport] = []
+        for index, report in enumerate(reports):
+            if index >= cap:
+                rejections.append(
+                    model.RejectedLodgingReport(
+                        index,
+                        report.lodging_id,
+                        report.reference,
+                        field="",
+                        reason=f"a batch holds at most {cap} reports",
+                    )
+                )
+                continue
+            try:
+                if not report.lodging_id.strip():
+                    raise InvalidInput([FieldViolation("lodging_id", "is required")])
+                if report.unreadable:
+                    raise InvalidInput(list(report.unreadable))
+                _sighting, is_new = self.record_sighting(cmd.lodging_sighting(report))
+            except PantauError as error:
+                field, reason = _rejection(error, report)
+                rejections.append(
+                    model.RejectedLodgingReport(
+                        index, report.lodging_id, report.reference, field, reason
+                    )
+                )
+                continue
+            if is_new:
+                accepted += 1
+            else:
+                duplicates += 1
+        return model.ImportSummary(accepted, duplicates, tuple(rejections))
+
+
+# Sighting fields named as the LodgingReport fields they come from.
+_LODGING_FIELDS = {"subject": "document", "source": "event", "observed_at": "occurred_at"}
+
+
+def _lodging_field(sighting_field: str) -> str:
+    head, dot, rest = sighting_field.partition(".")
+    return _LODGING_FIELDS.get(head, head) + dot + rest
+
+
+def _rejection(error: PantauError, report: cmd.LodgingReport) -> tuple[str, str]:
+    """The LodgingReport field at fault and why, from a sighting's error."""
+    if isinstance(error, InvalidInput):
+        fields = [(_lodging_field(v.field), v.description) for v in error.violations]
+        return fields[0][0], "; ".join(f"{field}: {why}" for field, why in fields)
+    if isinstance(error, NotFound):
+        document = report.document or cmd.RawDocument("", "")
+        return (
+            "document",
+            f"no registered person holds document {document.issuing_state} {document.number}",
+        )
+    return "", error.message
