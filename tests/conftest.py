@@ -18,8 +18,8 @@ import pytest
 from sqlalchemy import Engine, create_engine, text
 
 from exchange_service import app, client_example
-from exchange_service.security.pki import create_dev_pki
 from exchange_service.settings import Settings, load_settings
+from exchange_service.tools.pki import create_dev_pki
 
 ADMIN_URL = os.environ.get(
     "PANTAU_TEST_ADMIN_URL", "postgresql+psycopg://pantau@127.0.0.1:5432/postgres"

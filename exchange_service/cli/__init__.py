@@ -47,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
         app.serve(settings, insecure_dev=args.insecure_dev)
     elif args.command == "pki":
         from exchange_service.security.agencies import load_agencies
-        from exchange_service.security.pki import create_dev_pki
+        from exchange_service.tools.pki import create_dev_pki
 
         agencies = load_agencies(settings.agencies_file)
         create_dev_pki(args.out, sorted(agencies))
