@@ -59,11 +59,11 @@ def main(argv: list[str] | None = None) -> int:
     elif args.command == "migrate":
         app.migrate(settings)
     elif args.command == "load-sample":
-        from exchange_service.sample import load_sample_into
+        from exchange_service.tools.sample import load_sample_into
 
         load_sample_into(settings, persons=args.persons, seed=args.seed)
     elif args.command == "bench":
-        from exchange_service.bench import run_bench
+        from exchange_service.tools.bench import run_bench
 
         run_bench(settings, persons=args.persons, sightings=args.sightings, seconds=args.seconds)
     return 0

@@ -39,7 +39,7 @@ import psycopg
 from psycopg import sql
 from psycopg.rows import TupleRow
 
-from exchange_service.bench import bulk
+from exchange_service.tools.bench import bulk
 from watchlist.names import search_key
 
 LOADED_TABLES = (

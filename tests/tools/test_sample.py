@@ -10,7 +10,7 @@ import pytest
 
 from exchange_service.domain import commands as cmd
 from exchange_service.domain.model import SightingSource
-from exchange_service.sample import (
+from exchange_service.tools.sample import (
     GROUP_SHARES,
     LODGINGS,
     Group,

@@ -14,8 +14,8 @@ from sqlalchemy import create_engine, text
 from exchange_service.api import convert
 from exchange_service.app import build_application
 from exchange_service.domain.model import SightingSource
-from exchange_service.sample import SampleSummary, generate_sample, load_sample_into
 from exchange_service.settings import Settings, load_settings
+from exchange_service.tools.sample import SampleSummary, generate_sample, load_sample_into
 from tests.conftest import fresh_database
 
 PERSONS = 40
