@@ -8,9 +8,10 @@ extensions, exits, address reports and sightings. ``load_sample_into`` sends
 them through the real use cases, so the sample is validated exactly like real
 input, and can be run again without failing or writing anything twice.
 
-Names, documents and villages come from ``tools.people``, which the benchmark
-shares. A home is drawn where the registry's own placement of points
-(``storage.boundaries.place_point``) files it under its address's village.
+Names, passport numbers, villages and address lines come from
+``tools.people``, as the benchmark's do; a home is drawn where the registry's
+own placement of points (``storage.boundaries.place_point``) files it under
+the village its address names.
 
 Names, documents and party sizes come from one random stream per group and
 never depend on the day; dates are drawn as offsets from the day, so the same
@@ -40,7 +41,7 @@ from rich.console import Console
 from rich.table import Table
 
 from exchange_service.app import Application, build_application
-from exchange_service.data.loader import airports, places
+from exchange_service.data.loader import PlaceKind, airports, places
 from exchange_service.domain import commands as cmd
 from exchange_service.domain.errors import FailedPrecondition, NotFound
 from exchange_service.domain.model import (
@@ -149,8 +150,11 @@ class Landmark:
 
 def _landmarks() -> dict[str, Landmark]:
     """Ports by name and airports by IATA code."""
+    ports = (PlaceKind.FISHING_PORT, PlaceKind.SPECIAL_TERMINAL)
     found = {
-        place.name: Landmark(place.name, place.latitude, place.longitude) for place in places()
+        place.name: Landmark(place.name, place.latitude, place.longitude)
+        for place in places()
+        if place.kind in ports
     }
     for airport in airports():
         found[airport.iata] = Landmark(airport.name, airport.latitude, airport.longitude)
