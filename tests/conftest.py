@@ -18,8 +18,8 @@ import pytest
 from sqlalchemy import Engine, create_engine, text
 
 from exchange_service import app, client_example
-from exchange_service.security.pki import create_dev_pki
 from exchange_service.settings import Settings, load_settings
+from exchange_service.tools.pki import create_dev_pki
 from tests.clock import CLOCK, TestClock
 
 ADMIN_URL = os.environ.get(

@@ -31,11 +31,12 @@ if ! pg_isready -q -h "$PG_HOST" -p "$PG_PORT"; then
   for _ in $(seq 1 30); do pg_isready -q -h "$PG_HOST" -p "$PG_PORT" && break; sleep 1; done
 fi
 
+# NOTICEs ("extension ... already exists, skipping") say nothing on a second run.
 as_postgres() {
   if [ "$(id -u)" = 0 ]; then
-    su postgres -c "psql -X -q -v ON_ERROR_STOP=1 -h '$PG_HOST' -p '$PG_PORT' $*"
+    su postgres -c "PGOPTIONS='-c client_min_messages=warning' psql -X -q -v ON_ERROR_STOP=1 -h '$PG_HOST' -p '$PG_PORT' $*"
   else
-    psql -X -q -v ON_ERROR_STOP=1 -h "$PG_HOST" -p "$PG_PORT" -U postgres "$@"
+    PGOPTIONS='-c client_min_messages=warning' psql -X -q -v ON_ERROR_STOP=1 -h "$PG_HOST" -p "$PG_PORT" -U postgres "$@"
   fi
 }
 

@@ -27,7 +27,7 @@ from exchange_service.domain.call import current_agency, current_call
 from exchange_service.domain.errors import PermissionDenied, ResourceExhausted, Unauthenticated
 from exchange_service.domain.permissions import Action, is_allowed
 from exchange_service.domain.rate_limit import TokenBucket
-from exchange_service.security.pki import agency_id_from_certificate
+from exchange_service.security.agency_identity import agency_id_from_certificate
 
 log = logging.getLogger(__name__)
 

@@ -47,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
         app.serve(settings, insecure_dev=args.insecure_dev)
     elif args.command == "pki":
         from exchange_service.security.agencies import load_agencies
-        from exchange_service.security.pki import create_dev_pki
+        from exchange_service.tools.pki import create_dev_pki
 
         agencies = load_agencies(settings.agencies_file)
         create_dev_pki(args.out, sorted(agencies))
@@ -59,11 +59,11 @@ def main(argv: list[str] | None = None) -> int:
     elif args.command == "migrate":
         app.migrate(settings)
     elif args.command == "load-sample":
-        from exchange_service.sample import load_sample_into
+        from exchange_service.tools.sample import load_sample_into
 
         load_sample_into(settings, persons=args.persons, seed=args.seed)
     elif args.command == "bench":
-        from exchange_service.bench import run_bench
+        from exchange_service.tools.bench import run_bench
 
         run_bench(settings, persons=args.persons, sightings=args.sightings, seconds=args.seconds)
     return 0

@@ -2,21 +2,14 @@
 
 from __future__ import annotations
 
-import csv
 import functools
-from importlib import resources
 
 import pycountry
 
+from exchange_service.data.loader import icao_additional_state_codes
+
 # ICAO 9303 writes Germany as "D"; we store ISO's code so one country has one code.
 _ALIASES = {"D": "DEU", "D<<": "DEU"}
-
-
-@functools.cache
-def _icao_extra_codes() -> frozenset[str]:
-    text = resources.files("exchange_service.data").joinpath("icao9303_additional_state_codes.csv")
-    with text.open(encoding="utf-8") as handle:
-        return frozenset(row["code"] for row in csv.DictReader(handle) if len(row["code"]) == 3)
 
 
 @functools.cache
@@ -32,4 +25,4 @@ def normalize_state_code(raw: str) -> str:
 
 def is_known_state_code(code: str) -> bool:
     """True for an ISO 3166-1 alpha-3 code or an ICAO 9303 additional code (``XXA``, ``UNO``)."""
-    return code in _iso_codes() or code in _icao_extra_codes()
+    return code in _iso_codes() or code in icao_additional_state_codes()

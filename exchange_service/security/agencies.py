@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import re
 import tomllib
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
 from exchange_service.domain.agencies import Agency, AgencyKind, DataView
-
-AGENCY_ID = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}$")
+from exchange_service.security.agency_identity import is_valid_agency_id
 
 
 class AgencyFileError(ValueError):
@@ -23,7 +21,7 @@ def _agency(index: int, raw: dict[str, Any]) -> Agency:
     if unknown:
         raise AgencyFileError(f"{where}: unknown keys {sorted(unknown)}")
     agency_id = raw.get("id", "")
-    if not isinstance(agency_id, str) or not AGENCY_ID.match(agency_id):
+    if not isinstance(agency_id, str) or not is_valid_agency_id(agency_id):
         raise AgencyFileError(f"{where}.id: {agency_id!r} is not a valid agency id")
     name = raw.get("name", "")
     if not isinstance(name, str) or not name.strip():

@@ -18,8 +18,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from cryptography import x509
-
-from exchange_service.security.pki import check_crl_issued_by, crl_number
+from cryptography.hazmat.primitives.asymmetric import ec
 
 log = logging.getLogger(__name__)
 
@@ -217,6 +216,29 @@ class RevocationList:
             self._path,
             self._snapshot.next_update,
         )
+
+
+def check_crl_issued_by(crl: x509.CertificateRevocationList, ca_cert: x509.Certificate) -> None:
+    """Return if ``crl`` names the CA as issuer and its signature verifies with
+    the CA's public key; otherwise raise ValueError saying which check failed."""
+    if crl.issuer != ca_cert.subject:
+        raise ValueError(
+            f"CRL issuer {crl.issuer.rfc4514_string()!r} is not the CA "
+            f"{ca_cert.subject.rfc4514_string()!r}"
+        )
+    public_key = ca_cert.public_key()
+    if not isinstance(public_key, ec.EllipticCurvePublicKey) or not crl.is_signature_valid(
+        public_key
+    ):
+        raise ValueError("CRL signature does not verify with the CA's public key")
+
+
+def crl_number(crl: x509.CertificateRevocationList) -> int:
+    """The CRL's CRLNumber extension, or 0 if it has none."""
+    try:
+        return crl.extensions.get_extension_for_class(x509.CRLNumber).value.crl_number
+    except x509.ExtensionNotFound:
+        return 0
 
 
 def _is_stale(snapshot: _Snapshot) -> bool:

@@ -10,33 +10,18 @@ tolerance from the regency's outline gets neither.
 
 from __future__ import annotations
 
-import csv
 import json
 from dataclasses import dataclass
-from importlib import resources
-from typing import Any
 
 from sqlalchemy import Connection, text
 
+from exchange_service.data.loader import (
+    BoundaryLayer,
+    boundaries,
+    bps_district_codes,
+    district_code_of,
+)
 from exchange_service.domain.model import GeoPoint
-
-_DATA = resources.files("exchange_service.data")
-
-
-def _features(name: str) -> list[dict[str, Any]]:
-    with _DATA.joinpath(name).open(encoding="utf-8") as handle:
-        features: list[dict[str, Any]] = json.load(handle)["features"]
-    return features
-
-
-def _bps_codes() -> dict[str, str]:
-    with _DATA.joinpath("anambas_kecamatan_code_crosswalk.csv").open(encoding="utf-8") as handle:
-        return {
-            row["kode_kemendagri_2025"]: row["kode_bps_mfd_2018"]
-            for row in csv.DictReader(handle)
-            if row["kode_bps_mfd_2018"]
-        }
-
 
 _MULTI = "ST_Multi(ST_MakeValid(ST_SetSRID(ST_GeomFromGeoJSON(:geometry), 4326)))"
 
@@ -45,51 +30,47 @@ def load_boundaries(connection: Connection) -> None:
     """Loads the regency, districts and villages, if not loaded yet."""
     if connection.execute(text("SELECT count(*) FROM districts")).scalar_one():
         return
-    for feature in _features("anambas_kabupaten.geojson"):
+    for regency in boundaries(BoundaryLayer.REGENCY):
         connection.execute(
             text(
                 "INSERT INTO regency (code, name, boundary) "
                 f"VALUES (:code, :name, ST_CollectionExtract({_MULTI}, 3))"
             ),
-            {
-                "code": feature["properties"]["kode_kemendagri"],
-                "name": feature["properties"]["nama"],
-                "geometry": json.dumps(feature["geometry"]),
-            },
+            {"code": regency.code, "name": regency.name, "geometry": json.dumps(regency.geometry)},
         )
-    bps = _bps_codes()
-    for feature in _features("anambas_kecamatan.geojson"):
-        code = feature["properties"]["kode_kemendagri"]
+    bps = bps_district_codes()
+    for district in boundaries(BoundaryLayer.DISTRICTS):
         connection.execute(
             text(
                 "INSERT INTO districts (code, name, bps_code, boundary) "
                 f"VALUES (:code, :name, :bps, ST_CollectionExtract({_MULTI}, 3))"
             ),
             {
-                "code": code,
-                "name": feature["properties"]["nama"],
-                "bps": bps.get(code),
-                "geometry": json.dumps(feature["geometry"]),
+                "code": district.code,
+                "name": district.name,
+                "bps": bps.get(district.code),
+                "geometry": json.dumps(district.geometry),
             },
         )
-    for feature in _features("anambas_desa_kelurahan.geojson"):
-        code = feature["properties"]["kode_kemendagri"]
+    for village in boundaries(BoundaryLayer.VILLAGES):
         connection.execute(
             text(
                 "INSERT INTO villages (code, district_code, name, boundary) "
                 f"VALUES (:code, :district, :name, ST_CollectionExtract({_MULTI}, 3))"
             ),
             {
-                "code": code,
-                "district": code[:8],
-                "name": feature["properties"]["nama"],
-                "geometry": json.dumps(feature["geometry"]),
+                "code": village.code,
+                "district": district_code_of(village.code),
+                "name": village.name,
+                "geometry": json.dumps(village.geometry),
             },
         )
 
 
 @dataclass(frozen=True)
 class Placement:
+    """Where a point is filed: codes are None (names empty) outside the regency's tolerance."""
+
     district_code: str | None
     district_name: str
     village_code: str | None
@@ -125,6 +106,11 @@ FROM (SELECT 1) one LEFT JOIN d ON true LEFT JOIN v ON true
 
 
 def place_point(connection: Connection, point: GeoPoint, tolerance_meters: float) -> Placement:
+    """The district and village the registry files ``point`` under (see the module docstring).
+
+    The one placement of Pantau: the registry places every address and sighting
+    with it, and the sample draws homes where it agrees with their address.
+    """
     row = connection.execute(
         text(PLACE_POINT_SQL),
         {"lat": point.latitude, "lon": point.longitude, "tolerance": tolerance_meters},

@@ -31,8 +31,8 @@ from pantau.v1 import registry_service_pb2_grpc as r_grpc
 from exchange_service import app
 from exchange_service.api.access import PERMISSIONS
 from exchange_service.domain.agencies import AgencyKind
-from exchange_service.security import pki
 from exchange_service.settings import Settings
+from exchange_service.tools import pki
 from tests import factories as f
 from tests.conftest import (
     AGENCIES,

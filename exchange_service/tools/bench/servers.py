@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from exchange_service.app import start_server
-from exchange_service.bench.echo import ServerTls, start_echo_server
 from exchange_service.settings import load_settings
+from exchange_service.tools.bench.echo import ServerTls, start_echo_server
 
 # How long a server may take to start, and to stop, seconds.
 _START_TIMEOUT = 120.0

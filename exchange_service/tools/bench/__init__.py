@@ -43,8 +43,9 @@ from sqlalchemy.engine import make_url
 
 from exchange_service.api.access import DEV_AGENCY_KEY, OFFICER_KEY, PURPOSE_KEY
 from exchange_service.app import migrate
-from exchange_service.bench.echo import ServerTls
-from exchange_service.bench.load_client import (
+from exchange_service.settings import Settings, load_settings
+from exchange_service.tools.bench.echo import ServerTls
+from exchange_service.tools.bench.load_client import (
     ClientShape,
     ClientTransport,
     Kind,
@@ -52,9 +53,8 @@ from exchange_service.bench.load_client import (
     Workload,
     measure,
 )
-from exchange_service.bench.population import Population, load_population
-from exchange_service.bench.servers import ServerProcess, run_echo, run_pantau, server_process
-from exchange_service.settings import Settings, load_settings
+from exchange_service.tools.bench.population import Population, load_population
+from exchange_service.tools.bench.servers import ServerProcess, run_echo, run_pantau, server_process
 
 __all__ = ["BENCH_DATABASE", "MTLS_TARGETS", "TARGETS", "run_bench"]
 

@@ -5,10 +5,12 @@ Everything is ECDSA P-256 with SHA-256 signatures, written as PEM; private keys
 are unencrypted PKCS#8 (mode 0600), the output directory is mode 0700.
 
 An agency is named in its client certificate by exactly one SAN URI
-``spiffe://pantau/agency/<agency_id>``; :func:`agency_id_from_certificate`
-reads it back. Chain, expiry and key-usage checks of the peer are gRPC's
-(OpenSSL's) business; revocation is checked with
-:class:`exchange_service.security.revocation.RevocationList`.
+``spiffe://pantau/agency/<agency_id>``, which the service reads back with
+:func:`exchange_service.security.agency_identity.agency_id_from_certificate`.
+Chain, expiry and key-usage checks of the peer are gRPC's (OpenSSL's)
+business; revocation is checked with
+:class:`exchange_service.security.revocation.RevocationList`, whose CRL
+checks this module reuses.
 
 This is a tool for development and tests. Production certificates come from
 the agencies' real CA; only the file names and the SAN URI convention carry
@@ -21,7 +23,6 @@ import contextlib
 import ipaddress
 import logging
 import os
-import re
 import tempfile
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -36,10 +37,48 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from exchange_service.security.agency_identity import (
+    AGENCY_ID_PATTERN,
+    AGENCY_URI_PREFIX,
+    agency_id_from_certificate,
+    is_valid_agency_id,
+)
+from exchange_service.security.revocation import check_crl_issued_by, crl_number
+
+# The identity and CRL checks are the service's own; they are named here too,
+# as the PKI's users check what it issued with them.
+__all__ = [
+    "AGENCY_ID_PATTERN",
+    "AGENCY_URI_PREFIX",
+    "CA_CERT_FILE",
+    "CA_KEY_FILE",
+    "CLOCK_SKEW",
+    "CRL_FILE",
+    "DEV_CA_COMMON_NAME",
+    "ORGANIZATION",
+    "RESERVED_AGENCY_IDS",
+    "SERVER_CERT_FILE",
+    "SERVER_KEY_FILE",
+    "DevPki",
+    "PemObject",
+    "agency_id_from_certificate",
+    "check_crl_issued_by",
+    "create_ca",
+    "create_crl",
+    "create_dev_pki",
+    "crl_number",
+    "generate_key",
+    "is_valid_agency_id",
+    "issue_client_certificate",
+    "issue_server_certificate",
+    "load_certificate",
+    "load_private_key",
+    "revoke",
+    "write_pem",
+]
+
 log = logging.getLogger(__name__)
 
-AGENCY_URI_PREFIX = "spiffe://pantau/agency/"
-AGENCY_ID_PATTERN = re.compile(r"[a-z0-9][a-z0-9-]{1,62}")
 ORGANIZATION = "Pantau"
 DEV_CA_COMMON_NAME = "Pantau development CA"
 
@@ -91,37 +130,6 @@ class DevPki:
         if agency_id not in self.agency_ids:
             raise KeyError(agency_id)
         return self.out_dir / f"{agency_id}{suffix}"
-
-
-# --- identity in certificates ---------------------------------------------------
-
-
-def is_valid_agency_id(agency_id: str) -> bool:
-    """True if ``agency_id`` is 2-63 characters of ``[a-z0-9-]``, not starting with '-'."""
-    return AGENCY_ID_PATTERN.fullmatch(agency_id) is not None
-
-
-def agency_id_from_certificate(cert: x509.Certificate) -> str | None:
-    """The agency a client certificate names, or None.
-
-    Guarantees a non-None result only if the certificate has a well-formed
-    subjectAltName extension holding exactly one URI that starts with
-    ``spiffe://pantau/agency/`` and the rest of that URI is a valid agency id
-    (see :func:`is_valid_agency_id`). Anything else (no SAN, two agency URIs,
-    a path, upper case, a malformed extension) gives None, never an exception.
-    The subject CN is deliberately ignored. Whether the certificate is trusted,
-    current and unrevoked is not checked here.
-    """
-    try:
-        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-        uris = san.get_values_for_type(x509.UniformResourceIdentifier)
-    except (x509.ExtensionNotFound, x509.DuplicateExtension, ValueError):
-        return None
-    candidates = [uri for uri in uris if uri.startswith(AGENCY_URI_PREFIX)]
-    if len(candidates) != 1:
-        return None
-    agency_id = candidates[0].removeprefix(AGENCY_URI_PREFIX)
-    return agency_id if is_valid_agency_id(agency_id) else None
 
 
 # --- issuing --------------------------------------------------------------------
@@ -384,29 +392,6 @@ def revoke(
         ca_cert, ca_key, revoked.items(), now=when, valid_days=valid_days, number=number
     )
     write_pem(path, crl)
-
-
-def check_crl_issued_by(crl: x509.CertificateRevocationList, ca_cert: x509.Certificate) -> None:
-    """Return if ``crl`` names the CA as issuer and its signature verifies with
-    the CA's public key; otherwise raise ValueError saying which check failed."""
-    if crl.issuer != ca_cert.subject:
-        raise ValueError(
-            f"CRL issuer {crl.issuer.rfc4514_string()!r} is not the CA "
-            f"{ca_cert.subject.rfc4514_string()!r}"
-        )
-    public_key = ca_cert.public_key()
-    if not isinstance(public_key, ec.EllipticCurvePublicKey) or not crl.is_signature_valid(
-        public_key
-    ):
-        raise ValueError("CRL signature does not verify with the CA's public key")
-
-
-def crl_number(crl: x509.CertificateRevocationList) -> int:
-    """The CRL's CRLNumber extension, or 0 if it has none."""
-    try:
-        return crl.extensions.get_extension_for_class(x509.CRLNumber).value.crl_number
-    except x509.ExtensionNotFound:
-        return 0
 
 
 # --- the development PKI in one directory ------------------------------------------

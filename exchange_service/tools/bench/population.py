@@ -7,23 +7,26 @@ uniformly over the persons. Rows are generated in Python from one seeded
 generator, so a seed and the two counts give the same population every time,
 and they satisfy every CHECK and key of the schema:
 
+* names, birth dates, passport numbers, villages and address lines come from
+  ``tools.people``, as the sample's do;
 * ``persons.name_key`` is ``watchlist.names.search_key(family, given)``,
   computed once per distinct name;
-* document numbers match ``^[A-Z0-9]{1,20}$`` and are unique per state;
+* document numbers are in their state's format and unique per state (one
+  serial per person);
 * most stays are open; a closed one has an exit port and exits after entry;
 * each person's one address is also their ``current_addresses`` row;
 * homes and sightings are scattered around the village centroids of
-  ``exchange_service/data/anambas_places.csv`` with a Gaussian spread of
-  about 1.2 km, and carry that village's code and its district's code.
+  ``tools.people.villages`` with a Gaussian spread of about 1.2 km, and carry
+  that village's code and its district's code (as the ``villages`` table has
+  them).
 
 Tables are only ever inserted into (addresses and sightings are append-only).
 Keys and indexes are set aside during the COPY and rebuilt afterwards
-(``bench.bulk``), then the tables are vacuumed and analysed.
+(``tools.bench.bulk``), then the tables are vacuumed and analysed.
 """
 
 from __future__ import annotations
 
-import csv
 import math
 import random
 import threading
@@ -33,13 +36,22 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from importlib import resources
 
 import psycopg
 from psycopg import sql
 from psycopg.rows import TupleRow
 
-from exchange_service.bench import bulk
+from exchange_service.domain.model import Sex
+from exchange_service.tools.bench import bulk
+from exchange_service.tools.people import (
+    Village,
+    address_line,
+    birth_date,
+    passport_capacity,
+    passport_number,
+    person_name,
+    villages,
+)
 from watchlist.names import search_key
 
 LOADED_TABLES = (
@@ -93,67 +105,15 @@ MAINTENANCE_WORK_MEM = "512MB"
 # Persons COPYed per chunk (each table gets one write per chunk).
 _CHUNK = 2_000
 
-# Nationality, weight, passport number prefix, family names, given names (ASCII only).
-_NATIONALITIES: tuple[tuple[str, float, str, tuple[str, ...], tuple[str, ...]], ...] = (
-    ("CHN", 13, "E", ("Wang", "Li", "Zhang", "Liu", "Chen", "Yang", "Huang", "Zhao", "Wu", "Zhou",
-                      "Xu", "Sun", "Ma", "Zhu", "Hu", "Guo", "He", "Lin", "Luo", "Gao"),
-     ("Wei", "Fang", "Na", "Min", "Jing", "Lei", "Qiang", "Yong", "Jun", "Yan", "Jie", "Tao",
-      "Ming", "Chao", "Xiu Ying", "Hui", "Ping", "Gang", "Xin", "Hao")),
-    ("VNM", 12, "C", ("Nguyen", "Tran", "Le", "Pham", "Hoang", "Huynh", "Phan", "Vu", "Vo",
-                      "Dang", "Bui", "Do", "Ho", "Ngo", "Duong", "Ly"),
-     ("Van Anh", "Thi Lan", "Van Minh", "Thi Hoa", "Duc Thang", "Thi Mai", "Van Hung",
-      "Quang Huy", "Thi Thu", "Minh Tuan", "Van Long", "Thi Huong")),
-    ("MYS", 12, "A", ("Abdullah", "Rahman", "Ismail", "Ibrahim", "Hassan", "Tan", "Lim", "Lee",
-                      "Wong", "Ng", "Krishnan", "Osman"),
-     ("Ahmad", "Muhammad", "Siti", "Nurul Huda", "Aisyah", "Farid", "Hafiz", "Mei Ling",
-      "Wei Ming", "Kumar", "Zulkifli", "Nor Azlina")),
-    ("SGP", 11, "K", ("Tan", "Lim", "Lee", "Ng", "Ong", "Wong", "Goh", "Chua", "Chan", "Koh",
-                      "Teo", "Pillai"),
-     ("Wei Jie", "Hui Min", "Jun Hao", "Xin Yi", "Kai Wen", "Rajesh", "Priya", "Daniel",
-      "Rachel", "Marcus", "Shu Fen")),
-    ("AUS", 8, "PA", ("Smith", "Jones", "Williams", "Brown", "Wilson", "Taylor", "Johnson",
-                      "White", "Martin", "Anderson", "Thompson", "Nguyen"),
-     ("Oliver", "Jack", "William", "Charlotte", "Olivia", "Amelia", "Noah", "Mia", "Lachlan",
-      "Chloe", "Matthew James", "Grace")),
-    ("GBR", 5, "", ("Smith", "Jones", "Taylor", "Brown", "Williams", "Wilson", "Johnson",
-                    "Davies", "Evans", "Walker", "Wright", "Roberts"),
-     ("James", "Oliver", "Harry", "George", "Emily", "Sophie", "Lucy", "Thomas", "Charlotte",
-      "Alice May", "Daniel", "Hannah")),
-    ("USA", 5, "", ("Smith", "Johnson", "Williams", "Brown", "Jones", "Garcia", "Miller",
-                    "Davis", "Rodriguez", "Martinez", "Clark", "Lewis"),
-     ("Michael", "Sarah", "David", "Emma", "John", "Jessica", "Robert", "Ashley", "Christopher",
-      "Mary Anne", "Joshua", "Megan")),
-    ("DEU", 4, "C", ("Mueller", "Schmidt", "Schneider", "Fischer", "Weber", "Meyer", "Wagner",
-                     "Becker", "Schulz", "Hoffmann"),
-     ("Lukas", "Leon", "Finn", "Hannah", "Lena", "Anna", "Jonas", "Felix", "Marie", "Paul",
-      "Hans Peter", "Katharina")),
-    ("FRA", 4, "", ("Martin", "Bernard", "Dubois", "Thomas", "Robert", "Richard", "Petit",
-                    "Durand", "Leroy", "Moreau"),
-     ("Jean", "Pierre", "Louis", "Camille", "Chloe", "Manon", "Hugo", "Lucas", "Lea", "Julien",
-      "Marie Claire", "Antoine")),
-    ("NLD", 3, "N", ("de Jong", "Jansen", "de Vries", "van den Berg", "van Dijk", "Bakker",
-                     "Visser", "Smit", "Meijer", "de Boer"),
-     ("Daan", "Sem", "Lotte", "Emma", "Sanne", "Bram", "Thijs", "Fleur", "Jan Willem", "Anouk")),
-    ("KOR", 4, "M", ("Kim", "Lee", "Park", "Choi", "Jung", "Kang", "Cho", "Yoon", "Jang", "Lim"),
-     ("Min Jun", "Seo Yeon", "Ji Hoon", "Ha Eun", "Do Yun", "Su Bin", "Ji Woo", "Hyun Woo",
-      "Eun Ji", "Sung Min")),
-    ("JPN", 4, "TK", ("Sato", "Suzuki", "Takahashi", "Tanaka", "Watanabe", "Ito", "Yamamoto",
-                      "Nakamura", "Kobayashi", "Kato"),
-     ("Haruto", "Yuto", "Sota", "Yui", "Hina", "Aoi", "Ren", "Sakura", "Kenji", "Yuki",
-      "Takeshi", "Akiko")),
-    ("PHL", 6, "P", ("Santos", "Reyes", "Cruz", "Bautista", "Ocampo", "Garcia", "Mendoza",
-                     "Torres", "Gonzales", "Flores", "Villanueva", "Ramos"),
-     ("Juan", "Maria", "Jose", "Angelica", "Mark Anthony", "Kristine", "Jericho", "Rowena",
-      "John Paul", "Maricel", "Rodel", "Jocelyn")),
-    ("THA", 3, "AA", ("Saetang", "Srisuk", "Wongsawat", "Chaiyaphum", "Somboon", "Phromma",
-                      "Kaewkla", "Thongdee", "Boonmee", "Sukjai"),
-     ("Somchai", "Somsak", "Malee", "Nattapong", "Siriporn", "Kanya", "Anan", "Pim",
-      "Prasert", "Ratana")),
-    ("IND", 5, "Z", ("Sharma", "Patel", "Singh", "Kumar", "Gupta", "Reddy", "Nair", "Iyer",
-                     "Das", "Mehta", "Rao", "Joshi"),
-     ("Rahul", "Priya", "Amit", "Anjali", "Vikram", "Deepa", "Arjun", "Kavya", "Sanjay", "Neha",
-      "Ravi Shankar", "Lakshmi")),
+# Nationalities and their weights (names and passport formats: tools.people).
+_NATIONALITIES: tuple[tuple[str, float], ...] = (
+    ("CHN", 13), ("VNM", 12), ("MYS", 12), ("SGP", 11), ("AUS", 8), ("GBR", 5), ("USA", 5),
+    ("DEU", 4), ("FRA", 4), ("NLD", 3), ("KOR", 4), ("JPN", 4), ("PHL", 6), ("THA", 3),
+    ("IND", 5),
 )  # fmt: skip
+_BIRTH_YEARS = (1950, 2006)
+# Kelurahan (towns) are home to four times as many as a desa.
+_KELURAHAN_WEIGHT = 4.0
 
 # Permit type, weight, days of the first period, sponsors, purposes.
 _PERMITS: tuple[tuple[str, float, int, tuple[str, ...], tuple[str, ...]], ...] = (
@@ -180,12 +140,6 @@ _CLOSED_SHARE = 0.08
 _ENTRY_PORTS = ("IDTRE", "IDMWK", "IDLMU", "IDJEM", "IDKIA")
 _ENTRY_PORT_WEIGHTS = (50, 25, 12, 8, 5)
 
-_STREETS = (
-    "Jl. Hang Tuah", "Jl. Diponegoro", "Jl. Sudirman", "Jl. Imam Bonjol", "Jl. Pelabuhan",
-    "Jl. Pantai", "Jl. Merdeka", "Jl. Kartini", "Jl. Datuk Kaya", "Jl. Batu Tambun",
-    "Gg. Nelayan", "Jl. Pasir Panjang",
-)  # fmt: skip
-
 # Sighting source, weight, reference prefix ("" means sometimes no reference), place prefix.
 _SOURCES: tuple[tuple[str, float, str, str], ...] = (
     ("LODGING_CHECK_IN", 35, "CI", "Penginapan"),
@@ -195,18 +149,6 @@ _SOURCES: tuple[tuple[str, float, str, str], ...] = (
     ("COMMUNITY_REPORT", 7, "", "Dermaga"),
     ("IMMIGRATION_CHECK", 10, "IMI", "Pemeriksaan"),
 )
-
-
-@dataclass(frozen=True)
-class Village:
-    """A desa or kelurahan centroid, with the codes its points are filed under."""
-
-    code: str
-    district_code: str
-    name: str
-    latitude: float
-    longitude: float
-    weight: float
 
 
 @dataclass(frozen=True)
@@ -224,36 +166,23 @@ ProgressHook = Callable[[str, int, int], None]
 """Called with (phase, done, total) as the load goes on."""
 
 
-def anambas_villages(district_of: dict[str, str]) -> tuple[Village, ...]:
-    """Desa and kelurahan centroids from the packaged places list.
+def bench_villages(district_of: dict[str, str]) -> tuple[Village, ...]:
+    """The villages homes and sightings are placed around, as the database files them.
 
     ``district_of`` maps village codes to district codes as the ``villages``
-    table has them; a centroid whose village is not in it is an error, since
-    its points would break the foreign key. Kelurahan (towns) weigh four
-    times a desa.
+    table has them; a village not in it, or in another district, is an
+    error, since its points would break a foreign key or be misfiled.
     """
-    data = resources.files("exchange_service.data").joinpath("anambas_places.csv")
-    villages = []
-    with data.open(encoding="utf-8") as handle:
-        for row in csv.DictReader(handle):
-            if row["kind"] not in ("desa_centroid", "kelurahan_centroid"):
-                continue
-            code = row["code"]
-            if code not in district_of:
-                raise RuntimeError(f"village {code} ({row['name']}) is not in the villages table")
-            villages.append(
-                Village(
-                    code=code,
-                    district_code=district_of[code],
-                    name=row["name"],
-                    latitude=float(row["lat"]),
-                    longitude=float(row["lon"]),
-                    weight=4.0 if row["kind"] == "kelurahan_centroid" else 1.0,
-                )
+    found = villages()
+    for village in found:
+        if district_of.get(village.code) != village.district_code:
+            raise RuntimeError(
+                f"village {village.code} ({village.name}) is not in the villages table "
+                f"under district {village.district_code}"
             )
-    if not villages:
-        raise RuntimeError("no village centroids in anambas_places.csv")
-    return tuple(villages)
+    if not found:
+        raise RuntimeError("no village centroids in the shipped places")
+    return found
 
 
 def _uuid(rng: random.Random) -> str:
@@ -263,18 +192,24 @@ def _uuid(rng: random.Random) -> str:
     return f"{bits:032x}"
 
 
+_UUID_BITS = (1 << 128) - 1
+_UUID_VERSION_MASK = ~(0xF000 << 64) & ~(0xC000 << 48)
+_UUID_VERSION_BITS = (0x4000 << 64) | (0x8000 << 48)
+
+
+def _uuids(rng: random.Random) -> tuple[str, str, str]:
+    """Three :func:`_uuid` at once, from one draw of random bits (a person's, stay's, home's)."""
+    bits = rng.getrandbits(384)
+    return (
+        f"{(bits >> 256) & _UUID_VERSION_MASK | _UUID_VERSION_BITS:032x}",
+        f"{(bits >> 128) & _UUID_BITS & _UUID_VERSION_MASK | _UUID_VERSION_BITS:032x}",
+        f"{bits & _UUID_BITS & _UUID_VERSION_MASK | _UUID_VERSION_BITS:032x}",
+    )
+
+
 def _timestamp(seconds: int) -> str:
     day, second = divmod(seconds, _DAY)
     return f"{_DAYS[day]} {second // 3600:02d}:{second // 60 % 60:02d}:{second % 60:02d}+00"
-
-
-def document_number(prefix: str, person: int) -> str:
-    """A passport-like number, unique per person: the prefix and 8 scrambled digits.
-
-    ``person * 48271 mod 10**8`` is a bijection on 0..10**8-1 (48271 is prime
-    to 10), so numbers of different persons differ.
-    """
-    return f"{prefix}{(person * 48271 + 7_654_321) % 100_000_000:08d}"
 
 
 class _Generator:
@@ -283,7 +218,7 @@ class _Generator:
     def __init__(self, seed: int, villages: Sequence[Village]) -> None:
         self.rng = random.Random(seed)
         self.villages = villages
-        self.village_cum = _cumulative(v.weight for v in villages)
+        self.village_cum = _cumulative(_KELURAHAN_WEIGHT if v.kelurahan else 1.0 for v in villages)
         self.nationality_cum = _cumulative(n[1] for n in _NATIONALITIES)
         self.permit_cum = _cumulative(p[1] for p in _PERMITS)
         self.port_cum = _cumulative(_ENTRY_PORT_WEIGHTS)
@@ -320,6 +255,7 @@ class _Generator:
         random_ = rng.random
         randrange = rng.randrange
         choice = rng.choice
+        name_key = self.name_key
         count = stop - start
         nationalities = rng.choices(
             range(len(_NATIONALITIES)), cum_weights=self.nationality_cum, k=count
@@ -337,17 +273,16 @@ class _Generator:
         for offset in range(count):
             person = start + offset
             nat = nationalities[offset]
-            state, _weight, prefix, families, givens = _NATIONALITIES[nat]
-            family, given = choice(families), choice(givens)
-            person_id, stay_id, address_id = _uuid(rng), _uuid(rng), _uuid(rng)
+            state = _NATIONALITIES[nat][0]
+            person_id, stay_id, address_id = _uuids(rng)
             roll = random_()
-            sex = "F" if roll < 0.48 else ("M" if roll < 0.985 else "X")
-            month = 0 if random_() < 0.02 else randrange(1, 13)
-            day = randrange(1, 29) if month else 0
+            sex = Sex.FEMALE if roll < 0.48 else (Sex.MALE if roll < 0.985 else Sex.UNKNOWN)
+            family, given = person_name(rng, state, sex)
+            year, month, day = birth_date(rng, _BIRTH_YEARS)
             ptype, _w, period, sponsors, purposes = _PERMITS[permits[offset]]
             # Entered within 1.25 periods (capped at 6 years): some overstay.
             entered = _NOW - randrange(3_600, min(int(period * 1.25), 2_190) * _DAY)
-            entry_day = entered // _DAY
+            entry_day, entered_at = entered // _DAY, _timestamp(entered)
             if random_() < _CLOSED_SHARE:
                 exited = entered + randrange(1, max(2, min(period * _DAY, _NOW - entered)))
                 exit_port, exit_at, until = choice(_ENTRY_PORTS), _timestamp(exited), exited
@@ -357,24 +292,23 @@ class _Generator:
             v = self.villages[village]
             point = self.point(village)
             persons.append(
-                f"{person_id}\t{family}\t{given}\t{self.name_key(family, given)}\t{state}\t"
-                f"{randrange(1950, 2007)}\t{month}\t{day}\t{sex}\t{_timestamp(entered)}\n"
+                f"{person_id}\t{family}\t{given}\t{name_key(family, given)}\t{state}\t"
+                f"{year}\t{month}\t{day}\t{sex.value}\t{entered_at}\n"
             )
             documents.append(
-                f"{person_id}\t{state}\t{document_number(prefix, person)}\t"
+                f"{person_id}\t{state}\t{passport_number(state, person)}\t"
                 f"{_DAYS[entry_day + randrange(200, 3_600)]}\n"
             )
             stays.append(
-                f"{stay_id}\t{person_id}\t{ports[offset]}\t{_timestamp(entered)}\t"
-                f"{exit_port}\t{exit_at}\n"
+                f"{stay_id}\t{person_id}\t{ports[offset]}\t{entered_at}\t{exit_port}\t{exit_at}\n"
             )
             permits_out.append(
                 f"{stay_id}\t1\t{ptype}-{person:08d}\t{ptype}\t{_DAYS[entry_day]}\t"
                 f"{_DAYS[entry_day + period - 1]}\t{choice(sponsors)}\t{choice(purposes)}\n"
             )
             addresses.append(
-                f"{address_id}\t{person_id}\t{choice(_STREETS)} No. {randrange(1, 120)}, "
-                f"{v.name}\t{point}\t{v.district_code}\t{v.code}\t{_DAYS[entry_day]}\n"
+                f"{address_id}\t{person_id}\t{address_line(rng, v)}\t{point}\t"
+                f"{v.district_code}\t{v.code}\t{_DAYS[entry_day]}\n"
             )
             current.append(f"{person_id}\t{address_id}\t{point}\n")
             self.person_ids.append(person_id)
@@ -413,11 +347,10 @@ class _Generator:
         """Documents of ``count`` distinct random persons (all of them if fewer)."""
         persons = len(self.person_ids)
         chosen = random.Random(seed).sample(range(persons), min(count, persons))
+        states = [_NATIONALITIES[self.person_nationality[p]][0] for p in chosen]
         return tuple(
-            (_NATIONALITIES[self.person_nationality[p]][0],
-             document_number(_NATIONALITIES[self.person_nationality[p]][2], p))
-            for p in chosen
-        )  # fmt: skip
+            (state, passport_number(state, p)) for state, p in zip(states, chosen, strict=True)
+        )
 
 
 def _cumulative(weights: Iterator[float] | Sequence[float]) -> list[float]:
@@ -497,6 +430,10 @@ def load_population(
     """
     if persons < 1 or sightings < 0:
         raise ValueError("at least one person and no negative number of sightings")
+    # Each person's serial is their passport's: past a state's capacity, numbers repeat.
+    most = min(passport_capacity(state) for state, _weight in _NATIONALITIES)
+    if persons > most:
+        raise ValueError(f"at most {most:,} persons: passport numbers would repeat")
     with _connect(conninfo, autocommit=True) as admin:
         if admin.execute("SELECT count(*) FROM persons").fetchone() != (0,):
             raise RuntimeError("the bench database already holds persons")
@@ -504,7 +441,7 @@ def load_population(
             str(code): str(district)
             for code, district in admin.execute("SELECT code, district_code FROM villages")
         }
-        villages = anambas_villages(district_of)
+        villages = bench_villages(district_of)
         generator = _Generator(seed, villages)
         started = time.perf_counter()
         schema = bulk.snapshot(admin, LOADED_TABLES)

@@ -8,8 +8,8 @@ import uuid
 import psycopg
 import pytest
 
-from exchange_service.bench import MTLS_TARGETS, run_bench
 from exchange_service.settings import Settings
+from exchange_service.tools.bench import MTLS_TARGETS, run_bench
 from tests.conftest import ADMIN_URL
 
 

@@ -1,12 +1,17 @@
 """A realistic, deterministic sample of foreigners in the Anambas Islands.
 
-``generate_sample`` is pure: from a seed and a day it builds the commands a
-registry clerk would send for a few hundred foreigners (fishing crews, yacht
-tourists, oil and gas workers on Matak, investors and marine researchers),
-with their entries, permit extensions, exits, address reports and sightings.
-``load_sample_into`` sends them through the real use cases, so the sample is
-validated exactly like real input, and can be run again without failing or
-writing anything twice.
+``generate_sample`` is deterministic: from a seed, a day and the registry's
+placement of points it builds the commands a registry clerk would send for a
+few hundred foreigners (fishing crews, yacht tourists, oil and gas workers on
+Matak, investors and marine researchers), with their entries, permit
+extensions, exits, address reports and sightings. ``load_sample_into`` sends
+them through the real use cases, so the sample is validated exactly like real
+input, and can be run again without failing or writing anything twice.
+
+Names, passport numbers, villages and address lines come from
+``tools.people``, as the benchmark's do; a home is drawn where the registry's
+own placement of points (``storage.boundaries.place_point``) files it under
+the village its address names.
 
 Names, documents and party sizes come from one random stream per group and
 never depend on the day; dates are drawn as offsets from the day, so the same
@@ -22,26 +27,36 @@ from the timely ones (a move in the last 10 days).
 
 from __future__ import annotations
 
-import csv
 import enum
-import json
 import math
 import random
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta, tzinfo
-from importlib import resources
 from zoneinfo import ZoneInfo
 
 from rich.console import Console
 from rich.table import Table
 
 from exchange_service.app import Application, build_application
+from exchange_service.data.loader import PlaceKind, airports, places
 from exchange_service.domain import commands as cmd
 from exchange_service.domain.errors import FailedPrecondition, NotFound
-from exchange_service.domain.model import PermitType, PersonDossier, Sex, SightingSource, Stay
+from exchange_service.domain.model import (
+    GeoPoint,
+    PermitType,
+    PersonDossier,
+    Sex,
+    SightingSource,
+    Stay,
+)
 from exchange_service.settings import Settings
+from exchange_service.storage.boundaries import place_point
+from exchange_service.storage.database import make_engine
+from exchange_service.tools import people
+from exchange_service.tools.people import Village
 
 __all__ = [
     "Group",
@@ -49,8 +64,10 @@ __all__ = [
     "SampleStay",
     "SampleSummary",
     "Trait",
+    "VillageOf",
     "generate_sample",
     "load_sample_into",
+    "registry_placement",
 ]
 
 DEFAULT_TIMEZONE = "Asia/Jakarta"
@@ -116,240 +133,32 @@ NATIONALITIES: dict[Group, dict[str, float]] = {
     Group.RESEARCHER: {"AUS": 0.30, "JPN": 0.25, "USA": 0.25, "DEU": 0.20},
 }
 
-# --- names -----------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class _Names:
-    family: tuple[str, ...]
-    male: tuple[str, ...]
-    female: tuple[str, ...]
-
-
-def _names(family: str, male: str, female: str) -> _Names:
-    return _Names(tuple(family.split(",")), tuple(male.split(",")), tuple(female.split(",")))
-
-
-# Names as printed in the visual zone of each country's passport, in Latin
-# script (pinyin, Revised Romanization, Hepburn, Vietnamese without tones).
-NAMES: dict[str, _Names] = {
-    "VNM": _names(
-        "Nguyen,Tran,Le,Pham,Hoang,Huynh,Phan,Vu,Vo,Dang,Bui,Do,Ho,Ngo,Duong,Ly",
-        "Van Hung,Van Dung,Minh Tuan,Thanh Long,Van Nam,Huu Phuc,Duc Thang,Van Hai,Quoc Son,"
-        "Cong Binh,Van Cuong,Minh Khanh,Van Tai,Huu Tri,Quang Vinh,Van Loc,Thanh Phong,Van Tam",
-        "Thi Lan,Thi Hoa,Thi Mai,Ngoc Anh,Thi Huong",
-    ),
-    "CHN": _names(
-        "Wang,Li,Zhang,Liu,Chen,Yang,Huang,Zhao,Wu,Zhou,Xu,Sun,Lin,He,Guo,Cai,Zheng",
-        "Wei,Jianguo,Haitao,Zhiqiang,Xiaolong,Jun,Yong,Qiang,Lei,Hao,Bo,Dongsheng,Guoqiang,"
-        "Mingyu,Haiyang,Jinhai,Fuqiang",
-        "Xiaoling,Lina,Yan,Jing,Meiling,Xiu Ying,Fang",
-    ),
-    "AUS": _names(
-        "Smith,Campbell,Kelly,Murphy,Ryan,Mitchell,Stewart,Anderson,Cooper,Nguyen,O'Brien",
-        "Jack,Liam,Lachlan,Mitchell,Bradley,Andrew James,Cameron,Nathan",
-        "Chloe,Sophie,Emily,Kylie,Rebecca,Sarah Jane,Megan",
-    ),
-    "GBR": _names(
-        "Smith,Jones,Taylor,Brown,Williams,Evans,Thomas,Roberts,Walker,Wright,Hughes,MacDonald",
-        "James,Oliver,David,Michael,Thomas,Richard,Daniel,Andrew,Ian Robert,Stuart",
-        "Sarah,Emma,Charlotte,Helen,Fiona,Claire Louise",
-    ),
-    "FRA": _names(
-        "Martin,Bernard,Dubois,Thomas,Robert,Richard,Petit,Durand,Leroy,Moreau,Lefèvre,Girard",
-        "Jean-Luc,Pierre,François,Nicolas,Stéphane,Julien,Thierry",
-        "Hélène,Élodie,Amélie,Camille,Céline,Isabelle",
-    ),
-    "DEU": _names(
-        "Müller,Schmidt,Schneider,Fischer,Weber,Meyer,Wagner,Becker,Schulz,Hoffmann,Köhler",
-        "Jürgen,Klaus,Stefan,Jörg,Lukas,Maximilian,Tobias,Hans-Peter",
-        "Anke,Sabine,Katrin,Ulrike,Julia,Birgit",
-    ),
-    "NLD": _names(
-        "de Vries,Jansen,van Dijk,Bakker,Visser,Smit,Meijer,de Boer,Mulder,van den Berg,Bos",
-        "Jan,Pieter,Willem,Maarten,Joost,Daan,Sander",
-        "Sanne,Femke,Lotte,Anouk,Marieke",
-    ),
-    "USA": _names(
-        "Johnson,Miller,Davis,Garcia,Rodriguez,Martinez,Anderson,Moore,Jackson,White,Harris,Clark",
-        "Michael,Christopher,Matthew,Joshua,Robert,William,John Paul,Kevin",
-        "Ashley,Jennifer,Jessica,Amanda,Emily Rose,Rachel",
-    ),
-    "NZL": _names(
-        "Williams,Brown,Wilson,Taylor,Ngata,Parata,Te Rangi,Walker,Thompson",
-        "Tama,Hemi,James,Ben,Nikau,Sam",
-        "Aroha,Ruby,Sarah,Mere,Grace",
-    ),
-    "MYS": _names(
-        "Tan,Lim,Lee,Wong,Ng,Ong,Chong,Yap",
-        "Chee Keong,Wei Liang,Kok Wai,Jun Hong,Boon Heng",
-        "Mei Ling,Siew Lan,Hui Wen,Pei Shan",
-    ),
-    "SGP": _names(
-        "Tan,Lim,Lee,Ng,Ong,Wong,Goh,Chua,Koh,Teo",
-        "Wei Ming,Jun Hao,Kai Xiang,Zhi Wei,Boon Kiat,Jian Rong",
-        "Jia Hui,Hui Min,Xin Yi,Li Ting",
-    ),
-    "PHL": _names(
-        "Santos,Reyes,Cruz,Bautista,Garcia,Mendoza,Dela Cruz,Villanueva,Ramos,Aquino",
-        "Juan Carlo,Mark Anthony,Jose Miguel,Ramon,Rodel,Jomar,Arnel,Christian",
-        "Mary Grace,Maricel,Jennylyn,Kristine",
-    ),
-    "IND": _names(
-        "Kumar,Sharma,Singh,Nair,Pillai,Reddy,Iyer,Menon,Patel,Das",
-        "Rajesh,Suresh,Arun,Vijay,Anil,Deepak,Sanjay,Pradeep",
-        "Priya,Lakshmi,Anjali,Deepa",
-    ),
-    "NOR": _names(
-        "Hansen,Johansen,Olsen,Larsen,Andersen,Pedersen,Nilsen,Berg,Haugen,Solberg,Sæther",
-        "Lars,Ole,Bjørn,Øyvind,Knut,Magnus,Erik,Håkon,Lars Erik",
-        "Ingrid,Sigrid,Kari,Solveig",
-    ),
-    "KOR": _names(
-        "Kim,Lee,Park,Choi,Jung,Kang,Cho,Yoon,Jang,Lim",
-        "Min Jun,Ji Hoon,Hyun Woo,Jae Won,Dong Hyun,Young Ho,Sung Min",
-        "Seo Yeon,Soo Jin,Eun Ji,Ji Young,Hye Won",
-    ),
-    "JPN": _names(
-        "Sato,Suzuki,Takahashi,Tanaka,Watanabe,Ito,Yamamoto,Nakamura,Kobayashi,Kato,Yoshida",
-        "Hiroshi,Takeshi,Kenji,Daisuke,Shota,Kazuki,Haruto,Yusuke",
-        "Yuko,Aiko,Haruka,Naomi,Sakura,Emi,Misaki",
-    ),
-}
-# Malay and Indian Malaysians (and Malay Singaporeans) carry one name with a
-# patronymic; the passport prints it as the primary identifier only.
-_MALAY_MALE = ("Ahmad Faizal", "Mohd Azlan", "Muhammad Hafiz", "Khairul Anuar", "Mohd Rizal")
-_MALAY_FEMALE = ("Nurul Aina", "Siti Nurhaliza", "Nor Azizah", "Farah Hanim")
-_MALAY_FATHERS = ("Abdullah", "Hassan", "Ismail", "Yusof", "Rahman", "Ibrahim", "Osman")
-_TAMIL_MALE = ("Suresh", "Ganesan", "Murugan", "Ravi", "Selvam")
-_TAMIL_FEMALE = ("Kavitha", "Malathi", "Revathi")
-_TAMIL_FATHERS = ("Krishnan", "Subramaniam", "Muthusamy", "Rajoo")
-
-# --- travel documents -------------------------------------------------------------
-
-_DIGITS = "0123456789"
-_LETTERS = "ABCDEFGHIJKLMNPRSTUVWXYZ"  # no O or Q, as most issuers avoid them
-
-
-def _d(rng: random.Random, n: int) -> str:
-    return "".join(rng.choice(_DIGITS) for _ in range(n))
-
-
-def _a(rng: random.Random, n: int, alphabet: str = _LETTERS) -> str:
-    return "".join(rng.choice(alphabet) for _ in range(n))
-
-
-# Passport numbers roughly in each issuer's current format.
-PASSPORT_FORMATS: dict[str, Callable[[random.Random], str]] = {
-    "VNM": lambda r: r.choice("CN") + _d(r, 7),
-    "CHN": lambda r: "E" + (_d(r, 8) if r.random() < 0.7 else _a(r, 1) + _d(r, 7)),
-    "AUS": lambda r: r.choice("PNR") + _a(r, 1) + _d(r, 7),
-    "GBR": lambda r: r.choice("12345") + _d(r, 8),
-    "FRA": lambda r: _d(r, 2) + _a(r, 2) + _d(r, 5),
-    "DEU": lambda r: r.choice("CFGHJK") + _a(r, 8, "CFGHJKLMNPRTVWXYZ0123456789"),
-    "NLD": lambda r: _a(r, 2) + _a(r, 6, _LETTERS + _DIGITS) + _d(r, 1),
-    "USA": lambda r: (r.choice("56") + _d(r, 8)) if r.random() < 0.6 else "A" + _d(r, 8),
-    "NZL": lambda r: "L" + r.choice("AHJ") + _d(r, 6),
-    "MYS": lambda r: r.choice("AH") + _d(r, 8),
-    "SGP": lambda r: r.choice("KE") + _d(r, 7) + _a(r, 1),
-    "PHL": lambda r: "P" + _d(r, 7) + _a(r, 1),
-    "IND": lambda r: _a(r, 1) + _d(r, 7),
-    "NOR": lambda r: _a(r, 2) + _d(r, 7),
-    "KOR": lambda r: "M" + (_d(r, 8) if r.random() < 0.6 else _d(r, 3) + _a(r, 1) + _d(r, 4)),
-    "JPN": lambda r: r.choice("TMR") + _a(r, 1) + _d(r, 7),
-}
-
 # --- places -----------------------------------------------------------------------
 
+VillageOf = Callable[[cmd.RawPoint], str | None]
+"""The code of the village the registry files a point under (None: no village)."""
+
 
 @dataclass(frozen=True)
-class Place:
+class Landmark:
+    """A port or airport of the shipped places, where parties arrive."""
+
     name: str
     latitude: float
     longitude: float
-    kind: str
-    district: str  # name of the kecamatan, for address lines
-    code: str = ""  # Kemendagri code of the village
 
 
-Ring = list[tuple[float, float]]  # (longitude, latitude) pairs
-
-
-def _inside(lon: float, lat: float, rings: Sequence[Ring]) -> bool:
-    """Even-odd rule over all rings of a (multi)polygon, holes included."""
-    inside = False
-    for ring in rings:
-        for (x1, y1), (x2, y2) in zip(ring, ring[1:] + ring[:1], strict=True):
-            if (y1 > lat) != (y2 > lat) and lon < x1 + (lat - y1) * (x2 - x1) / (y2 - y1):
-                inside = not inside
-    return inside
-
-
-def _load_rings(name: str) -> dict[str, list[Ring]]:
-    """Rings of each boundary in a GeoJSON layer, by Kemendagri code."""
-    resource = resources.files("exchange_service.data").joinpath(name)
-    with resource.open(encoding="utf-8") as handle:
-        features = json.load(handle)["features"]
-    rings: dict[str, list[Ring]] = {}
-    for feature in features:
-        geometry = feature["geometry"]
-        polygons = geometry["coordinates"]
-        if geometry["type"] == "Polygon":
-            polygons = [polygons]
-        rings[feature["properties"]["kode_kemendagri"]] = [
-            [(float(x), float(y)) for x, y, *_ in ring] for polygon in polygons for ring in polygon
-        ]
-    return rings
-
-
-class _Boundaries:
-    """Which points the server will place in a given village, as far as the sample cares.
-
-    The server takes the district containing a point, then that district's
-    village containing it; a home is drawn where both agree with its address.
-    """
-
-    def __init__(self) -> None:
-        self.villages = _load_rings("anambas_desa_kelurahan.geojson")
-        self.districts = _load_rings("anambas_kecamatan.geojson")
-
-    def holds(self, village_code: str, point: cmd.RawPoint) -> bool:
-        lon, lat = point.longitude, point.latitude
-        village = self.villages.get(village_code)
-        district = self.districts.get(village_code[:8])
-        return bool(
-            village and district and _inside(lon, lat, village) and _inside(lon, lat, district)
-        )
-
-
-def _read_csv(name: str) -> list[dict[str, str]]:
-    resource = resources.files("exchange_service.data").joinpath(name)
-    with resource.open(encoding="utf-8") as handle:
-        return list(csv.DictReader(handle))
-
-
-def _load_places() -> dict[str, Place]:
-    rows = _read_csv("anambas_places.csv")
-    districts = {
-        row["code"]: row["name"].removeprefix("Kecamatan ")
-        for row in rows
-        if row["kind"] == "kecamatan_centroid"
+def _landmarks() -> dict[str, Landmark]:
+    """Ports by name and airports by IATA code."""
+    ports = (PlaceKind.FISHING_PORT, PlaceKind.SPECIAL_TERMINAL)
+    found = {
+        place.name: Landmark(place.name, place.latitude, place.longitude)
+        for place in places()
+        if place.kind in ports
     }
-    places = {
-        row["name"]: Place(
-            row["name"],
-            float(row["lat"]),
-            float(row["lon"]),
-            row["kind"],
-            districts.get(row["code"][:8], ""),
-            row["code"],
-        )
-        for row in rows
-    }
-    for row in _read_csv("anambas_airports_openflights.csv"):
-        iata = row["code"].split()[1]
-        places[iata] = Place(row["name"], float(row["lat"]), float(row["lon"]), row["kind"], "")
-    return places
+    for airport in airports():
+        found[airport.iata] = Landmark(airport.name, airport.latitude, airport.longitude)
+    return found
 
 
 # Villages whose centroid lies inside their own boundary, by area.
@@ -371,30 +180,12 @@ AREAS: dict[str, tuple[str, ...]] = {
     "siantan_timur": ("Munjan", "Serat", "Air Putih"),
     "siantan_tengah": ("Lidi", "Teluk Sunting", "Air Asuk"),
 }
-STREETS = (
-    "Hang Tuah",
-    "Hang Jebat",
-    "Hang Lekir",
-    "Raja Haji Fisabilillah",
-    "Sultan Mahmud",
-    "Imam Bonjol",
-    "Diponegoro",
-    "Sudirman",
-    "Ahmad Yani",
-    "Pelabuhan",
-    "Pantai",
-    "Nelayan",
-    "Merdeka",
-    "Kartini",
-    "Datuk Laksamana",
-    "Bukit Indah",
-)
 
 
 @dataclass(frozen=True)
 class Port:
     code: str
-    place: str  # key in the places
+    place: str  # a port's name or an airport's IATA code in the shipped places
 
 
 # Ports of entry (TPI) the sample uses.
@@ -664,12 +455,13 @@ def _split(persons: int) -> dict[Group, int]:
 class _Generator:
     """Builds the sample; one identity and one timeline stream per group."""
 
-    def __init__(self, seed: int, today: date, zone: tzinfo) -> None:
+    def __init__(self, seed: int, today: date, zone: tzinfo, village_of: VillageOf) -> None:
         self.seed = seed
         self.today = today
         self.zone = zone
-        self.places = _load_places()
-        self.boundaries = _Boundaries()
+        self.village_of = village_of
+        self.landmarks = _landmarks()
+        self.lodging_sites: dict[str, _Home] = {}
         self.documents: set[tuple[str, str]] = set()
         self.references: set[str] = set()
         # Counted per group, so one group's people do not depend on another's size.
@@ -682,27 +474,13 @@ class _Generator:
     def identity(
         self, rng: random.Random, nationality: str, sex: Sex, years: tuple[int, int]
     ) -> _Identity:
-        birth = cmd.DateParts(rng.randint(*years), rng.randint(1, 12), rng.randint(1, 28))
-        if rng.random() < 0.02:  # "XX/XX" in the document: only the year is known
-            birth = cmd.DateParts(birth.year, 0, 0)
-        if nationality in {"MYS", "SGP"} and rng.random() < (0.5 if nationality == "MYS" else 0.2):
-            return _Identity(self._mononym(rng, sex), "", sex, birth)
-        names = NAMES[nationality]
-        given = rng.choice(names.male if sex is Sex.MALE else names.female)
-        return _Identity(rng.choice(names.family), given, sex, birth)
-
-    @staticmethod
-    def _mononym(rng: random.Random, sex: Sex) -> str:
-        male = sex is Sex.MALE
-        if rng.random() < 0.75:
-            own = rng.choice(_MALAY_MALE if male else _MALAY_FEMALE)
-            return f"{own} {'bin' if male else 'binti'} {rng.choice(_MALAY_FATHERS)}"
-        own = rng.choice(_TAMIL_MALE if male else _TAMIL_FEMALE)
-        return f"{own} {'a/l' if male else 'a/p'} {rng.choice(_TAMIL_FATHERS)}"
+        birth = cmd.DateParts(*people.birth_date(rng, years))
+        family, given = people.person_name(rng, nationality, sex)
+        return _Identity(family, given, sex, birth)
 
     def document(self, rng: random.Random, state: str, expires_in_days: int) -> cmd.RawDocument:
         while True:
-            number = PASSPORT_FORMATS[state](rng)
+            number = people.draw_passport_number(rng, state)
             if (state, number) not in self.documents:
                 self.documents.add((state, number))
                 break
@@ -787,41 +565,46 @@ class _Generator:
 
     # -- addresses and sightings ---------------------------------------------------
 
-    def village(self, name: str) -> Place:
+    def village(self, name: str) -> Village:
+        return people.village_named(name)
+
+    def landmark(self, port: Port) -> Landmark:
         try:
-            return self.places[name]
+            return self.landmarks[port.place]
         except KeyError:
-            raise KeyError(f"{name!r} is not in anambas_places.csv") from None
+            raise KeyError(f"{port.place!r} is not in the shipped places") from None
 
-    def address_line(self, rng: random.Random, village: Place, prefix: str = "") -> str:
-        unit = "Kel." if village.kind == "kelurahan_centroid" else "Desa"
-        street = f"Jl. {rng.choice(STREETS)} No. {rng.randint(1, 120)}"
-        rt_rw = f"RT {rng.randint(1, 6):02d}/RW {rng.randint(1, 3):02d}"
-        head = f"{prefix}, " if prefix else ""
-        return f"{head}{street}, {rt_rw}, {unit} {village.name}, Kec. {village.district}"
+    def holds(self, village_code: str, point: cmd.RawPoint) -> bool:
+        """Whether the registry files ``point`` under that village."""
+        return self.village_of(point) == village_code
 
-    def spot(self, rng: random.Random, place: Place, low: float, high: float) -> cmd.RawPoint:
-        """A point ``low`` to ``high`` meters from a village's centroid, inside the village.
+    def spot(self, rng: random.Random, place: Village, low: float, high: float) -> cmd.RawPoint:
+        """A point ``low`` to ``high`` meters from a village's centroid, filed under the village.
 
         Villages in Tarempa town are a few hundred meters across: the distance
-        shrinks until the point lies in the village, else the centroid is used.
+        shrinks until the registry places the point in the village, else the
+        centroid is used.
         """
         for attempt in range(24):
             scale = 1.0 if attempt < 8 else 0.5 if attempt < 16 else 0.2
             point = _offset(rng, place.latitude, place.longitude, low * scale, high * scale)
-            if self.boundaries.holds(place.code, point):
+            if self.holds(place.code, point):
                 return point
         return cmd.RawPoint(place.latitude, place.longitude)
 
     def lodging_site(self, lodging: Lodging) -> _Home:
         """A lodging's address and position; always the same for one lodging."""
-        rng = random.Random(f"lodging:{lodging.lodging_id}")
-        place = self.village(lodging.village)
-        point = self.spot(rng, place, 50.0, 400.0)
-        return _Home(self.address_line(rng, place, lodging.name), point, place.code)
+        site = self.lodging_sites.get(lodging.lodging_id)
+        if site is None:
+            rng = random.Random(f"lodging:{lodging.lodging_id}")
+            place = self.village(lodging.village)
+            point = self.spot(rng, place, 50.0, 400.0)
+            line = people.address_line(rng, place, lodging.name)
+            site = self.lodging_sites[lodging.lodging_id] = _Home(line, point, place.code)
+        return site
 
-    def street_home(self, rng: random.Random, place: Place, prefix: str) -> _Home:
-        line = self.address_line(rng, place, prefix)
+    def street_home(self, rng: random.Random, place: Village, prefix: str) -> _Home:
+        line = people.address_line(rng, place, prefix)
         return _Home(line, self.spot(rng, place, 60.0, 700.0), place.code)
 
     def home(self, rng: random.Random, draft: _Draft) -> _Home:
@@ -831,7 +614,7 @@ class _Generator:
             if draft.lodging is not None and draft.home_village == draft.lodging.village:
                 self.homes[key] = self.lodging_site(draft.lodging)
             elif draft.moored:
-                harbour = self.village(draft.stays[-1][2].place)
+                harbour = self.landmark(draft.stays[-1][2])
                 line = f"Kapal layar {draft.party}, labuh jangkar dekat {harbour.name}"
                 point = _offset(rng, harbour.latitude, harbour.longitude, 150.0, 600.0)
                 self.homes[key] = _Home(line, point, "")
@@ -843,7 +626,7 @@ class _Generator:
     def address(self, rng: random.Random, home: _Home, day: date) -> cmd.ReportAddress:
         """A report of living at ``home`` from ``day``, a few meters from the party's spot."""
         point = _offset(rng, home.point.latitude, home.point.longitude, 0.0, 15.0)
-        if home.village_code and not self.boundaries.holds(home.village_code, point):
+        if home.village_code and not self.holds(home.village_code, point):
             point = home.point
         return cmd.ReportAddress(
             person_id="", line=home.line, location=point, effective_from=_parts(day)
@@ -898,7 +681,7 @@ class _Generator:
         )
 
     def port_point(self, port: Port) -> cmd.RawPoint:
-        place = self.village(port.place)
+        place = self.landmark(port)
         return cmd.RawPoint(place.latitude, place.longitude)
 
 
@@ -1287,7 +1070,7 @@ def _sightings(
     checks: list[tuple[SightingSource, cmd.RawPoint, str, str, datetime | None]] = []
     if draft.group is Group.FISHING_CREW and rng.random() < 0.6:
         port = draft.stays[-1][2]
-        place = f"Operasi TIMPORA, {gen.village(port.place).name}"
+        place = f"Operasi TIMPORA, {gen.landmark(port).name}"
         operation = random.Random(f"{gen.seed}:{draft.party}:{entered_at}:timpora")
         moment = _day(gen, operation, first_day, last_day, (8, 16))
         checks.append(
@@ -1360,17 +1143,20 @@ def generate_sample(
     today: date | None = None,
     *,
     timezone: str = DEFAULT_TIMEZONE,
+    village_of: VillageOf,
 ) -> list[SamplePerson]:
-    """The sample population and the commands to load it; pure and deterministic.
+    """The sample population and the commands to load it; deterministic.
 
     ``today`` is the local day the sample is relative to (default: today in
-    ``timezone``). Every instant lies on a day before it.
+    ``timezone``). Every instant lies on a day before it. ``village_of`` is
+    the registry's placement of points (:func:`registry_placement`): the
+    same seed, day and boundaries give the same sample.
     """
     if persons < 0:
         raise ValueError("persons must not be negative")
     zone = ZoneInfo(timezone)
     day = today or datetime.now(zone).date()
-    gen = _Generator(seed, day, zone)
+    gen = _Generator(seed, day, zone, village_of)
     counts = _split(persons)
     builders = {
         Group.FISHING_CREW: _fishing,
@@ -1552,6 +1338,30 @@ def _print_summary(sample: Sequence[SamplePerson], summary: SampleSummary) -> No
     )
 
 
+@contextmanager
+def registry_placement(settings: Settings) -> Iterator[VillageOf]:
+    """The registry's placement of points, asked of its database, for :func:`generate_sample`.
+
+    The schema must be migrated (the boundaries loaded); the tolerance is the
+    settings' ``boundary_tolerance_meters``, as the registry's.
+    """
+    engine = make_engine(
+        settings.database_url, pool_size=1, application_name="pantau-sample", read_only=True
+    )
+    try:
+        with engine.connect() as connection:
+
+            def village_of(point: cmd.RawPoint) -> str | None:
+                where = GeoPoint(point.latitude, point.longitude)
+                return place_point(
+                    connection, where, settings.boundary_tolerance_meters
+                ).village_code
+
+            yield village_of
+    finally:
+        engine.dispose()
+
+
 def load_sample_into(settings: Settings, *, persons: int = 300, seed: int = 2105) -> SampleSummary:
     """Loads the sample through the registry's use cases; a second run writes nothing.
 
@@ -1559,15 +1369,20 @@ def load_sample_into(settings: Settings, *, persons: int = 300, seed: int = 2105
     """
     application = build_application(settings)
     try:
-        zone = ZoneInfo(settings.timezone)
-        day = datetime.now(zone).date()
-        sample = generate_sample(persons, seed, day, timezone=settings.timezone)
-        # Names and documents do not depend on the day: if the sample is there
-        # already, rebuild it as of the day it was loaded, so nothing is new.
-        loaded_on = _first_loaded_on(application, sample[0], zone) if sample else None
-        if loaded_on is not None and loaded_on < day:
-            day = loaded_on
-            sample = generate_sample(persons, seed, day, timezone=settings.timezone)
+        with registry_placement(settings) as village_of:
+            zone = ZoneInfo(settings.timezone)
+            day = datetime.now(zone).date()
+            sample = generate_sample(
+                persons, seed, day, timezone=settings.timezone, village_of=village_of
+            )
+            # Names and documents do not depend on the day: if the sample is there
+            # already, rebuild it as of the day it was loaded, so nothing is new.
+            loaded_on = _first_loaded_on(application, sample[0], zone) if sample else None
+            if loaded_on is not None and loaded_on < day:
+                day = loaded_on
+                sample = generate_sample(
+                    persons, seed, day, timezone=settings.timezone, village_of=village_of
+                )
         tally = _Tally()
         for person in sample:
             _load_person(application, person, tally)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterator
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -10,13 +11,17 @@ import pytest
 
 from exchange_service.domain import commands as cmd
 from exchange_service.domain.model import SightingSource
-from exchange_service.sample import (
+from exchange_service.settings import load_settings
+from exchange_service.tools.people import village_named
+from exchange_service.tools.sample import (
     GROUP_SHARES,
     LODGINGS,
     Group,
     SamplePerson,
     Trait,
+    VillageOf,
     generate_sample,
+    registry_placement,
 )
 
 DAY = date(2026, 11, 29)
@@ -30,8 +35,15 @@ LONGITUDES = (105.5, 106.9)
 
 
 @pytest.fixture(scope="module")
-def sample() -> list[SamplePerson]:
-    return generate_sample(PERSONS, seed=2105, today=DAY)
+def village_of(database_url: str) -> Iterator[VillageOf]:
+    """The registry's placement of points, which the sample's homes agree with."""
+    with registry_placement(load_settings(database_url=database_url)) as placement:
+        yield placement
+
+
+@pytest.fixture(scope="module")
+def sample(village_of: VillageOf) -> list[SamplePerson]:
+    return generate_sample(PERSONS, seed=2105, today=DAY, village_of=village_of)
 
 
 def _date(parts: cmd.DateParts | None) -> date:
@@ -45,14 +57,20 @@ def _who(person: SamplePerson) -> tuple[object, ...]:
     return (r.family_name, r.given_names, r.nationality, r.birth_date, r.sex, document)
 
 
-def test_the_same_seed_gives_the_same_sample(sample: list[SamplePerson]) -> None:
-    assert generate_sample(PERSONS, seed=2105, today=DAY) == sample
-    other = generate_sample(PERSONS, seed=2106, today=DAY)
+def test_the_same_seed_gives_the_same_sample(
+    sample: list[SamplePerson], village_of: VillageOf
+) -> None:
+    assert generate_sample(PERSONS, seed=2105, today=DAY, village_of=village_of) == sample
+    other = generate_sample(PERSONS, seed=2106, today=DAY, village_of=village_of)
     assert [_who(p) for p in other] != [_who(p) for p in sample]
 
 
-def test_the_people_do_not_depend_on_the_day(sample: list[SamplePerson]) -> None:
-    later = generate_sample(PERSONS, seed=2105, today=DAY + timedelta(days=45))
+def test_the_people_do_not_depend_on_the_day(
+    sample: list[SamplePerson], village_of: VillageOf
+) -> None:
+    later = generate_sample(
+        PERSONS, seed=2105, today=DAY + timedelta(days=45), village_of=village_of
+    )
     assert [_who(p) for p in later] == [_who(p) for p in sample]
 
 
@@ -102,6 +120,19 @@ def test_every_point_lies_in_the_anambas_islands(sample: list[SamplePerson]) -> 
         assert point is not None
         assert LATITUDES[0] < point.latitude < LATITUDES[1], point
         assert LONGITUDES[0] < point.longitude < LONGITUDES[1], point
+
+
+def test_every_home_is_filed_under_the_village_its_address_names(
+    sample: list[SamplePerson], village_of: VillageOf
+) -> None:
+    addresses = [a for p in sample for a in p.addresses if not a.line.startswith("Kapal layar")]
+    assert addresses
+    for address in addresses:
+        assert address.location is not None
+        # "..., RT 02/RW 01, Desa Air Bini, Kec. Siantan Selatan"
+        unit = address.line.split(", ")[-2]
+        village = village_named(unit.removeprefix("Desa ").removeprefix("Kel. "))
+        assert village_of(address.location) == village.code, address.line
 
 
 def test_lodging_receipts_are_referenced_as_an_import_references_them(

@@ -38,7 +38,7 @@ import grpc
 from pantau.v1 import query_service_pb2 as q
 from pantau.v1 import query_service_pb2_grpc as q_grpc
 
-from exchange_service.bench.echo import ECHO_METHOD
+from exchange_service.tools.bench.echo import ECHO_METHOD
 
 # How long a client process may take to start and connect, seconds.
 _CONNECT_TIMEOUT = 30.0

@@ -15,8 +15,14 @@ from exchange_service.api import convert
 from exchange_service.app import build_application
 from exchange_service.domain import commands as cmd
 from exchange_service.domain.model import SightingSource
-from exchange_service.sample import SampleSummary, generate_sample, load_sample_into
 from exchange_service.settings import Settings, load_settings
+from exchange_service.tools.sample import (
+    SampleSummary,
+    VillageOf,
+    generate_sample,
+    load_sample_into,
+    registry_placement,
+)
 from tests.conftest import fresh_database
 
 PERSONS = 40
@@ -38,6 +44,12 @@ def sample_settings() -> Iterator[Settings]:
 
 
 @pytest.fixture(scope="module")
+def village_of(sample_settings: Settings) -> Iterator[VillageOf]:
+    with registry_placement(sample_settings) as placement:
+        yield placement
+
+
+@pytest.fixture(scope="module")
 def first_load(sample_settings: Settings) -> SampleSummary:
     return load_sample_into(sample_settings, persons=PERSONS)
 
@@ -55,9 +67,9 @@ def _counts(settings: Settings) -> tuple[int, ...]:
 
 
 def test_the_first_load_writes_the_whole_sample(
-    sample_settings: Settings, first_load: SampleSummary
+    sample_settings: Settings, first_load: SampleSummary, village_of: VillageOf
 ) -> None:
-    sample = generate_sample(PERSONS, today=first_load.day)
+    sample = generate_sample(PERSONS, today=first_load.day, village_of=village_of)
     assert first_load.persons == first_load.persons_written == PERSONS
     assert first_load.stays_written == sum(len(p.stays) for p in sample)
     assert first_load.sightings_written == sum(len(p.sightings) for p in sample)
@@ -80,9 +92,9 @@ def test_loading_again_writes_nothing(sample_settings: Settings, first_load: Sam
 
 
 def test_importing_a_sample_lodging_receipt_is_a_duplicate(
-    sample_settings: Settings, first_load: SampleSummary
+    sample_settings: Settings, first_load: SampleSummary, village_of: VillageOf
 ) -> None:
-    sample = generate_sample(PERSONS, today=first_load.day)
+    sample = generate_sample(PERSONS, today=first_load.day, village_of=village_of)
     check_in = next(
         s for p in sample for s in p.sightings if s.source is SightingSource.LODGING_CHECK_IN
     )

@@ -16,8 +16,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from exchange_service.security import pki
 from exchange_service.security.revocation import RevocationList
+from exchange_service.tools import pki
 
 NOW = datetime(2026, 11, 1, 8, 0, tzinfo=UTC)
 AGENCIES = ("imigrasi-tarempa", "polres-anambas", "pemkab-anambas")

@@ -1,0 +1,135 @@
+"""The data files Pantau ships in this package, read in one place and typed.
+
+Everything that needs a shipped file (the boundaries loaded by migration,
+the country codes of validation, the sample and the benchmark) reads it
+here, so each file's columns are spelled out once. Sources and licences are
+in ``MANIFEST.json`` and ``LICENSES.md`` next to the files. Reading a file is
+pure: the same package gives the same values.
+"""
+
+from __future__ import annotations
+
+import csv
+import enum
+import functools
+import json
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any
+
+_FILES = resources.files("exchange_service.data")
+
+
+class BoundaryLayer(enum.StrEnum):
+    """The Kemendagri boundary layers of the regency, each a GeoJSON file."""
+
+    REGENCY = "anambas_kabupaten.geojson"
+    DISTRICTS = "anambas_kecamatan.geojson"
+    VILLAGES = "anambas_desa_kelurahan.geojson"
+
+
+@dataclass(frozen=True)
+class Boundary:
+    """One feature of a boundary layer: a Kemendagri code, a name and a GeoJSON geometry."""
+
+    code: str
+    name: str
+    geometry: dict[str, Any]  # GeoJSON, longitude first
+
+
+class PlaceKind(enum.StrEnum):
+    REGENCY_CENTROID = "kabupaten_centroid"
+    DISTRICT_CENTROID = "kecamatan_centroid"
+    DESA_CENTROID = "desa_centroid"
+    KELURAHAN_CENTROID = "kelurahan_centroid"
+    FISHING_PORT = "fishing_port"
+    SPECIAL_TERMINAL = "special_terminal"
+
+
+@dataclass(frozen=True)
+class Place:
+    """A row of ``anambas_places.csv``: a centroid or a port, with its Kemendagri code."""
+
+    name: str
+    latitude: float
+    longitude: float
+    kind: PlaceKind
+    code: str  # the unit the centroid is of, or the village a port lies in; may be empty
+
+
+@dataclass(frozen=True)
+class Airport:
+    """A row of ``anambas_airports_openflights.csv``."""
+
+    name: str
+    latitude: float
+    longitude: float
+    iata: str
+    icao: str
+
+
+def district_code_of(village_code: str) -> str:
+    """The district (kecamatan) a village's Kemendagri code belongs to: ``21.05.01.2003`` is
+    in ``21.05.01``."""
+    return village_code[:8]
+
+
+def _rows(name: str) -> list[dict[str, str]]:
+    with _FILES.joinpath(name).open(encoding="utf-8") as handle:
+        return list(csv.DictReader(handle))
+
+
+def boundaries(layer: BoundaryLayer) -> tuple[Boundary, ...]:
+    """The features of one layer, in file order (read anew: geometries are large and used once)."""
+    with _FILES.joinpath(layer.value).open(encoding="utf-8") as handle:
+        features: list[dict[str, Any]] = json.load(handle)["features"]
+    return tuple(
+        Boundary(
+            code=feature["properties"]["kode_kemendagri"],
+            name=feature["properties"]["nama"],
+            geometry=feature["geometry"],
+        )
+        for feature in features
+    )
+
+
+def bps_district_codes() -> dict[str, str]:
+    """BPS (statistics office) codes of the districts, by Kemendagri code, where known."""
+    return {
+        row["kode_kemendagri_2025"]: row["kode_bps_mfd_2018"]
+        for row in _rows("anambas_kecamatan_code_crosswalk.csv")
+        if row["kode_bps_mfd_2018"]
+    }
+
+
+@functools.cache
+def places() -> tuple[Place, ...]:
+    """Centroids of the regency, its districts and villages, and its ports, in file order."""
+    return tuple(
+        Place(
+            name=row["name"],
+            latitude=float(row["lat"]),
+            longitude=float(row["lon"]),
+            kind=PlaceKind(row["kind"]),
+            code=row["code"],
+        )
+        for row in _rows("anambas_places.csv")
+    )
+
+
+@functools.cache
+def airports() -> tuple[Airport, ...]:
+    """The regency's airports; the file's code column reads ``IATA MWK / ICAO WIOM``."""
+    found = []
+    for row in _rows("anambas_airports_openflights.csv"):
+        iata, icao = (part.split()[1] for part in row["code"].split(" / "))
+        found.append(Airport(row["name"], float(row["lat"]), float(row["lon"]), iata, icao))
+    return tuple(found)
+
+
+@functools.cache
+def icao_additional_state_codes() -> frozenset[str]:
+    """ICAO 9303 three-letter codes beyond ISO 3166-1 (``XXA``, ``UNO``, ``GBD`` ...)."""
+    return frozenset(
+        row["code"] for row in _rows("icao9303_additional_state_codes.csv") if len(row["code"]) == 3
+    )
