@@ -14,6 +14,7 @@ from datetime import date, datetime
 from typing import Protocol
 
 from exchange_service.domain import model
+from exchange_service.domain.fencing import Fence
 
 
 class RegistryStore(Protocol):
@@ -134,9 +135,11 @@ class UnitOfWork(Protocol):
 
     ``begin()`` opens one transaction and hands out its stores: committed when
     the block ends normally, rolled back when it raises, so a rejected command
-    writes nothing. ``read()`` gives the queries, outside any transaction.
+    writes nothing; with a ``fence`` it commits only while the lease is still
+    in the fence's term (``LeadershipLost`` otherwise). ``read()`` gives the
+    queries, outside any transaction.
     """
 
-    def begin(self) -> AbstractContextManager[Transaction]: ...
+    def begin(self, *, fence: Fence | None = None) -> AbstractContextManager[Transaction]: ...
 
     def read(self) -> AbstractContextManager[RegistryReader]: ...

@@ -16,6 +16,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from exchange_service.domain.deadlines import seconds_left
 from exchange_service.domain.errors import DeadlineExceeded, Unavailable
+from exchange_service.domain.fencing import Fence
+from exchange_service.storage.leases import check_fence
 from exchange_service.storage.registry_reader import RegistryReader
 from exchange_service.storage.registry_store import RegistryStore
 
@@ -72,10 +74,17 @@ class _Transactions:
         self._tolerance = boundary_tolerance_meters
 
     @contextmanager
-    def begin(self) -> Iterator[Transaction]:
-        """The stores on a new transaction, committed if the block ends without an error."""
+    def begin(self, *, fence: Fence | None = None) -> Iterator[Transaction]:
+        """The stores on a new transaction, committed if the block ends without an error.
+
+        With a ``fence``, the transaction first checks that the lease is still
+        in the fence's term and keeps it so until the commit (``LeadershipLost``
+        otherwise, before anything is written).
+        """
         with _database_errors(), self._sessions() as session, session.begin():
             _bound_transaction(session)
+            if fence is not None:
+                check_fence(session, fence)
             yield Transaction(
                 registry=RegistryStore(session, boundary_tolerance_meters=self._tolerance)
             )

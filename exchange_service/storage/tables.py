@@ -289,3 +289,17 @@ class AuditCheckpointRow(Base):
 
 
 APPEND_ONLY_TABLES = ("addresses", "stay_permits", "sightings")
+
+
+class Lease(Base):
+    """Who leads a kind of work (the scheduler's rule runs): a numbered term per winner.
+
+    ``storage.leases`` takes terms and checks the fences of transactions.
+    """
+
+    __tablename__ = "leases"
+    name: Mapped[str] = mapped_column(Text, primary_key=True)
+    term: Mapped[int] = mapped_column(BigInteger)
+    holder: Mapped[str] = mapped_column(Text)
+    taken_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    __table_args__ = (CheckConstraint("term > 0", name="term_positive"),)

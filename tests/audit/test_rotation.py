@@ -7,7 +7,7 @@ import io
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -106,7 +106,7 @@ def test_without_the_retired_key_the_old_checkpoints_are_untrusted(
 
 
 def test_a_retired_key_cannot_vouch_for_later_records(
-    rotated: Rotated, audit_engine: Engine
+    rotated: Rotated, audit_engine: Engine, clock: TestClock
 ) -> None:
     """Had the retired private key leaked, a checkpoint it signs past its retirement fails."""
     settings, old = rotated.settings, rotated.old
@@ -114,7 +114,7 @@ def test_a_retired_key_cannot_vouch_for_later_records(
         last = store.last_record(connection)
     assert last is not None
     # The thief signs the true head: the signature is good, the key is not trusted there.
-    forged = sign_checkpoint(load_private_key(rotated.stolen), last.head, datetime.now(UTC))
+    forged = sign_checkpoint(load_private_key(rotated.stolen), last.head, clock.now())
     store.append_checkpoint_lines(settings.audit_checkpoint_file, [forged])
     code, text = _verify(settings)
     assert code == 1
