@@ -46,10 +46,9 @@ from exchange_service.audit.chain import (
     AuditRecord,
     ChainHead,
     Checkpoint,
-    build_record,
     sign_checkpoint,
 )
-from exchange_service.domain.audit import AuditEvent, stored_texts
+from exchange_service.domain.audit import AuditEvent, record_of
 from exchange_service.domain.clock import Clock, system_clock
 from exchange_service.settings import Settings
 from exchange_service.signing.files import ensure_private_key, load_private_key
@@ -147,15 +146,13 @@ class AuditLog:
         Returns at once (no I/O). Raises ``AuditUnavailable`` after ``close``.
         NUL characters, which PostgreSQL text cannot store, become U+FFFD.
         """
-        ids = [_text(i) for i in event.person_ids]
-        texts = {name: _text(value) for name, value in stored_texts(event).items()}
         with self._lock:
             if self._closed:
                 raise AuditUnavailable("the audit log is closed")
             at = self._clock()
             if self._last_at is not None and at < self._last_at:
                 at = self._last_at
-            record = build_record(self._head, at=at, person_ids=ids, **texts)
+            record = record_of(self._head, at, event, _text)
             self._head = record.head
             self._last_at = at
             self._pending.append(record)

@@ -14,6 +14,7 @@ also rewrite it.
 from __future__ import annotations
 
 import json
+import operator
 import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime
@@ -72,8 +73,9 @@ _FROM_COLUMN: dict[str, Callable[[Any], Any]] = {
     audit.IDS: lambda ids: tuple(ids or ()),
     audit.DIGEST: _same,
 }
-_TO_COLUMN: dict[str, Callable[[Any], Any]] = {**_FROM_COLUMN, audit.IDS: list}
-_COPY_PLAN = tuple((f.name, _TO_COLUMN[f.kind]) for f in audit.RECORD_FIELDS)
+_COPY_FIELDS = operator.attrgetter(*(f.name for f in audit.RECORD_FIELDS))
+# The one kind a COPY row must change: person ids go as a list (an array).
+_IDS_AT = next(i for i, f in enumerate(audit.RECORD_FIELDS) if f.kind == audit.IDS)
 _COPY_RECORDS = "COPY audit_records ({}) FROM STDIN".format(
     ", ".join(f.name for f in audit.RECORD_FIELDS)
 )
@@ -95,7 +97,9 @@ def insert_records(connection: Connection, records: Sequence[AuditRecord]) -> No
         raise RuntimeError("the connection is closed")
     with raw.cursor() as cursor, cursor.copy(_COPY_RECORDS) as copy:
         for r in records:
-            copy.write_row(tuple(convert(getattr(r, name)) for name, convert in _COPY_PLAN))
+            row = list(_COPY_FIELDS(r))
+            row[_IDS_AT] = list(row[_IDS_AT])
+            copy.write_row(row)
 
 
 def insert_checkpoints(connection: Connection, checkpoints: Sequence[Checkpoint]) -> None:
