@@ -19,7 +19,13 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from exchange_service.domain.alerts import RuleSettings
+
 DEFAULT_SETTINGS_FILE = "pantau.toml"
+# The file `make run` serves with (PANTAU_SETTINGS in the Makefile).
+DEVELOPMENT_SETTINGS_FILE = "deploy/pantau.dev.toml"
+# The rules' defaults are the domain's (DOMAIN.md and issue 10).
+_RULES = RuleSettings()
 
 
 class Settings(BaseSettings):
@@ -84,6 +90,38 @@ class Settings(BaseSettings):
     # A checkpoint is signed every N records or every M seconds, whichever first.
     audit_checkpoint_every_records: int = Field(default=1000, ge=1)
     audit_checkpoint_every_seconds: float = Field(default=300.0, gt=0)
+
+    # --- early-warning rules (scheduler/rules; RuleSettings field by field) -------
+    # OVERSTAY: fee per day overstayed, rupiah (Pasal 78, PP 28/2019; check PP 45/2024).
+    rule_overstay_fee_per_day_idr: int = Field(default=_RULES.overstay_fee_per_day_idr, ge=0)
+    # OVERSTAY: past this many days over, deportation and an entry ban (Pasal 78(3)).
+    rule_overstay_deportation_after_days: int = Field(
+        default=_RULES.overstay_deportation_after_days, ge=0
+    )
+    # PERMIT_EXPIRING: warn when the permit's last period ends within this many days.
+    rule_permit_expiring_within_days: int = Field(
+        default=_RULES.permit_expiring_within_days, ge=0, le=366
+    )
+    # UNREPORTED_ADDRESS_CHANGE: this many sightings far from the registered address ...
+    rule_address_change_min_sightings: int = Field(
+        default=_RULES.address_change_min_sightings, ge=1
+    )
+    # ... within this many days before the run ...
+    rule_address_change_window_days: int = Field(default=_RULES.address_change_window_days, ge=1)
+    # ... each farther than this from the address in force at its time, metres ...
+    rule_address_change_distance_meters: float = Field(
+        default=_RULES.address_change_distance_meters, gt=0
+    )
+    # ... the first older than this grace window, days (Pasal 71; check: the law sets no count).
+    rule_address_change_grace_days: int = Field(default=_RULES.address_change_grace_days, ge=0)
+    # NO_RECENT_CONTACT: no sighting, address report or permit action for this many days.
+    rule_no_contact_days: int = Field(default=_RULES.no_contact_days, ge=1)
+    # SPONSOR_OVERSTAY_CLUSTER: a sponsor with at least this many sponsees overstaying ...
+    rule_sponsor_cluster_min_sponsees: int = Field(
+        default=_RULES.sponsor_cluster_min_sponsees, ge=1
+    )
+    # ... within this many days.
+    rule_sponsor_cluster_window_days: int = Field(default=_RULES.sponsor_cluster_window_days, ge=1)
 
     @classmethod
     def settings_customise_sources(

@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Protocol
 
+from exchange_service.domain.errors import PantauError
+
 
 class RuleName(enum.StrEnum):
     """The early-warning rules of issue 10, item 2."""
@@ -250,6 +252,30 @@ class RuleRun:
     def changed(self) -> int:
         """Alerts changed by the run (each is one alert event)."""
         return self.opened + self.updated + self.escalated + self.resolved
+
+
+@dataclass(frozen=True)
+class AlertChanges:
+    """What one run changed: the rows its statements returned, alerts changed by kind, and whom.
+
+    ``person_ids`` are the persons whose alerts changed (subjects of kind PERSON).
+    """
+
+    rows_scanned: int = 0
+    opened: int = 0
+    updated: int = 0
+    escalated: int = 0
+    resolved: int = 0
+    person_ids: tuple[str, ...] = ()
+
+
+class RuleFailed(PantauError):
+    """A rule's statements failed, or broke the rules' contract: the run changed nothing."""
+
+    def __init__(self, rule: RuleName, reason: str) -> None:
+        super().__init__(f"rule {rule} failed: {reason}")
+        self.rule = rule
+        self.reason = reason
 
 
 @dataclass(frozen=True)
