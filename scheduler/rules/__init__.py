@@ -12,7 +12,11 @@ from types import MappingProxyType
 
 from exchange_service.domain.alerts import RuleName
 from scheduler.rules.base import Rule
+from scheduler.rules.overstay import OVERSTAY
+from scheduler.rules.permit_expiring import PERMIT_EXPIRING
 
-RULES: Mapping[RuleName, Rule] = MappingProxyType({})
+RULES: Mapping[RuleName, Rule] = MappingProxyType(
+    {rule.name: rule for rule in (OVERSTAY, PERMIT_EXPIRING)}
+)
 
 __all__ = ["RULES", "Rule"]

@@ -112,8 +112,8 @@ LAST_PERMIT_PERIODS = """
     ORDER BY sp.stay_id, sp.valid_until DESC, sp.sequence DESC
 """
 
-# The open alerts of the rule being run, as ``a``.
-OPEN_ALERTS_OF_RULE = f"alerts a WHERE a.rule = :rule AND a.status IN {OPEN_STATUS_LIST}"
+# The condition on ``alerts a`` that holds for the open alerts of the rule being run.
+OPEN_ALERT_OF_RULE = f"a.rule = :rule AND a.status IN {OPEN_STATUS_LIST}"
 
 _MONTHS_ID = (
     "Januari",
@@ -157,3 +157,21 @@ def date_id(day: str) -> str:
 def date_en(day: str) -> str:
     """A date in English: 9 March 2026 (month names without TM are English in every locale)."""
     return f"to_char({day}, 'FMDD FMMonth YYYY')"
+
+
+def utc_time(instant: str) -> str:
+    """An instant as ISO text in UTC (2026-03-10T02:00:00Z), whatever the session's time zone."""
+    return f"""to_char({instant} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"')"""
+
+
+def current_address_of(person_id: str) -> str:
+    """LEFT JOINs of the person's current address, as ``ad``."""
+    return (
+        f"LEFT JOIN current_addresses ca ON ca.person_id = {person_id}"
+        " LEFT JOIN addresses ad ON ad.id = ca.address_id"
+    )
+
+
+def departed_by_as_of(stay: str) -> str:
+    """Whether the stay's exit is recorded at or before the run's instant."""
+    return f"({stay}.exited_at IS NOT NULL AND {stay}.exited_at <= CAST(:as_of AS timestamptz))"
