@@ -3,11 +3,15 @@
 The file is ``PANTAU_SETTINGS`` or else ``pantau.toml`` in the working
 directory, if present; environment variables win over the file. Figures the
 domain brief marks as uncertain are settings with the brief's default.
+Commands an officer runs beside `make run` (``pantau rules``) load them with
+``development_fallback``: failing both, ``deploy/pantau.dev.toml`` in the
+working directory, the file `make run` serves with.
 """
 
 from __future__ import annotations
 
 import os
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +30,8 @@ DEFAULT_SETTINGS_FILE = "pantau.toml"
 DEVELOPMENT_SETTINGS_FILE = "deploy/pantau.dev.toml"
 # The rules' defaults are the domain's (DOMAIN.md and issue 10).
 _RULES = RuleSettings()
+# Whether the settings being built may fall back to the development file.
+_DEVELOPMENT_FALLBACK: ContextVar[bool] = ContextVar("development_fallback", default=False)
 
 
 class Settings(BaseSettings):
@@ -132,13 +138,37 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        path = Path(os.environ.get("PANTAU_SETTINGS", DEFAULT_SETTINGS_FILE))
+        path = settings_file(development_fallback=_DEVELOPMENT_FALLBACK.get())
         sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
-        if path.is_file():
+        if path is not None and path.is_file():
             sources.append(TomlConfigSettingsSource(settings_cls, toml_file=path))
         return tuple(sources)
 
 
-def load_settings(**overrides: Any) -> Settings:
-    """Settings from file and environment; keyword overrides win (for tests and tools)."""
-    return Settings(**overrides)
+def settings_file(*, development_fallback: bool = False) -> Path | None:
+    """The file settings are read from, or None: ``PANTAU_SETTINGS``, else ``./pantau.toml``.
+
+    With ``development_fallback``, failing both, ``./deploy/pantau.dev.toml``
+    (the file `make run` serves with) if present.
+    """
+    if "PANTAU_SETTINGS" in os.environ:
+        return Path(os.environ["PANTAU_SETTINGS"])
+    for candidate, allowed in (
+        (DEFAULT_SETTINGS_FILE, True),
+        (DEVELOPMENT_SETTINGS_FILE, development_fallback),
+    ):
+        if allowed and Path(candidate).is_file():
+            return Path(candidate)
+    return None
+
+
+def load_settings(*, development_fallback: bool = False, **overrides: Any) -> Settings:
+    """Settings from file and environment; keyword overrides win (for tests and tools).
+
+    ``development_fallback``: see ``settings_file``.
+    """
+    token = _DEVELOPMENT_FALLBACK.set(development_fallback)
+    try:
+        return Settings(**overrides)
+    finally:
+        _DEVELOPMENT_FALLBACK.reset(token)
