@@ -310,6 +310,10 @@ class RuleSettings:
     sponsor_cluster_window_days: int = 90
 
 
+# The named parameters the engine gives every rule statement; a rule's own take other names.
+ENGINE_PARAMETERS = frozenset({"as_of", "today", "rule"})
+
+
 class RuleDefinition(Protocol):
     """A rule as the engine runs it: two set-based SQL statements and their numbers.
 

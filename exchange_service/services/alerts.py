@@ -17,8 +17,10 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
+from functools import partial
 
 from exchange_service.domain.alerts import (
+    ENGINE_PARAMETERS,
     AlertChanges,
     RuleDefinition,
     RuleName,
@@ -32,9 +34,6 @@ from exchange_service.domain.fencing import Fence, LeadershipLost
 from exchange_service.services.ports import UnitOfWork
 
 log = logging.getLogger(__name__)
-
-# The parameters every rule statement gets from the engine.
-_ENGINE_PARAMETERS = frozenset({"as_of", "today", "rule"})
 
 
 @dataclass(frozen=True)
@@ -110,39 +109,33 @@ class RuleEngine:
         name = definition.name
         today = instant.astimezone(self._options.timezone).date()
         numbers = definition.parameters(self._options.rules, instant, today)
-        clash = _ENGINE_PARAMETERS & numbers.keys()
+        clash = ENGINE_PARAMETERS & numbers.keys()
         if clash:
             raise ValueError(f"rule {name} names parameters {sorted(clash)} the engine gives")
         parameters = {**numbers, "as_of": instant, "today": today, "rule": str(name)}
         run_id = uuid.uuid4()
-        started = self._clock()
+        record = partial(
+            self._run_record,
+            run_id=run_id,
+            rule=name,
+            as_of=instant,
+            started=self._clock(),
+            fence=fence,
+        )
         try:
             with self._uow.begin(fence=fence) as tx:
                 tx.alerts.lock_rule(name)
                 changes = tx.alerts.apply_rule(
                     definition, parameters, run_id=run_id, actor=self._actor
                 )
-                done = self._run_record(
-                    run_id=run_id,
-                    rule=name,
-                    as_of=instant,
-                    started=started,
-                    fence=fence,
-                    changes=changes,
-                )
+                done = record(changes=changes)
                 tx.alerts.record_run(done)
         except LeadershipLost:
             # Another leader runs the rules now; this one did nothing, and says nothing.
             raise
         except PantauError as error:
-            failed = self._run_record(
-                run_id=run_id,
-                rule=name,
-                as_of=instant,
-                started=started,
-                fence=fence,
-                changes=AlertChanges(),
-                error=f"{type(error).__name__}: {error.message}",
+            failed = record(
+                changes=AlertChanges(), error=f"{type(error).__name__}: {error.message}"
             )
             log.error("rule %s as of %s failed: %s", name, instant.isoformat(), failed.error)
             self._record_failure(failed, fence)

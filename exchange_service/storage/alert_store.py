@@ -165,28 +165,37 @@ _RUN_BY_ID = text(
 )
 
 
+def _reason(value: str | None) -> a.ResolutionReason | None:
+    return None if value is None else a.ResolutionReason(value)
+
+
+def _described(row: Row[Any]) -> dict[str, Any]:
+    """The fields an alert and its events share, as domain values."""
+    return {
+        "rule": a.RuleName(row.rule),
+        "subject_kind": a.SubjectKind(row.subject_kind),
+        "subject_id": row.subject_id,
+        "stay_id": row.stay_id,
+        "severity": a.Severity(row.severity),
+        "status": a.AlertStatus(row.status),
+        "district_code": row.district_code or "",
+        "village_code": row.village_code or "",
+        "evidence": row.evidence,
+        "summary_id": row.summary_id,
+        "summary_en": row.summary_en,
+        "action": a.AdministrativeAction(row.action),
+        "resolution_reason": _reason(row.resolution_reason),
+    }
+
+
 def _alert(row: Row[Any]) -> a.Alert:
     return a.Alert(
         id=row.id,
-        rule=a.RuleName(row.rule),
-        subject_kind=a.SubjectKind(row.subject_kind),
-        subject_id=row.subject_id,
-        stay_id=row.stay_id,
-        severity=a.Severity(row.severity),
-        status=a.AlertStatus(row.status),
-        district_code=row.district_code or "",
-        village_code=row.village_code or "",
-        evidence=row.evidence,
-        summary_id=row.summary_id,
-        summary_en=row.summary_en,
-        action=a.AdministrativeAction(row.action),
         facts=row.facts,
         first_detected_at=row.first_detected_at,
         changed_at=row.changed_at,
         resolved_at=row.resolved_at,
-        resolution_reason=None
-        if row.resolution_reason is None
-        else a.ResolutionReason(row.resolution_reason),
+        **_described(row),
     )
 
 
@@ -195,21 +204,6 @@ def _event(row: Row[Any]) -> a.AlertEvent:
         seq=row.seq,
         alert_id=row.alert_id,
         kind=a.AlertEventKind(row.kind),
-        rule=a.RuleName(row.rule),
-        subject_kind=a.SubjectKind(row.subject_kind),
-        subject_id=row.subject_id,
-        stay_id=row.stay_id,
-        severity=a.Severity(row.severity),
-        status=a.AlertStatus(row.status),
-        district_code=row.district_code or "",
-        village_code=row.village_code or "",
-        evidence=row.evidence,
-        summary_id=row.summary_id,
-        summary_en=row.summary_en,
-        action=a.AdministrativeAction(row.action),
-        resolution_reason=None
-        if row.resolution_reason is None
-        else a.ResolutionReason(row.resolution_reason),
         actor_id=row.actor_id,
         actor_kind=row.actor_kind,
         officer=row.officer,
@@ -217,6 +211,7 @@ def _event(row: Row[Any]) -> a.AlertEvent:
         rule_run_id=row.rule_run_id,
         occurred_at=row.occurred_at,
         recorded_at=row.recorded_at,
+        **_described(row),
     )
 
 

@@ -40,7 +40,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
-from exchange_service.domain.alerts import OPEN_STATUSES, RuleName, RuleSettings
+from exchange_service.domain.alerts import (
+    ENGINE_PARAMETERS,
+    OPEN_STATUSES,
+    RuleName,
+    RuleSettings,
+)
 
 FINDING_COLUMNS = (
     "subject_kind",
@@ -56,9 +61,6 @@ FINDING_COLUMNS = (
     "action",
 )
 RESOLUTION_COLUMNS = ("alert_id", "reason")
-
-# Parameters the engine gives every statement; a rule's own numbers take other names.
-ENGINE_PARAMETERS = frozenset({"as_of", "today", "rule"})
 
 
 def _no_numbers(settings: RuleSettings) -> Mapping[str, object]:
@@ -175,3 +177,54 @@ def current_address_of(person_id: str) -> str:
 def departed_by_as_of(stay: str) -> str:
     """Whether the stay's exit is recorded at or before the run's instant."""
     return f"({stay}.exited_at IS NOT NULL AND {stay}.exited_at <= CAST(:as_of AS timestamptz))"
+
+
+# The stays present as of the run, each on its last permit period, with its person and
+# the person's current place, one row a stay: stay_id, person_id, entered_at,
+# entry_port_code; the period's permit_number, type, valid_from, valid_until, sponsor,
+# purpose; the person's name and nationality; district_code and village_code.
+PRESENT_ON_LAST_PERIOD = f"""
+    SELECT pr.stay_id, pr.person_id, pr.entered_at, pr.entry_port_code,
+        lp.permit_number, lp.type, lp.valid_from, lp.valid_until, lp.sponsor, lp.purpose,
+        {person_name("p")} AS name, p.nationality, ad.district_code, ad.village_code
+    FROM ({PRESENT_STAYS}) pr
+    JOIN ({LAST_PERMIT_PERIODS}) lp ON lp.stay_id = pr.stay_id
+    JOIN persons p ON p.id = pr.person_id
+    {current_address_of("pr.person_id")}
+"""
+
+
+def stay_evidence(row: str) -> str:
+    """``jsonb_build_object`` arguments: the person, the stay and its permit of a
+    ``PRESENT_ON_LAST_PERIOD`` row (keys classified in ``domain.disclosure.EVIDENCE``)."""
+    pairs = {
+        "person_name": f"{row}.name",
+        "nationality": f"{row}.nationality",
+        "entered_at": utc_time(f"{row}.entered_at"),
+        "entry_port_code": f"{row}.entry_port_code",
+        "permit_number": f"{row}.permit_number",
+        "permit_type": f"{row}.type",
+        "permit_valid_from": f"{row}.valid_from",
+        "last_valid_day": f"{row}.valid_until",
+        "sponsor": f"{row}.sponsor",
+        "purpose": f"{row}.purpose",
+    }
+    return ", ".join(f"'{key}', {value}" for key, value in pairs.items())
+
+
+def stay_facts(row: str) -> str:
+    """The facts of a finding about a stay's last period: the stay and its last valid day."""
+    return f"CAST({row}.stay_id AS text) || '/' || CAST({row}.valid_until AS text)"
+
+
+def departed_or_extended(extended: str) -> str:
+    """The resolutions of a rule about stays: its open alerts whose stay's exit is recorded
+    (DEPARTED) or for which ``extended``, a condition on ``alerts a`` and ``stays s``,
+    holds (PERMIT_EXTENDED)."""
+    departed = departed_by_as_of("s")
+    return f"""
+SELECT a.id AS alert_id,
+    CASE WHEN {departed} THEN 'DEPARTED' ELSE 'PERMIT_EXTENDED' END AS reason
+FROM alerts a JOIN stays s ON s.id = a.stay_id
+WHERE {OPEN_ALERT_OF_RULE} AND ({departed} OR ({extended}))
+"""

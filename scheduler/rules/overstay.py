@@ -18,17 +18,14 @@ from collections.abc import Mapping
 
 from exchange_service.domain.alerts import RuleName, RuleSettings
 from scheduler.rules.base import (
-    LAST_PERMIT_PERIODS,
-    OPEN_ALERT_OF_RULE,
-    PRESENT_STAYS,
+    PRESENT_ON_LAST_PERIOD,
     Rule,
-    current_address_of,
     date_en,
     date_id,
-    departed_by_as_of,
-    person_name,
+    departed_or_extended,
     rupiah,
-    utc_time,
+    stay_evidence,
+    stay_facts,
 )
 
 _FEE = "CAST(:fee_per_day_idr AS bigint)"
@@ -36,43 +33,29 @@ _LIMIT = "CAST(:deportation_after_days AS integer)"
 
 FINDINGS = f"""
 WITH overstays AS (
-    SELECT pr.stay_id, pr.person_id, pr.entered_at, pr.entry_port_code,
-        lp.permit_number, lp.type, lp.valid_from, lp.valid_until, lp.sponsor, lp.purpose,
-        CAST(:today AS date) - lp.valid_until AS days_over
-    FROM ({PRESENT_STAYS}) pr
-    JOIN ({LAST_PERMIT_PERIODS}) lp ON lp.stay_id = pr.stay_id
-    WHERE lp.valid_until < CAST(:today AS date)
+    SELECT s.*, CAST(:today AS date) - s.valid_until AS days_over
+    FROM ({PRESENT_ON_LAST_PERIOD}) s
+    WHERE s.valid_until < CAST(:today AS date)
 ),
 described AS (
-    SELECT o.*, {person_name("p")} AS name, p.nationality,
-        o.days_over * {_FEE} AS fee_idr,
-        o.days_over > {_LIMIT} AS past_limit
-    FROM overstays o JOIN persons p ON p.id = o.person_id
+    SELECT o.*, o.days_over * {_FEE} AS fee_idr, o.days_over > {_LIMIT} AS past_limit
+    FROM overstays o
 )
 SELECT
     'PERSON' AS subject_kind,
     CAST(d.person_id AS text) AS subject_id,
     d.stay_id,
     CASE WHEN d.past_limit THEN 'CRITICAL' ELSE 'HIGH' END AS severity,
-    ad.district_code,
-    ad.village_code,
+    d.district_code,
+    d.village_code,
     jsonb_build_object(
-        'person_name', d.name,
-        'nationality', d.nationality,
-        'entered_at', {utc_time("d.entered_at")},
-        'entry_port_code', d.entry_port_code,
-        'permit_number', d.permit_number,
-        'permit_type', d.type,
-        'permit_valid_from', d.valid_from,
-        'last_valid_day', d.valid_until,
-        'sponsor', d.sponsor,
-        'purpose', d.purpose,
+        {stay_evidence("d")},
         'days_over', d.days_over,
         'fee_per_day_idr', {_FEE},
         'fee_accrued_idr', d.fee_idr,
         'deportation_after_days', {_LIMIT}
     ) AS evidence,
-    CAST(d.stay_id AS text) || '/' || CAST(d.valid_until AS text) AS facts,
+    {stay_facts("d")} AS facts,
     CASE WHEN d.past_limit THEN format(
         '%s (%s) melampaui izin tinggal selama %s hari, lebih dari %s hari: izin %s nomor %s'
         ' berlaku sampai %s. Menurut Pasal 78 ayat (3) UU 6/2011 dikenai deportasi dan'
@@ -101,21 +84,12 @@ SELECT
     END AS summary_en,
     CASE WHEN d.past_limit THEN 'DEPORTATION_AND_ENTRY_BAN' ELSE 'OVERSTAY_FEE' END AS action
 FROM described d
-{current_address_of("d.person_id")}
 """
 
-RESOLUTIONS = f"""
-SELECT a.id AS alert_id,
-    CASE WHEN {departed_by_as_of("s")} THEN 'DEPARTED' ELSE 'PERMIT_EXTENDED' END AS reason
-FROM alerts a JOIN stays s ON s.id = a.stay_id
-WHERE {OPEN_ALERT_OF_RULE}
-  AND ({departed_by_as_of("s")}
-    OR EXISTS (
-        SELECT 1 FROM stay_permits sp
-        WHERE sp.stay_id = s.id
-          AND sp.valid_from <= CAST(:today AS date) AND sp.valid_until >= CAST(:today AS date)
-    ))
-"""
+RESOLUTIONS = departed_or_extended(
+    "EXISTS (SELECT 1 FROM stay_permits sp WHERE sp.stay_id = s.id"
+    " AND sp.valid_from <= CAST(:today AS date) AND sp.valid_until >= CAST(:today AS date))"
+)
 
 
 def _numbers(settings: RuleSettings) -> Mapping[str, object]:

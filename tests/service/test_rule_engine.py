@@ -20,7 +20,7 @@ from exchange_service.settings import Settings
 from exchange_service.storage.database import SavepointUnitOfWork
 from exchange_service.storage.leases import take_term
 from scheduler.rules import RULES
-from scheduler.rules.base import OPEN_ALERT_OF_RULE, Rule
+from scheduler.rules.base import FINDING_COLUMNS, OPEN_ALERT_OF_RULE, RESOLUTION_COLUMNS, Rule
 from scheduler.rules.overstay import OVERSTAY
 from tests.service.conftest import AuditEvents, SettableClock
 from tests.service.stays import alert_rows, events_of, the_alert, visitor_until, wib
@@ -282,3 +282,35 @@ def test_the_evidence_of_every_rule_is_classified_for_every_view(
     assert {alert.rule for alert in alerts} == set(RULES)
     for alert in alerts:
         assert set(alert.evidence) <= set(EVIDENCE), alert.rule
+
+
+# PostgreSQL type OIDs the contract allows for each column.
+_TEXT, _UUID, _JSONB = {25, 1043}, {2950}, {3802}
+_FINDING_TYPES = {
+    **dict.fromkeys(FINDING_COLUMNS, _TEXT),
+    "stay_id": _UUID,
+    "evidence": _JSONB,
+}
+
+
+@pytest.mark.parametrize("rule", list(RULES.values()), ids=str)
+def test_every_rule_returns_the_columns_of_the_contract(
+    rule: Rule, connection: Connection, service_settings: Settings
+) -> None:
+    parameters = {
+        **rule.parameters(rule_engine_options(service_settings).rules, AS_OF, AS_OF.date()),
+        "as_of": AS_OF,
+        "today": AS_OF.date(),
+        "rule": str(rule.name),
+    }
+    for sql, columns in (
+        (rule.findings_sql, _FINDING_TYPES),
+        (rule.resolutions_sql, {"alert_id": _UUID, "reason": _TEXT}),
+    ):
+        result = connection.execute(text(f"SELECT * FROM ({sql}) f LIMIT 0"), parameters)
+        described = {column[0]: column[1] for column in result.cursor.description}
+        assert set(described) == set(columns), rule.name
+        for name, oid in described.items():
+            assert oid in columns[name], f"{rule.name}: {name} has type {oid}"
+    assert tuple(_FINDING_TYPES) == FINDING_COLUMNS
+    assert set(RESOLUTION_COLUMNS) == {"alert_id", "reason"}
