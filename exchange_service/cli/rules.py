@@ -32,7 +32,7 @@ from datetime import datetime
 from typing import Any, TextIO
 from zoneinfo import ZoneInfo
 
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError
 
 from exchange_service.audit.log import AuditUnavailable, open_audit_log
 from exchange_service.cli.audit import parse_when
@@ -121,8 +121,9 @@ def run_rules(
             " first. Nothing was run.\n"
         )
         return CANNOT
-    except OperationalError as error:
-        out.write(f"cannot reach the database: {error.orig}. Nothing was run.\n")
+    except DBAPIError as error:
+        # Unreachable, or not migrated (`pantau migrate` makes the tables).
+        out.write(f"cannot use the database: {error.orig}. Nothing was run.\n")
         return CANNOT
     engine = make_engine(settings.database_url, pool_size=1, application_name="pantau-rules")
     status = OK
