@@ -3,11 +3,15 @@
 The file is ``PANTAU_SETTINGS`` or else ``pantau.toml`` in the working
 directory, if present; environment variables win over the file. Figures the
 domain brief marks as uncertain are settings with the brief's default.
+Commands an officer runs beside `make run` (``pantau rules``) load them with
+``development_fallback``: failing both, ``deploy/pantau.dev.toml`` in the
+working directory, the file `make run` serves with.
 """
 
 from __future__ import annotations
 
 import os
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +23,15 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from exchange_service.domain.alerts import RuleSettings
+
 DEFAULT_SETTINGS_FILE = "pantau.toml"
+# The file `make run` serves with (PANTAU_SETTINGS in the Makefile).
+DEVELOPMENT_SETTINGS_FILE = "deploy/pantau.dev.toml"
+# The rules' defaults are the domain's (DOMAIN.md and issue 10).
+_RULES = RuleSettings()
+# Whether the settings being built may fall back to the development file.
+_DEVELOPMENT_FALLBACK: ContextVar[bool] = ContextVar("development_fallback", default=False)
 
 
 class Settings(BaseSettings):
@@ -85,6 +97,38 @@ class Settings(BaseSettings):
     audit_checkpoint_every_records: int = Field(default=1000, ge=1)
     audit_checkpoint_every_seconds: float = Field(default=300.0, gt=0)
 
+    # --- early-warning rules (scheduler/rules; RuleSettings field by field) -------
+    # OVERSTAY: fee per day overstayed, rupiah (Pasal 78, PP 28/2019; check PP 45/2024).
+    rule_overstay_fee_per_day_idr: int = Field(default=_RULES.overstay_fee_per_day_idr, ge=0)
+    # OVERSTAY: past this many days over, deportation and an entry ban (Pasal 78(3)).
+    rule_overstay_deportation_after_days: int = Field(
+        default=_RULES.overstay_deportation_after_days, ge=0
+    )
+    # PERMIT_EXPIRING: warn when the permit's last period ends within this many days.
+    rule_permit_expiring_within_days: int = Field(
+        default=_RULES.permit_expiring_within_days, ge=0, le=366
+    )
+    # UNREPORTED_ADDRESS_CHANGE: this many sightings far from the registered address ...
+    rule_address_change_min_sightings: int = Field(
+        default=_RULES.address_change_min_sightings, ge=1
+    )
+    # ... within this many days before the run ...
+    rule_address_change_window_days: int = Field(default=_RULES.address_change_window_days, ge=1)
+    # ... each farther than this from the address in force at its time, metres ...
+    rule_address_change_distance_meters: float = Field(
+        default=_RULES.address_change_distance_meters, gt=0
+    )
+    # ... the first older than this grace window, days (Pasal 71; check: the law sets no count).
+    rule_address_change_grace_days: int = Field(default=_RULES.address_change_grace_days, ge=0)
+    # NO_RECENT_CONTACT: no sighting, address report or permit action for this many days.
+    rule_no_contact_days: int = Field(default=_RULES.no_contact_days, ge=1)
+    # SPONSOR_OVERSTAY_CLUSTER: a sponsor with at least this many sponsees overstaying ...
+    rule_sponsor_cluster_min_sponsees: int = Field(
+        default=_RULES.sponsor_cluster_min_sponsees, ge=1
+    )
+    # ... within this many days.
+    rule_sponsor_cluster_window_days: int = Field(default=_RULES.sponsor_cluster_window_days, ge=1)
+
     @classmethod
     def settings_customise_sources(
         cls,
@@ -94,13 +138,37 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        path = Path(os.environ.get("PANTAU_SETTINGS", DEFAULT_SETTINGS_FILE))
+        path = settings_file(development_fallback=_DEVELOPMENT_FALLBACK.get())
         sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
-        if path.is_file():
+        if path is not None and path.is_file():
             sources.append(TomlConfigSettingsSource(settings_cls, toml_file=path))
         return tuple(sources)
 
 
-def load_settings(**overrides: Any) -> Settings:
-    """Settings from file and environment; keyword overrides win (for tests and tools)."""
-    return Settings(**overrides)
+def settings_file(*, development_fallback: bool = False) -> Path | None:
+    """The file settings are read from, or None: ``PANTAU_SETTINGS``, else ``./pantau.toml``.
+
+    With ``development_fallback``, failing both, ``./deploy/pantau.dev.toml``
+    (the file `make run` serves with) if present.
+    """
+    if "PANTAU_SETTINGS" in os.environ:
+        return Path(os.environ["PANTAU_SETTINGS"])
+    for candidate, allowed in (
+        (DEFAULT_SETTINGS_FILE, True),
+        (DEVELOPMENT_SETTINGS_FILE, development_fallback),
+    ):
+        if allowed and Path(candidate).is_file():
+            return Path(candidate)
+    return None
+
+
+def load_settings(*, development_fallback: bool = False, **overrides: Any) -> Settings:
+    """Settings from file and environment; keyword overrides win (for tests and tools).
+
+    ``development_fallback``: see ``settings_file``.
+    """
+    token = _DEVELOPMENT_FALLBACK.set(development_fallback)
+    try:
+        return Settings(**overrides)
+    finally:
+        _DEVELOPMENT_FALLBACK.reset(token)

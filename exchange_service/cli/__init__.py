@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from exchange_service.cli.audit import add_audit_parser, run_audit_command
+from exchange_service.cli.rules import add_rules_parser, rules_settings, run_rules_command
 from exchange_service.settings import load_settings
 
 
@@ -35,9 +36,10 @@ def main(argv: list[str] | None = None) -> int:
     bench.add_argument("--sightings", type=int, default=3_000_000)
     bench.add_argument("--seconds", type=float, default=10.0, help="per measurement")
     add_audit_parser(commands)
+    add_rules_parser(commands)
     args = parser.parse_args(argv)
 
-    settings = load_settings()
+    settings = rules_settings() if args.command == "rules" else load_settings()
     logging.basicConfig(
         level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
@@ -56,6 +58,8 @@ def main(argv: list[str] | None = None) -> int:
         print(message)  # noqa: T201
     elif args.command == "audit":
         return run_audit_command(args, settings)
+    elif args.command == "rules":
+        return run_rules_command(args, settings)
     elif args.command == "migrate":
         app.migrate(settings)
     elif args.command == "load-sample":

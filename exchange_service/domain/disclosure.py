@@ -1,4 +1,4 @@
-"""What each data view may receive of the registry's records: the one disclosure policy.
+"""What each data view may receive of the registry's records and alerts: the one disclosure policy.
 
 Personal data leaves Pantau through ``disclose``, which returns a copy of domain
 values holding only what the recipient's view allows, before anything
@@ -10,9 +10,14 @@ government) says who a person is and where only by district and village: no
 document or permit numbers, no sponsors, the birth year only, no coordinates,
 address lines, lodging names, references or distances. ``POLICY`` says it field
 by field, for every record type that can leave and every view; tests fail while
-a field or a record type of ``domain/model.py`` is unclassified, so nothing new
-is disclosed until someone decides it may be, and README.md's table of what the
-views withhold is checked against it.
+a field or a record type of ``domain/model.py`` or ``domain/alerts.py`` is
+unclassified, so nothing new is disclosed until someone decides it may be, and
+README.md's table of what the views withhold is checked against it.
+
+An alert's evidence is structured facts, so ``EVIDENCE`` says key by key what
+each view receives of it; a key it does not name is withheld from every view
+but FULL. The alert's summaries name permits and sponsors, so the DISTRICT
+view does not receive them; it reads the facts it may from the evidence.
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any, TypeVar
 
-from exchange_service.domain import model
+from exchange_service.domain import alerts, model
 from exchange_service.domain.agencies import DataView
 
 T = TypeVar("T")
@@ -37,6 +42,7 @@ class Rule(enum.Enum):
     WITHHOLD = "withheld: left empty ('' or None)"
     BIRTH_YEAR = "a birth date trimmed to its year"
     OWN_ENTRY = "records inside the record, disclosed by their own type's entry"
+    EVIDENCE_KEYS = "structured facts, each key as EVIDENCE says (keys it does not name withheld)"
 
 
 FieldRules = Mapping[DataView, Rule]
@@ -45,6 +51,49 @@ _EVERY_VIEW: FieldRules = {DataView.FULL: Rule.KEEP, DataView.DISTRICT: Rule.KEE
 _FULL_VIEW_ONLY: FieldRules = {DataView.FULL: Rule.KEEP, DataView.DISTRICT: Rule.WITHHOLD}
 _YEAR_IN_DISTRICT: FieldRules = {DataView.FULL: Rule.KEEP, DataView.DISTRICT: Rule.BIRTH_YEAR}
 _RECORDS_INSIDE: FieldRules = {DataView.FULL: Rule.OWN_ENTRY, DataView.DISTRICT: Rule.OWN_ENTRY}
+_EVIDENCE_BY_KEY: FieldRules = {DataView.FULL: Rule.KEEP, DataView.DISTRICT: Rule.EVIDENCE_KEYS}
+
+# The keys of alert evidence (scheduler/rules) -> what each view receives of each.
+EVIDENCE: Mapping[str, FieldRules] = MappingProxyType(
+    {
+        "person_name": _EVERY_VIEW,
+        "nationality": _EVERY_VIEW,
+        "entered_at": _EVERY_VIEW,
+        "entry_port_code": _EVERY_VIEW,
+        "permit_number": _FULL_VIEW_ONLY,
+        "permit_type": _EVERY_VIEW,
+        "permit_valid_from": _EVERY_VIEW,
+        "last_valid_day": _EVERY_VIEW,
+        "sponsor": _FULL_VIEW_ONLY,
+        "purpose": _EVERY_VIEW,
+        # OVERSTAY
+        "days_over": _EVERY_VIEW,
+        "fee_per_day_idr": _EVERY_VIEW,
+        "fee_accrued_idr": _EVERY_VIEW,
+        "deportation_after_days": _EVERY_VIEW,
+        # PERMIT_EXPIRING
+        "days_left": _EVERY_VIEW,
+        "within_days": _EVERY_VIEW,
+    }
+)
+
+# What an alert says of its subject, kept in every view but its text and internal key.
+_ALERT_FIELDS: Mapping[str, FieldRules] = {
+    "rule": _EVERY_VIEW,
+    "subject_kind": _EVERY_VIEW,
+    # A person's id, or a sponsor's opaque key (never the name: SubjectKind).
+    "subject_id": _EVERY_VIEW,
+    "stay_id": _EVERY_VIEW,
+    "severity": _EVERY_VIEW,
+    "status": _EVERY_VIEW,
+    "district_code": _EVERY_VIEW,
+    "village_code": _EVERY_VIEW,
+    "evidence": _EVIDENCE_BY_KEY,
+    # Paragraphs naming the permit, its number and the sponsor.
+    "summary_id": _FULL_VIEW_ONLY,
+    "summary_en": _FULL_VIEW_ONLY,
+    "action": _EVERY_VIEW,
+}
 
 # Record type -> field -> what each view receives of it.
 POLICY: Mapping[type[Any], Mapping[str, FieldRules]] = MappingProxyType(
@@ -140,6 +189,31 @@ POLICY: Mapping[type[Any], Mapping[str, FieldRules]] = MappingProxyType(
             "field": _EVERY_VIEW,
             "reason": _EVERY_VIEW,
         },
+        alerts.Alert: {
+            "id": _EVERY_VIEW,
+            **_ALERT_FIELDS,
+            # The key of the facts can hold numbers the evidence withholds.
+            "facts": _FULL_VIEW_ONLY,
+            "first_detected_at": _EVERY_VIEW,
+            "changed_at": _EVERY_VIEW,
+            "resolved_at": _EVERY_VIEW,
+            "resolution_reason": _EVERY_VIEW,
+        },
+        alerts.AlertEvent: {
+            **_ALERT_FIELDS,
+            "seq": _EVERY_VIEW,
+            "alert_id": _EVERY_VIEW,
+            "kind": _EVERY_VIEW,
+            "resolution_reason": _EVERY_VIEW,
+            "actor_id": _EVERY_VIEW,
+            "actor_kind": _EVERY_VIEW,
+            "officer": _EVERY_VIEW,
+            # A reviewer's free text may name anything the view withholds.
+            "note": _FULL_VIEW_ONLY,
+            "rule_run_id": _EVERY_VIEW,
+            "occurred_at": _EVERY_VIEW,
+            "recorded_at": _EVERY_VIEW,
+        },
     }
 )
 
@@ -234,6 +308,17 @@ def _disclosed(value: Any, view: DataView) -> Any:
             replaced[change.field] = change.empty
         elif change.rule is Rule.BIRTH_YEAR:
             replaced[change.field] = model.BirthDate(getattr(value, change.field).year)
+        elif change.rule is Rule.EVIDENCE_KEYS:
+            replaced[change.field] = _disclosed_evidence(getattr(value, change.field), view)
         else:
             replaced[change.field] = _disclosed(getattr(value, change.field), view)
     return dataclasses.replace(value, **replaced)
+
+
+def _disclosed_evidence(evidence: Mapping[str, object], view: DataView) -> Mapping[str, object]:
+    """The keys of the evidence the view receives; those ``EVIDENCE`` does not name are withheld."""
+    return {
+        key: item
+        for key, item in evidence.items()
+        if key in EVIDENCE and EVIDENCE[key][view] is Rule.KEEP
+    }

@@ -8,12 +8,13 @@ implementations, and mypy checks there that those fit.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from datetime import date, datetime
 from typing import Protocol
 
-from exchange_service.domain import model
+from exchange_service.domain import alerts, model
+from exchange_service.domain.audit import Actor
 from exchange_service.domain.fencing import Fence
 
 
@@ -97,11 +98,57 @@ class RegistryStore(Protocol):
     def sighting(self, sighting_id: uuid.UUID) -> model.Sighting: ...
 
 
+class AlertStore(Protocol):
+    """Alerts, their events and the rules' run records, as one transaction sees and writes them."""
+
+    def lock_rule(self, rule: alerts.RuleName) -> None:
+        """Serialises runs of the rule until the transaction ends."""
+        ...
+
+    def apply_rule(
+        self,
+        rule: alerts.RuleDefinition,
+        parameters: Mapping[str, object],
+        *,
+        run_id: uuid.UUID,
+        actor: Actor,
+    ) -> alerts.AlertChanges:
+        """Diffs the rule's findings and resolutions against its open alerts, set-based.
+
+        Opens, updates, escalates and resolves alerts and appends one alert
+        event per change, naming the run and the actor; changes nothing when
+        nothing changed. Raises ``RuleFailed`` when the rule's statements fail
+        (the transaction must then be rolled back).
+        """
+        ...
+
+    def record_run(self, run: alerts.RuleRun) -> None:
+        """Appends the record of a run."""
+        ...
+
+    def run(self, run_id: uuid.UUID) -> alerts.RuleRun | None: ...
+
+    def alert(self, alert_id: uuid.UUID) -> alerts.Alert | None: ...
+
+    def alerts_of(
+        self, subject_id: str, rule: alerts.RuleName | None = None
+    ) -> tuple[alerts.Alert, ...]:
+        """Every alert about the subject (of the rule, if given), oldest first."""
+        ...
+
+    def events_of(self, alert_id: uuid.UUID) -> tuple[alerts.AlertEvent, ...]:
+        """The alert's events, in order."""
+        ...
+
+
 class Transaction(Protocol):
     """The stores of one transaction: what they write is committed together or not at all."""
 
     @property
     def registry(self) -> RegistryStore: ...
+
+    @property
+    def alerts(self) -> AlertStore: ...
 
 
 class RegistryReader(Protocol):

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from exchange_service.domain.deadlines import seconds_left
 from exchange_service.domain.errors import DeadlineExceeded, Unavailable
 from exchange_service.domain.fencing import Fence
+from exchange_service.storage.alert_store import AlertStore
 from exchange_service.storage.leases import check_fence
 from exchange_service.storage.registry_reader import RegistryReader
 from exchange_service.storage.registry_store import RegistryStore
@@ -59,11 +60,12 @@ def make_engine(
 class Transaction:
     """The stores of one database transaction: what they write commits together or not at all.
 
-    Every store works on the same session; stores of later areas (alerts,
-    their outbox) join here, so an alert and its deliveries commit as one.
+    Every store works on the same session; stores of later areas (the
+    alerts' outbox) join here, so an alert and its deliveries commit as one.
     """
 
     registry: RegistryStore
+    alerts: AlertStore
 
 
 class _Transactions:
@@ -86,7 +88,8 @@ class _Transactions:
             if fence is not None:
                 check_fence(session, fence)
             yield Transaction(
-                registry=RegistryStore(session, boundary_tolerance_meters=self._tolerance)
+                registry=RegistryStore(session, boundary_tolerance_meters=self._tolerance),
+                alerts=AlertStore(session),
             )
 
 

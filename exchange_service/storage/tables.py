@@ -7,6 +7,7 @@ change of address or a permit extension can only ever add a row.
 
 from __future__ import annotations
 
+import enum
 import uuid
 from datetime import date, datetime
 from typing import Any
@@ -31,10 +32,10 @@ from sqlalchemy import (
     func,
     text,
 )
-from sqlalchemy.dialects.postgresql import ARRAY, UUID
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from exchange_service.domain import audit
+from exchange_service.domain import alerts, audit
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -303,3 +304,148 @@ class Lease(Base):
     holder: Mapped[str] = mapped_column(Text)
     taken_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     __table_args__ = (CheckConstraint("term > 0", name="term_positive"),)
+
+
+# --- early-warning alerts (exchange_service.domain.alerts) ---------------------------
+
+_OPEN_ALERT = "status IN ('OPEN', 'ACKNOWLEDGED', 'CONFIRMED')"
+
+
+def _one_of(column: str, values: type[enum.StrEnum]) -> str:
+    return f"{column} IN ({', '.join(repr(str(v)) for v in values)})"
+
+
+class AlertRow(Base):
+    """An alert: a rule's condition holding for a subject (and its stay), and where it stands.
+
+    At most one open alert per (rule, subject, stay), the stay's absence
+    counting as one value (``NULLS NOT DISTINCT``); a dismissed or resolved
+    alert leaves room for a new one.
+    """
+
+    __tablename__ = "alerts"
+    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    rule: Mapped[str] = mapped_column(Text)
+    subject_kind: Mapped[str] = mapped_column(Text)
+    subject_id: Mapped[str] = mapped_column(Text)
+    stay_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("stays.id"))
+    severity: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(Text)
+    district_code: Mapped[str | None] = mapped_column(ForeignKey("districts.code"))
+    village_code: Mapped[str | None] = mapped_column(ForeignKey("villages.code"))
+    evidence: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    summary_id: Mapped[str] = mapped_column(Text)
+    summary_en: Mapped[str] = mapped_column(Text)
+    action: Mapped[str] = mapped_column(Text)
+    facts: Mapped[str] = mapped_column(Text)
+    first_detected_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    changed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    resolved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    resolution_reason: Mapped[str | None] = mapped_column(Text)
+    __table_args__ = (
+        CheckConstraint(_one_of("rule", alerts.RuleName), name="rule_name"),
+        CheckConstraint(_one_of("subject_kind", alerts.SubjectKind), name="subject_kind_name"),
+        CheckConstraint(_one_of("severity", alerts.Severity), name="severity_name"),
+        CheckConstraint(_one_of("status", alerts.AlertStatus), name="status_name"),
+        CheckConstraint(_one_of("action", alerts.AdministrativeAction), name="action_name"),
+        CheckConstraint(
+            _one_of("resolution_reason", alerts.ResolutionReason), name="resolution_reason_name"
+        ),
+        # A resolved alert says when and why; no other has a resolution.
+        CheckConstraint(
+            "(status = 'RESOLVED') = (resolved_at IS NOT NULL)"
+            " AND (resolved_at IS NULL) = (resolution_reason IS NULL)",
+            name="resolved_with_reason",
+        ),
+        CheckConstraint("jsonb_typeof(evidence) = 'object'", name="evidence_object"),
+        Index(
+            "uq_alerts_one_open_per_key",
+            "rule",
+            "subject_kind",
+            "subject_id",
+            "stay_id",
+            unique=True,
+            postgresql_where=text(_OPEN_ALERT),
+            postgresql_nulls_not_distinct=True,
+        ),
+        # Dismissed alerts of a key, and a subject's alerts whatever their status.
+        Index("ix_alerts_rule_subject", "rule", "subject_kind", "subject_id"),
+        Index("ix_alerts_changed_at", "changed_at"),
+    )
+
+
+class RuleRunRow(Base):
+    """One run of a rule: as of when, how long, what it changed, or the error that stopped it."""
+
+    __tablename__ = "rule_runs"
+    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    rule: Mapped[str] = mapped_column(Text)
+    as_of: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    actor: Mapped[str] = mapped_column(Text)
+    rows_scanned: Mapped[int] = mapped_column(Integer)
+    opened: Mapped[int] = mapped_column(Integer)
+    updated: Mapped[int] = mapped_column(Integer)
+    escalated: Mapped[int] = mapped_column(Integer)
+    resolved: Mapped[int] = mapped_column(Integer)
+    error: Mapped[str | None] = mapped_column(Text)
+    fence_lease: Mapped[str | None] = mapped_column(Text)
+    fence_term: Mapped[int | None] = mapped_column(BigInteger)
+    __table_args__ = (
+        CheckConstraint(_one_of("rule", alerts.RuleName), name="rule_name"),
+        CheckConstraint("finished_at >= started_at", name="finished_after_start"),
+        # A failed run changed nothing.
+        CheckConstraint(
+            "error IS NULL OR opened + updated + escalated + resolved = 0",
+            name="failed_run_changed_nothing",
+        ),
+        Index("ix_rule_runs_rule_as_of", "rule", "as_of"),
+    )
+
+
+class AlertEventRow(Base):
+    """One change of an alert, with the alert as of the change: the unit that leaves Pantau.
+
+    Append-only (a trigger rejects UPDATE and DELETE). ``seq`` orders all
+    events; the run that made a change is checked at commit (the run's row
+    is written after its changes, in the same transaction).
+    """
+
+    __tablename__ = "alert_events"
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    alert_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("alerts.id"))
+    kind: Mapped[str] = mapped_column(Text)
+    rule: Mapped[str] = mapped_column(Text)
+    subject_kind: Mapped[str] = mapped_column(Text)
+    subject_id: Mapped[str] = mapped_column(Text)
+    stay_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    severity: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(Text)
+    district_code: Mapped[str | None] = mapped_column(Text)
+    village_code: Mapped[str | None] = mapped_column(Text)
+    evidence: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    summary_id: Mapped[str] = mapped_column(Text)
+    summary_en: Mapped[str] = mapped_column(Text)
+    action: Mapped[str] = mapped_column(Text)
+    resolution_reason: Mapped[str | None] = mapped_column(Text)
+    actor_id: Mapped[str] = mapped_column(Text)
+    actor_kind: Mapped[str] = mapped_column(Text)
+    officer: Mapped[str] = mapped_column(Text, server_default=text("''"))
+    note: Mapped[str] = mapped_column(Text, server_default=text("''"))
+    rule_run_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("rule_runs.id", deferrable=True, initially="DEFERRED")
+    )
+    occurred_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    recorded_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+    __table_args__ = (
+        CheckConstraint(_one_of("kind", alerts.AlertEventKind), name="kind_name"),
+        Index("ix_alert_events_alert_seq", "alert_id", "seq"),
+        Index("ix_alert_events_rule_run_id", "rule_run_id"),
+    )
+
+
+# Rows are added, never changed: alert events and the record of rule runs.
+APPEND_ONLY_ALERT_TABLES = ("alert_events", "rule_runs")

@@ -20,10 +20,19 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import Connection, Engine, text
 
-from exchange_service.app import query_options, registry_options
+from exchange_service.app import query_options, registry_options, rule_engine_options
+from exchange_service.domain.audit import (
+    GENESIS,
+    AuditEvent,
+    AuditRecord,
+    build_record,
+    stored_texts,
+)
 from exchange_service.services import Queries, Registry
+from exchange_service.services.alerts import RuleEngine
 from exchange_service.settings import Settings, load_settings
 from exchange_service.storage.database import SavepointUnitOfWork, make_engine
+from scheduler.rules import RULES
 from tests.conftest import HISTORY_AND_RECORD_TABLES
 
 WIB = ZoneInfo("Asia/Jakarta")
@@ -130,3 +139,42 @@ class RowCountsInTransaction:
 @pytest.fixture
 def row_counts(connection: Connection) -> RowCountsInTransaction:
     return RowCountsInTransaction(connection)
+
+
+# --- the rule engine ---------------------------------------------------------------
+
+
+class AuditEvents:
+    """An audit recorder that keeps the events it is given, chained as the trail chains them.
+
+    The trail itself (signing, writing, verifying) is tested in ``tests/audit``;
+    here what matters is which events the use cases report.
+    """
+
+    def __init__(self) -> None:
+        self.events: list[AuditEvent] = []
+        self._head = GENESIS
+
+    def record(self, event: AuditEvent) -> AuditRecord:
+        record = build_record(
+            self._head, at=DEFAULT_INSTANT, person_ids=event.person_ids, **stored_texts(event)
+        )
+        self._head = record.head
+        self.events.append(event)
+        return record
+
+
+@pytest.fixture
+def audit_events() -> AuditEvents:
+    return AuditEvents()
+
+
+@pytest.fixture
+def rule_engine(
+    uow: SavepointUnitOfWork,
+    service_settings: Settings,
+    clock: SettableClock,
+    audit_events: AuditEvents,
+) -> RuleEngine:
+    """The rule engine on the test's transaction, with the rules of ``scheduler.rules``."""
+    return RuleEngine(uow, RULES, rule_engine_options(service_settings), audit_events, clock=clock)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections.abc
 import contextvars
 import dataclasses
 import inspect
@@ -15,10 +16,10 @@ from typing import Any
 
 import pytest
 
-from exchange_service.domain import model
+from exchange_service.domain import alerts, model
 from exchange_service.domain.agencies import Agency, AgencyKind, DataView
 from exchange_service.domain.call import caller_view, current_agency
-from exchange_service.domain.disclosure import POLICY, WHOLE_VALUES, Rule, disclose
+from exchange_service.domain.disclosure import EVIDENCE, POLICY, WHOLE_VALUES, Rule, disclose
 from exchange_service.domain.errors import Unauthenticated
 
 README = Path(__file__).resolve().parents[2] / "README.md"
@@ -167,17 +168,25 @@ def test_no_coordinates_or_full_birth_date_reach_the_district_view() -> None:
 # --- the policy is total ------------------------------------------------------
 
 
-def _model_dataclasses() -> set[type[Any]]:
+def _dataclasses_of(module: Any) -> set[type[Any]]:
     return {
         value
-        for _, value in inspect.getmembers(model, inspect.isclass)
-        if dataclasses.is_dataclass(value) and value.__module__ == model.__name__
+        for _, value in inspect.getmembers(module, inspect.isclass)
+        if dataclasses.is_dataclass(value) and value.__module__ == module.__name__
     }
 
 
+# Values of domain/alerts.py that never leave Pantau for an agency: a run's
+# record and counts, and the rules' numbers.
+INTERNAL_ALERT_VALUES = {alerts.RuleRun, alerts.AlertChanges, alerts.RuleSettings}
+
+
 def test_every_type_of_the_model_is_a_disclosed_record_or_a_whole_value() -> None:
-    assert _model_dataclasses() == set(POLICY) | WHOLE_VALUES
+    assert _dataclasses_of(model) | _dataclasses_of(alerts) == (
+        set(POLICY) | WHOLE_VALUES | INTERNAL_ALERT_VALUES
+    )
     assert not set(POLICY) & WHOLE_VALUES
+    assert not set(POLICY) & INTERNAL_ALERT_VALUES
 
 
 @pytest.mark.parametrize("record_type", list(POLICY), ids=lambda t: t.__name__)
@@ -217,6 +226,8 @@ def test_each_rule_fits_the_type_of_its_field(
             assert rule is not Rule.OWN_ENTRY, where
         if rule is Rule.BIRTH_YEAR:
             assert hint is model.BirthDate, where
+        if rule is Rule.EVIDENCE_KEYS:
+            assert typing.get_origin(hint) is collections.abc.Mapping, where
 
 
 def test_the_district_view_keeps_no_point_and_no_full_birth_date_by_type() -> None:
@@ -231,20 +242,30 @@ def test_the_district_view_keeps_no_point_and_no_full_birth_date_by_type() -> No
 
 # --- README --------------------------------------------------------------------
 
-CELLS = {Rule.KEEP: "yes", Rule.WITHHOLD: "—", Rule.BIRTH_YEAR: "year only"}
+CELLS = {
+    Rule.KEEP: "yes",
+    Rule.WITHHOLD: "—",
+    Rule.BIRTH_YEAR: "year only",
+    Rule.EVIDENCE_KEYS: "key by key",
+}
 
 
-def test_readme_table_of_the_views_matches_the_policy() -> None:
-    header = "| field | " + " | ".join(DataView) + " |"
+def _readme_table(first_column: str, name_pattern: str) -> dict[str, tuple[str, ...]]:
+    header = f"| {first_column} | " + " | ".join(DataView) + " |"
     lines = README.read_text().splitlines()
-    assert header in lines, "README shows a column per view"
+    assert header in lines, f"README shows a column per view for each {first_column}"
     start = lines.index(header) + 2  # past the header and its rule
     rows = lines[start : lines.index("", start)]
     documented: dict[str, tuple[str, ...]] = {}
     for row in rows:
-        match = re.fullmatch(r"\| `([A-Za-z]+\.[a-z_]+)` \|(.*)\|", row)
+        match = re.fullmatch(rf"\| `({name_pattern})` \|(.*)\|", row)
         assert match, row
         documented[match[1]] = tuple(cell.strip() for cell in match[2].split("|"))
+    return documented
+
+
+def test_readme_table_of_the_views_matches_the_policy() -> None:
+    documented = _readme_table("field", r"[A-Za-z]+\.[a-z_]+")
     expected = {
         f"{record_type.__name__}.{name}": tuple(CELLS[rules[view]] for view in DataView)
         for record_type, fields in POLICY.items()
@@ -252,6 +273,106 @@ def test_readme_table_of_the_views_matches_the_policy() -> None:
         if any(rule not in {Rule.KEEP, Rule.OWN_ENTRY} for rule in rules.values())
     }
     assert documented == expected
+
+
+def test_readme_table_of_the_evidence_keys_matches_the_policy() -> None:
+    documented = _readme_table("evidence key", r"[a-z_]+")
+    expected = {
+        key: tuple(CELLS[rules[view]] for view in DataView)
+        for key, rules in EVIDENCE.items()
+        if any(rule is not Rule.KEEP for rule in rules.values())
+    }
+    assert documented == expected
+
+
+# --- alerts ----------------------------------------------------------------------
+
+ALERT_ID = uuid.UUID("4fbc5a6e-8b9d-4e0f-a13b-4c5d6e7f8091")
+EVIDENCE_SAMPLE = {
+    "person_name": "TAN Wei Ming",
+    "nationality": "MYS",
+    "permit_number": "VISIT-2026-0001",
+    "permit_type": "VISIT",
+    "last_valid_day": "2026-11-30",
+    "sponsor": "PT Tarempa Marine",
+    "days_over": 37,
+    "fee_accrued_idr": 37_000_000,
+    "a_key_no_one_classified": "secret",
+}
+ALERT = alerts.Alert(
+    id=ALERT_ID,
+    rule=alerts.RuleName.OVERSTAY,
+    subject_kind=alerts.SubjectKind.PERSON,
+    subject_id=str(PERSON_ID),
+    stay_id=STAY_ID,
+    severity=alerts.Severity.HIGH,
+    status=alerts.AlertStatus.OPEN,
+    district_code="21.05.01",
+    village_code="21.05.01.2001",
+    evidence=EVIDENCE_SAMPLE,
+    summary_id="TAN Wei Ming (MYS) melampaui izin tinggal ... VISIT-2026-0001 ...",
+    summary_en="TAN Wei Ming (MYS) has overstayed ... VISIT-2026-0001 ...",
+    action=alerts.AdministrativeAction.OVERSTAY_FEE,
+    facts=f"{STAY_ID}/2026-11-30",
+    first_detected_at=AT,
+    changed_at=AT,
+)
+DISTRICT_EVIDENCE = {
+    "person_name": "TAN Wei Ming",
+    "nationality": "MYS",
+    "permit_type": "VISIT",
+    "last_valid_day": "2026-11-30",
+    "days_over": 37,
+    "fee_accrued_idr": 37_000_000,
+}
+
+
+def test_the_district_view_of_an_alert_has_no_permit_number_sponsor_or_summary() -> None:
+    assert disclose(ALERT, DataView.FULL) is ALERT
+    assert disclose(ALERT, DataView.DISTRICT) == dataclasses.replace(
+        ALERT, evidence=DISTRICT_EVIDENCE, summary_id="", summary_en="", facts=""
+    )
+
+
+def test_the_district_view_of_an_alert_event_has_no_reviewers_note() -> None:
+    event = alerts.AlertEvent(
+        seq=7,
+        alert_id=ALERT_ID,
+        kind=alerts.AlertEventKind.REVIEWED,
+        rule=ALERT.rule,
+        subject_kind=ALERT.subject_kind,
+        subject_id=ALERT.subject_id,
+        stay_id=STAY_ID,
+        severity=ALERT.severity,
+        status=alerts.AlertStatus.CONFIRMED,
+        district_code=ALERT.district_code,
+        village_code=ALERT.village_code,
+        evidence=EVIDENCE_SAMPLE,
+        summary_id=ALERT.summary_id,
+        summary_en=ALERT.summary_en,
+        action=ALERT.action,
+        resolution_reason=None,
+        actor_id="kanim-tarempa",
+        actor_kind="IMMIGRATION",
+        officer="Insp. Rahmat Hidayat",
+        note="sponsor PT Tarempa Marine called; permit VISIT-2026-0001",
+        rule_run_id=None,
+        occurred_at=AT,
+        recorded_at=AT,
+    )
+    assert disclose(event, DataView.FULL) is event
+    assert disclose((event,), DataView.DISTRICT) == (
+        dataclasses.replace(
+            event, evidence=DISTRICT_EVIDENCE, summary_id="", summary_en="", note=""
+        ),
+    )
+
+
+def test_every_evidence_key_is_classified_for_every_view() -> None:
+    for key, rules in EVIDENCE.items():
+        assert set(rules) == set(DataView), key
+        assert set(rules.values()) <= {Rule.KEEP, Rule.WITHHOLD}, key
+        assert rules[DataView.FULL] is Rule.KEEP, key
 
 
 # --- the caller's view ----------------------------------------------------------

@@ -1,0 +1,318 @@
+"""Alerts inside a caller's transaction: a rule run's diff in one statement, and its record.
+
+``apply_rule`` embeds the rule's two statements in one SQL statement whose
+data-modifying CTEs, on one snapshot, resolve the alerts whose reason holds,
+update the open alerts whose finding changed (ESCALATED when the severity
+rises), open alerts for new findings and append one ``alert_events`` row per
+change. Nothing is looped over in Python. Each UPDATE re-checks its row's
+state and the INSERT yields to the unique index of open alerts, so even two
+runs of a rule that were not serialised (``lock_rule``) could not open an
+alert twice or append an event for a change already made.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+from sqlalchemy import Row, text
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.orm import Session
+
+from exchange_service.domain import alerts as a
+from exchange_service.domain.audit import Actor
+
+_OPEN = "(" + ", ".join(f"'{status}'" for status in sorted(a.OPEN_STATUSES)) + ")"
+_SEVERITIES = "ARRAY[" + ", ".join(f"'{severity}'" for severity in a.SEVERITY_ORDER) + "]"
+
+# The columns of an alert that its events carry, as of each event.
+_EVENT_COLUMNS = (
+    "id, rule, subject_kind, subject_id, stay_id, severity, status, district_code,"
+    " village_code, evidence, summary_id, summary_en, action, resolution_reason"
+)
+# What a finding says of an alert: a change to any of them is an update.
+_FINDING = "severity, district_code, village_code, evidence, facts, summary_id, summary_en, action"
+
+
+def _of(alias: str, columns: str) -> str:
+    return ", ".join(f"{alias}.{column.strip()}" for column in columns.split(","))
+
+
+# Where the rule's statements go (on lines of their own: a trailing comment stays theirs).
+_FINDINGS, _RESOLUTIONS = "/* findings */", "/* resolutions */"
+_SAME_KEY = (
+    "o.subject_kind = f.subject_kind AND o.subject_id = f.subject_id"
+    " AND o.stay_id IS NOT DISTINCT FROM f.stay_id"
+)
+
+_DIFF = f"""
+WITH found AS MATERIALIZED (
+{_FINDINGS}
+),
+resolving AS MATERIALIZED (
+{_RESOLUTIONS}
+),
+open_alerts AS (
+    SELECT * FROM alerts WHERE rule = :rule AND status IN {_OPEN}
+),
+resolution AS (
+    SELECT DISTINCT ON (r.alert_id) r.alert_id, r.reason
+    FROM resolving r JOIN open_alerts o ON o.id = r.alert_id
+    ORDER BY r.alert_id, r.reason
+),
+resolved AS (
+    UPDATE alerts x
+    SET status = 'RESOLVED', resolution_reason = r.reason, resolved_at = :as_of,
+        changed_at = :as_of
+    FROM resolution r
+    WHERE x.id = r.alert_id AND x.status IN {_OPEN}
+    RETURNING x.*
+),
+changed AS (
+    SELECT o.id, {_of("f", _FINDING)},
+        array_position({_SEVERITIES}, f.severity)
+            > array_position({_SEVERITIES}, o.severity) AS escalates
+    FROM found f JOIN open_alerts o ON {_SAME_KEY}
+    WHERE NOT EXISTS (SELECT 1 FROM resolution r WHERE r.alert_id = o.id)
+      AND ({_of("o", _FINDING)}) IS DISTINCT FROM ({_of("f", _FINDING)})
+),
+updated AS (
+    UPDATE alerts x
+    SET severity = c.severity, district_code = c.district_code, village_code = c.village_code,
+        evidence = c.evidence, facts = c.facts, summary_id = c.summary_id,
+        summary_en = c.summary_en, action = c.action, changed_at = :as_of
+    FROM changed c
+    WHERE x.id = c.id AND x.status IN {_OPEN}
+      AND ({_of("x", _FINDING)}) IS DISTINCT FROM ({_of("c", _FINDING)})
+    RETURNING x.*, c.escalates
+),
+opened AS (
+    INSERT INTO alerts (id, rule, subject_kind, subject_id, stay_id, status, {_FINDING},
+        first_detected_at, changed_at)
+    SELECT gen_random_uuid(), :rule, f.subject_kind, f.subject_id, f.stay_id, 'OPEN',
+        {_of("f", _FINDING)}, :as_of, :as_of
+    FROM found f
+    WHERE NOT EXISTS (SELECT 1 FROM open_alerts o WHERE {_SAME_KEY})
+      -- A false positive stays dismissed while its facts are the same.
+      AND NOT EXISTS (
+          SELECT 1 FROM alerts o
+          WHERE o.rule = :rule AND o.status = 'DISMISSED' AND {_SAME_KEY} AND o.facts = f.facts
+      )
+    ON CONFLICT (rule, subject_kind, subject_id, stay_id) WHERE status IN {_OPEN} DO NOTHING
+    RETURNING *
+),
+changes AS (
+    SELECT 'OPENED' AS kind, {_EVENT_COLUMNS} FROM opened
+    UNION ALL
+    SELECT CASE WHEN escalates THEN 'ESCALATED' ELSE 'UPDATED' END, {_EVENT_COLUMNS}
+    FROM updated
+    UNION ALL
+    SELECT 'RESOLVED', {_EVENT_COLUMNS} FROM resolved
+),
+events AS (
+    INSERT INTO alert_events (alert_id, kind, rule, subject_kind, subject_id, stay_id, severity,
+        status, district_code, village_code, evidence, summary_id, summary_en, action,
+        resolution_reason, actor_id, actor_kind, officer, rule_run_id, occurred_at)
+    SELECT id, kind, rule, subject_kind, subject_id, stay_id, severity, status, district_code,
+        village_code, evidence, summary_id, summary_en, action, resolution_reason,
+        :actor_id, :actor_kind, :officer, :run_id, :as_of
+    FROM changes
+    RETURNING kind, subject_kind, subject_id
+)
+SELECT
+    (SELECT count(*) FROM found) AS findings,
+    (SELECT count(*) FROM resolving) AS resolutions,
+    (SELECT count(*) - count(DISTINCT (subject_kind, subject_id, stay_id)) FROM found)
+        AS found_twice,
+    count(*) FILTER (WHERE kind = 'OPENED') AS opened,
+    count(*) FILTER (WHERE kind = 'UPDATED') AS updated,
+    count(*) FILTER (WHERE kind = 'ESCALATED') AS escalated,
+    count(*) FILTER (WHERE kind = 'RESOLVED') AS resolved,
+    coalesce(array_agg(DISTINCT subject_id) FILTER (WHERE subject_kind = 'PERSON'),
+        ARRAY[]::text[]) AS person_ids
+FROM events
+"""
+
+_RECORD_RUN = text(
+    "INSERT INTO rule_runs (id, rule, as_of, started_at, finished_at, actor, rows_scanned,"
+    " opened, updated, escalated, resolved, error, fence_lease, fence_term)"
+    " VALUES (:id, :rule, :as_of, :started_at, :finished_at, :actor, :rows_scanned, :opened,"
+    " :updated, :escalated, :resolved, :error, :fence_lease, :fence_term)"
+)
+_LOCK_RULE = text("SELECT pg_advisory_xact_lock(hashtextextended('rule-run:' || :rule, 0))")
+
+_ALERT_COLUMNS = (
+    "id, rule, subject_kind, subject_id, stay_id, severity, status, district_code, village_code,"
+    " evidence, summary_id, summary_en, action, facts, first_detected_at, changed_at,"
+    " resolved_at, resolution_reason"
+)
+_ALERT_BY_ID = text(f"SELECT {_ALERT_COLUMNS} FROM alerts WHERE id = :id")
+_ALERTS_OF_SUBJECT = text(
+    f"SELECT {_ALERT_COLUMNS} FROM alerts WHERE subject_id = :subject_id"
+    " AND (CAST(:rule AS text) IS NULL OR rule = :rule)"
+    " ORDER BY first_detected_at, id"
+)
+_EVENTS_OF_ALERT = text(
+    "SELECT seq, alert_id, kind, rule, subject_kind, subject_id, stay_id, severity, status,"
+    " district_code, village_code, evidence, summary_id, summary_en, action, resolution_reason,"
+    " actor_id, actor_kind, officer, note, rule_run_id, occurred_at, recorded_at"
+    " FROM alert_events WHERE alert_id = :id ORDER BY seq"
+)
+_RUN_BY_ID = text(
+    "SELECT id, rule, as_of, started_at, finished_at, actor, rows_scanned, opened, updated,"
+    " escalated, resolved, error, fence_lease, fence_term FROM rule_runs WHERE id = :id"
+)
+
+
+def _reason(value: str | None) -> a.ResolutionReason | None:
+    return None if value is None else a.ResolutionReason(value)
+
+
+def _described(row: Row[Any]) -> dict[str, Any]:
+    """The fields an alert and its events share, as domain values."""
+    return {
+        "rule": a.RuleName(row.rule),
+        "subject_kind": a.SubjectKind(row.subject_kind),
+        "subject_id": row.subject_id,
+        "stay_id": row.stay_id,
+        "severity": a.Severity(row.severity),
+        "status": a.AlertStatus(row.status),
+        "district_code": row.district_code or "",
+        "village_code": row.village_code or "",
+        "evidence": row.evidence,
+        "summary_id": row.summary_id,
+        "summary_en": row.summary_en,
+        "action": a.AdministrativeAction(row.action),
+        "resolution_reason": _reason(row.resolution_reason),
+    }
+
+
+def _alert(row: Row[Any]) -> a.Alert:
+    return a.Alert(
+        id=row.id,
+        facts=row.facts,
+        first_detected_at=row.first_detected_at,
+        changed_at=row.changed_at,
+        resolved_at=row.resolved_at,
+        **_described(row),
+    )
+
+
+def _event(row: Row[Any]) -> a.AlertEvent:
+    return a.AlertEvent(
+        seq=row.seq,
+        alert_id=row.alert_id,
+        kind=a.AlertEventKind(row.kind),
+        actor_id=row.actor_id,
+        actor_kind=row.actor_kind,
+        officer=row.officer,
+        note=row.note,
+        rule_run_id=row.rule_run_id,
+        occurred_at=row.occurred_at,
+        recorded_at=row.recorded_at,
+        **_described(row),
+    )
+
+
+class AlertStore:
+    """The alert tables as seen from one transaction."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def lock_rule(self, rule: a.RuleName) -> None:
+        """Serialises runs of the rule until the transaction ends: a second run waits, then
+        sees the first one's alerts."""
+        self.session.execute(_LOCK_RULE, {"rule": str(rule)})
+
+    def apply_rule(
+        self,
+        rule: a.RuleDefinition,
+        parameters: Mapping[str, object],
+        *,
+        run_id: uuid.UUID,
+        actor: Actor,
+    ) -> a.AlertChanges:
+        """Brings the rule's alerts in line with its findings and resolutions, one event a change.
+
+        ``parameters`` are the statements' named parameters (``as_of``,
+        ``today``, ``rule`` and the rule's numbers). Raises ``RuleFailed`` if
+        the statements fail or find a subject twice; the caller's transaction
+        must then be rolled back, and nothing it did is kept.
+        """
+        statement = text(
+            _DIFF.replace(_FINDINGS, rule.findings_sql).replace(_RESOLUTIONS, rule.resolutions_sql)
+        )
+        values = {
+            **parameters,
+            "run_id": run_id,
+            "actor_id": actor.id,
+            "actor_kind": actor.kind,
+            "officer": actor.officer,
+        }
+        try:
+            row = self.session.execute(statement, values).one()
+        except OperationalError:
+            raise  # the database, not the rule: a deadline or a lost connection
+        except DBAPIError as error:
+            raise a.RuleFailed(rule.name, str(error.orig).strip()) from error
+        if row.found_twice:
+            raise a.RuleFailed(
+                rule.name, f"its findings name {row.found_twice} subjects more than once"
+            )
+        return a.AlertChanges(
+            rows_scanned=row.findings + row.resolutions,
+            opened=row.opened,
+            updated=row.updated,
+            escalated=row.escalated,
+            resolved=row.resolved,
+            person_ids=tuple(sorted(row.person_ids)),
+        )
+
+    def record_run(self, run: a.RuleRun) -> None:
+        """Appends the run's record."""
+        self.session.execute(
+            _RECORD_RUN,
+            {
+                "id": run.id,
+                "rule": str(run.rule),
+                "as_of": run.as_of,
+                "started_at": run.started_at,
+                "finished_at": run.finished_at,
+                "actor": run.actor,
+                "rows_scanned": run.rows_scanned,
+                "opened": run.opened,
+                "updated": run.updated,
+                "escalated": run.escalated,
+                "resolved": run.resolved,
+                "error": run.error,
+                "fence_lease": run.fence_lease,
+                "fence_term": run.fence_term,
+            },
+        )
+
+    def run(self, run_id: uuid.UUID) -> a.RuleRun | None:
+        """The record of a run, or None."""
+        row = self.session.execute(_RUN_BY_ID, {"id": run_id}).one_or_none()
+        if row is None:
+            return None
+        return a.RuleRun(**{**row._asdict(), "rule": a.RuleName(row.rule)})
+
+    def alert(self, alert_id: uuid.UUID) -> a.Alert | None:
+        """The alert, or None."""
+        row = self.session.execute(_ALERT_BY_ID, {"id": alert_id}).one_or_none()
+        return None if row is None else _alert(row)
+
+    def alerts_of(self, subject_id: str, rule: a.RuleName | None = None) -> tuple[a.Alert, ...]:
+        """Every alert about the subject (of the rule, if given), oldest first."""
+        rows = self.session.execute(
+            _ALERTS_OF_SUBJECT,
+            {"subject_id": subject_id, "rule": None if rule is None else str(rule)},
+        )
+        return tuple(_alert(row) for row in rows)
+
+    def events_of(self, alert_id: uuid.UUID) -> tuple[a.AlertEvent, ...]:
+        """The alert's events, in order."""
+        rows = self.session.execute(_EVENTS_OF_ALERT, {"id": alert_id})
+        return tuple(_event(row) for row in rows)

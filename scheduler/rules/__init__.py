@@ -1,0 +1,22 @@
+"""The early-warning rules, one module each, and their catalogue ``RULES`` by name.
+
+Each rule is a ``base.Rule``: two set-based SQL statements (what holds now,
+and which open alerts resolve and why) with its numbers from the settings.
+``exchange_service.services.alerts.RuleEngine`` runs them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from types import MappingProxyType
+
+from exchange_service.domain.alerts import RuleName
+from scheduler.rules.base import Rule
+from scheduler.rules.overstay import OVERSTAY
+from scheduler.rules.permit_expiring import PERMIT_EXPIRING
+
+RULES: Mapping[RuleName, Rule] = MappingProxyType(
+    {rule.name: rule for rule in (OVERSTAY, PERMIT_EXPIRING)}
+)
+
+__all__ = ["RULES", "Rule"]

@@ -1,0 +1,230 @@
+"""What a rule is: two set-based SQL statements over the whole population, and its numbers.
+
+``findings_sql`` says what holds now: one row per subject, with exactly the
+columns of ``FINDING_COLUMNS``:
+
+=================  ======  ==============================================================
+``subject_kind``   text    ``PERSON`` or ``SPONSOR`` (``domain.alerts.SubjectKind``)
+``subject_id``     text    the person's id; for a sponsor an opaque key, never the name
+``stay_id``        uuid    the stay the finding is about, NULL when the rule has none
+``severity``       text    ``INFO``, ``WARNING``, ``HIGH`` or ``CRITICAL``
+``district_code``  text    of the subject's current address, NULL if none
+``village_code``   text    likewise
+``evidence``       jsonb   the structured facts (keys classified in ``domain.disclosure``)
+``facts``          text    the key of the facts that make the finding: a dismissed alert is
+                           not opened again while it is the same (OVERSTAY: the stay and the
+                           last valid day, not the days over)
+``summary_id``     text    one paragraph in Indonesian, naming the person and the facts an
+                           officer acts on (SQL ``format()``)
+``summary_en``     text    the same in English
+``action``         text    a ``domain.alerts.AdministrativeAction``
+=================  ======  ==============================================================
+
+``resolutions_sql`` returns ``alert_id uuid, reason text`` (a
+``ResolutionReason``) for the rule's open alerts whose stated reason now
+holds. An open alert neither found nor resolved stays as it is.
+
+Both are single SELECT statements (a WITH is fine, no trailing semicolon),
+run inside the engine's one statement, and take named parameters: ``:as_of``
+(timestamptz: the instant the run is as of), ``:today`` (date: the office's
+WIB day of ``as_of``), ``:rule`` (the rule's name), plus the rule's own
+numbers from ``parameters()``. Write ``CAST(:x AS type)``, not ``:x::type``
+(SQLAlchemy reads the latter as no parameter at all). A "now" in a rule is
+``:as_of`` or ``:today``, never ``now()`` or ``current_date``: a run as of an
+instant must give the same answer whenever it is made.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime
+
+from exchange_service.domain.alerts import (
+    ENGINE_PARAMETERS,
+    OPEN_STATUSES,
+    RuleName,
+    RuleSettings,
+)
+
+FINDING_COLUMNS = (
+    "subject_kind",
+    "subject_id",
+    "stay_id",
+    "severity",
+    "district_code",
+    "village_code",
+    "evidence",
+    "facts",
+    "summary_id",
+    "summary_en",
+    "action",
+)
+RESOLUTION_COLUMNS = ("alert_id", "reason")
+
+
+def _no_numbers(settings: RuleSettings) -> Mapping[str, object]:
+    return {}
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One early-warning rule: its name, a title for ``pantau rules list``, its two statements.
+
+    ``numbers`` picks the rule's own numbers from the settings, as the named
+    parameters its statements use (``fee_per_day_idr`` and so on); they are
+    what ``pantau rules list`` shows.
+    """
+
+    name: RuleName
+    title: str
+    findings_sql: str
+    resolutions_sql: str
+    numbers: Callable[[RuleSettings], Mapping[str, object]] = field(default=_no_numbers)
+
+    def __post_init__(self) -> None:
+        taken = ENGINE_PARAMETERS & set(self.numbers(RuleSettings()))
+        if taken:
+            raise ValueError(f"rule {self.name}: parameters {sorted(taken)} are the engine's")
+
+    def parameters(self, settings: RuleSettings, as_of: datetime, today: date) -> dict[str, object]:
+        """The rule's own named parameters; the engine adds ``as_of``, ``today`` and ``rule``."""
+        return dict(self.numbers(settings))
+
+
+# --- SQL the rules share ----------------------------------------------------------------
+
+# The statuses of an open alert, as an SQL list: ('OPEN', 'ACKNOWLEDGED', 'CONFIRMED').
+OPEN_STATUS_LIST = "(" + ", ".join(f"'{status}'" for status in sorted(OPEN_STATUSES)) + ")"
+
+# The stays present as of the run: entered by then and not yet left.
+PRESENT_STAYS = """
+    SELECT s.id AS stay_id, s.person_id, s.entered_at, s.entry_port_code
+    FROM stays s
+    WHERE s.entered_at <= CAST(:as_of AS timestamptz)
+      AND (s.exited_at IS NULL OR s.exited_at > CAST(:as_of AS timestamptz))
+"""
+
+# The last permit period of each stay (the one ending last): the permit a stay is on.
+LAST_PERMIT_PERIODS = """
+    SELECT DISTINCT ON (sp.stay_id)
+        sp.stay_id, sp.permit_number, sp.type, sp.valid_from, sp.valid_until, sp.sponsor,
+        sp.purpose
+    FROM stay_permits sp
+    ORDER BY sp.stay_id, sp.valid_until DESC, sp.sequence DESC
+"""
+
+# The condition on ``alerts a`` that holds for the open alerts of the rule being run.
+OPEN_ALERT_OF_RULE = f"a.rule = :rule AND a.status IN {OPEN_STATUS_LIST}"
+
+_MONTHS_ID = (
+    "Januari",
+    "Februari",
+    "Maret",
+    "April",
+    "Mei",
+    "Juni",
+    "Juli",
+    "Agustus",
+    "September",
+    "Oktober",
+    "November",
+    "Desember",
+)
+_MONTHS_ID_ARRAY = "ARRAY[" + ", ".join(f"'{month}'" for month in _MONTHS_ID) + "]"
+
+
+def person_name(person: str) -> str:
+    """A person's name as officers write it: family name in capitals, then given names."""
+    return f"concat_ws(' ', upper({person}.family_name), nullif({person}.given_names, ''))"
+
+
+def rupiah(amount: str) -> str:
+    """An amount of rupiah as Indonesians write it, whatever the server's locale: Rp 37.000.000."""
+    # The comma of to_char is the group separator regardless of locale.
+    return (
+        f"('Rp ' || replace(to_char(CAST({amount} AS numeric), 'FM999,999,999,999,999,990'),"
+        " ',', '.'))"
+    )
+
+
+def date_id(day: str) -> str:
+    """A date in Indonesian, whatever the server's locale: 9 Maret 2026."""
+    return (
+        f"(to_char({day}, 'FMDD') || ' ' || ({_MONTHS_ID_ARRAY})[extract(month FROM {day})::int]"
+        f" || ' ' || to_char({day}, 'YYYY'))"
+    )
+
+
+def date_en(day: str) -> str:
+    """A date in English: 9 March 2026 (month names without TM are English in every locale)."""
+    return f"to_char({day}, 'FMDD FMMonth YYYY')"
+
+
+def utc_time(instant: str) -> str:
+    """An instant as ISO text in UTC (2026-03-10T02:00:00Z), whatever the session's time zone."""
+    return f"""to_char({instant} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"')"""
+
+
+def current_address_of(person_id: str) -> str:
+    """LEFT JOINs of the person's current address, as ``ad``."""
+    return (
+        f"LEFT JOIN current_addresses ca ON ca.person_id = {person_id}"
+        " LEFT JOIN addresses ad ON ad.id = ca.address_id"
+    )
+
+
+def departed_by_as_of(stay: str) -> str:
+    """Whether the stay's exit is recorded at or before the run's instant."""
+    return f"({stay}.exited_at IS NOT NULL AND {stay}.exited_at <= CAST(:as_of AS timestamptz))"
+
+
+# The stays present as of the run, each on its last permit period, with its person and
+# the person's current place, one row a stay: stay_id, person_id, entered_at,
+# entry_port_code; the period's permit_number, type, valid_from, valid_until, sponsor,
+# purpose; the person's name and nationality; district_code and village_code.
+PRESENT_ON_LAST_PERIOD = f"""
+    SELECT pr.stay_id, pr.person_id, pr.entered_at, pr.entry_port_code,
+        lp.permit_number, lp.type, lp.valid_from, lp.valid_until, lp.sponsor, lp.purpose,
+        {person_name("p")} AS name, p.nationality, ad.district_code, ad.village_code
+    FROM ({PRESENT_STAYS}) pr
+    JOIN ({LAST_PERMIT_PERIODS}) lp ON lp.stay_id = pr.stay_id
+    JOIN persons p ON p.id = pr.person_id
+    {current_address_of("pr.person_id")}
+"""
+
+
+def stay_evidence(row: str) -> str:
+    """``jsonb_build_object`` arguments: the person, the stay and its permit of a
+    ``PRESENT_ON_LAST_PERIOD`` row (keys classified in ``domain.disclosure.EVIDENCE``)."""
+    pairs = {
+        "person_name": f"{row}.name",
+        "nationality": f"{row}.nationality",
+        "entered_at": utc_time(f"{row}.entered_at"),
+        "entry_port_code": f"{row}.entry_port_code",
+        "permit_number": f"{row}.permit_number",
+        "permit_type": f"{row}.type",
+        "permit_valid_from": f"{row}.valid_from",
+        "last_valid_day": f"{row}.valid_until",
+        "sponsor": f"{row}.sponsor",
+        "purpose": f"{row}.purpose",
+    }
+    return ", ".join(f"'{key}', {value}" for key, value in pairs.items())
+
+
+def stay_facts(row: str) -> str:
+    """The facts of a finding about a stay's last period: the stay and its last valid day."""
+    return f"CAST({row}.stay_id AS text) || '/' || CAST({row}.valid_until AS text)"
+
+
+def departed_or_extended(extended: str) -> str:
+    """The resolutions of a rule about stays: its open alerts whose stay's exit is recorded
+    (DEPARTED) or for which ``extended``, a condition on ``alerts a`` and ``stays s``,
+    holds (PERMIT_EXTENDED)."""
+    departed = departed_by_as_of("s")
+    return f"""
+SELECT a.id AS alert_id,
+    CASE WHEN {departed} THEN 'DEPARTED' ELSE 'PERMIT_EXTENDED' END AS reason
+FROM alerts a JOIN stays s ON s.id = a.stay_id
+WHERE {OPEN_ALERT_OF_RULE} AND ({departed} OR ({extended}))
+"""
