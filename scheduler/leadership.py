@@ -43,8 +43,10 @@ class LeadershipTimings:
 
 
 class Leadership:
-    """One process's candidacy for a lease: at most one process's ``fence()`` is current.
+    """One process's candidacy for a lease, and the fence of its term while it leads.
 
+    Only one process at a time holds the lock; a fence handed out just before
+    its term passed (within a heartbeat) is refused by the database itself.
     ``on_elected`` is called (on the leadership thread) with the new term's
     fence each time this process wins the lead; it must return quickly.
     """
@@ -140,6 +142,9 @@ class Leadership:
             elif not self._unreachable_logged:
                 log.warning("cannot campaign for the lead: %s; trying every heartbeat", error)
                 self._unreachable_logged = True
+        except Exception:  # never let the thread die: a process that cannot lead must follow
+            log.exception("leadership failed; starting over as a follower")
+            self._depose("leadership failed")
 
     def _campaign(self) -> None:
         if not self._lock.try_acquire():

@@ -18,7 +18,7 @@ import signal
 import socket
 import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from datetime import datetime
 from types import FrameType
 
@@ -28,7 +28,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError
 
 from exchange_service.domain.clock import Clock, system_clock
-from exchange_service.domain.errors import Unavailable
+from exchange_service.domain.errors import InvalidInput, Unavailable
 from exchange_service.domain.fencing import Fence
 from exchange_service.settings import Settings
 from exchange_service.storage.database import UnitOfWork, make_engine
@@ -64,47 +64,40 @@ def work_engine(settings: Settings) -> Engine:
     )
 
 
-def build_rule_runner(settings: Settings, uow: UnitOfWork) -> RuleRunner:
-    """The runner of the rules: the rule engine, on ``uow``.
+@contextmanager
+def rule_runner(settings: Settings, uow: UnitOfWork) -> Iterator[RuleRunner]:
+    """The runner of the rules, the rule engine on ``uow``, for as long as the process runs.
 
-    The engine (``exchange_service.services.alerts.RuleEngine``) is built by
-    another part of issue 10 and wired here when the branches merge; until
-    then only ``--dry-run`` runs.
+    The engine (``exchange_service.services.alerts.RuleEngine``, with the
+    audit trail it records to) comes from another part of issue 10 and is
+    wired here when the branches merge; until then only ``--dry-run`` runs.
     """
     raise SystemExit(
         "the rule engine is not wired into `pantau scheduler` yet: run it with --dry-run"
     )
+    yield  # pragma: no cover
 
 
 def run_scheduler(
     settings: Settings,
     *,
     dry_run: bool = False,
-    runner: RuleRunner | None = None,
     clock: Clock = system_clock,
     stop: threading.Event | None = None,
 ) -> None:
     """Runs the scheduler until ``stop`` is set, or SIGTERM/SIGINT when run from the main thread.
 
-    ``runner`` overrides the rule engine (``dry_run``: record each firing only).
+    ``dry_run`` fires the schedule and records each firing without running a rule.
     """
     stop = stop or threading.Event()
-    schedule = Schedule.from_settings(settings)
+    try:
+        schedule = Schedule.from_settings(settings)
+    except InvalidInput as error:
+        raise SystemExit(f"pantau scheduler: bad settings: {error.message}") from error
+    holder = f"{socket.gethostname()}:{os.getpid()}"
     engine = work_engine(settings)
     uow = UnitOfWork(engine, boundary_tolerance_meters=settings.boundary_tolerance_meters)
-    if runner is None:
-        runner = RecordOnlyRunner(uow) if dry_run else build_rule_runner(settings, uow)
-    holder = f"{socket.gethostname()}:{os.getpid()}"
-    lock = LeaseLock(
-        settings.database_url,
-        SCHEDULER_LEASE,
-        idle_timeout_seconds=settings.scheduler_lock_timeout_seconds,
-        # Taking a term waits out a paused leader's transaction, which its
-        # idle-in-transaction timeout ends.
-        statement_timeout_seconds=settings.scheduler_lock_timeout_seconds
-        + settings.scheduler_idle_in_transaction_seconds,
-        application_name="pantau-scheduler-lock",
-    )
+    runners = nullcontext(RecordOnlyRunner(uow)) if dry_run else rule_runner(settings, uow)
     jobs = BackgroundScheduler(
         timezone=schedule.zone,
         executors={"default": ThreadPoolExecutor(settings.scheduler_run_workers)},
@@ -120,7 +113,7 @@ def run_scheduler(
             jobs.modify_job(rule, next_run_time=now)
 
     leadership = Leadership(
-        lock,
+        _lease_lock(settings),
         holder=holder,
         clock=clock,
         timings=LeadershipTimings(
@@ -129,10 +122,10 @@ def run_scheduler(
         ),
         on_elected=fire_everything_due,
     )
-    dispatcher = RunDispatcher(
-        schedule, leadership, runner, last_fired=_last_fired(engine), clock=clock
-    )
-    with _quiet_apscheduler(), _stopping_on_signals(stop):
+    with runners as runner, _quiet_apscheduler(), _stopping_on_signals(stop):
+        dispatcher = RunDispatcher(
+            schedule, leadership, runner, last_fired=_last_fired(engine), clock=clock
+        )
         for rule, rule_schedule in schedule.rules.items():
             jobs.add_job(dispatcher.fire, rule_schedule.trigger, args=[rule], id=rule, name=rule)
         jobs.start()
@@ -152,6 +145,19 @@ def run_scheduler(
             leadership.stop()
             engine.dispose()
             log.info("scheduler %s stopped", holder)
+
+
+def _lease_lock(settings: Settings) -> LeaseLock:
+    return LeaseLock(
+        settings.database_url,
+        SCHEDULER_LEASE,
+        idle_timeout_seconds=settings.scheduler_lock_timeout_seconds,
+        # Taking a term waits out a paused leader's transaction, which its
+        # idle-in-transaction timeout ends.
+        statement_timeout_seconds=settings.scheduler_lock_timeout_seconds
+        + settings.scheduler_idle_in_transaction_seconds,
+        application_name="pantau-scheduler-lock",
+    )
 
 
 def _last_fired(engine: Engine) -> Callable[[str], datetime | None]:

@@ -207,10 +207,10 @@ def _database_errors() -> Iterator[None]:
     except DBAPIError as error:
         if isinstance(error.orig, psycopg.errors.QueryCanceled):
             raise DeadlineExceeded("the deadline passed while the database worked") from error
-        # A session's idle-in-transaction timeout (the scheduler's paused runs).
-        if isinstance(error, OperationalError) or isinstance(
-            error.orig, psycopg.errors.IdleInTransactionSessionTimeout
-        ):
+        if isinstance(error.orig, psycopg.errors.IdleInTransactionSessionTimeout):
+            # A transaction left idle too long (a paused scheduler's run) is ended.
+            raise Unavailable("the database ended the transaction: it sat idle too long") from error
+        if isinstance(error, OperationalError):
             raise Unavailable("the database cannot be reached") from error
         raise
 

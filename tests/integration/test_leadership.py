@@ -18,7 +18,7 @@ from scheduler.leadership import Leadership, LeadershipTimings
 from tests.clock import TestClock
 
 # Short enough for a quick test, long enough for a loaded machine's heartbeat.
-TIMINGS = LeadershipTimings(heartbeat_seconds=0.1, lock_timeout_seconds=1.0)
+TIMINGS = LeadershipTimings(heartbeat_seconds=0.2, lock_timeout_seconds=2.0)
 
 
 def _lease() -> str:
@@ -104,7 +104,7 @@ def test_a_run_paused_inside_its_transaction_cannot_hold_up_the_next_term(
             waited.append(time.monotonic() - started)
 
     try:
-        with pytest.raises(Unavailable, match="cannot be reached"):
+        with pytest.raises(Unavailable, match="sat idle too long"):
             paused_run()
     finally:
         work.dispose()
@@ -134,7 +134,7 @@ def test_one_of_several_processes_leads_and_another_takes_over_when_it_stops(
         leader.stop()
         others = [c for c in candidates if c is not leader]
         took = _until(lambda: any(c.fence() for c in others))
-        assert took < 1.0  # the stopped leader's session ended at once
+        assert took < 2.0  # the stopped leader let go at once: a heartbeat or two
         [successor] = [c for c in others if c.fence() is not None]
         second = successor.fence()
         assert second is not None
