@@ -108,7 +108,7 @@ def run_scheduler(
     def fire_everything_due(fence: Fence) -> None:
         # The previous leader may have missed slots (or died inside a run):
         # each rule runs what is due now, coalesced, on the scheduler's threads.
-        now = datetime.now(schedule.zone)
+        now = clock().astimezone(schedule.zone)
         for rule in schedule.rules:
             jobs.modify_job(rule, next_run_time=now)
 
@@ -122,7 +122,10 @@ def run_scheduler(
         ),
         on_elected=fire_everything_due,
     )
-    with runners as runner, _quiet_apscheduler(), _stopping_on_signals(stop):
+    # APScheduler logs every job it runs at INFO; ours say what each run did.
+    if logging.getLogger("apscheduler").getEffectiveLevel() > logging.DEBUG:
+        logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    with runners as runner, _stopping_on_signals(stop):
         dispatcher = RunDispatcher(
             schedule, leadership, runner, last_fired=_last_fired(engine), clock=clock
         )
@@ -173,19 +176,6 @@ def _last_fired(engine: Engine) -> Callable[[str], datetime | None]:
 
 def _ms(seconds: float) -> int:
     return max(1, round(seconds * 1000))
-
-
-@contextmanager
-def _quiet_apscheduler() -> Iterator[None]:
-    """APScheduler logs every job it runs at INFO; ours say what each run did."""
-    scheduler_log = logging.getLogger("apscheduler")
-    level = scheduler_log.level
-    if scheduler_log.getEffectiveLevel() > logging.DEBUG:
-        scheduler_log.setLevel(logging.WARNING)
-    try:
-        yield
-    finally:
-        scheduler_log.setLevel(level)
 
 
 @contextmanager
