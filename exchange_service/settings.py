@@ -15,7 +15,7 @@ from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -32,6 +32,19 @@ DEVELOPMENT_SETTINGS_FILE = "deploy/pantau.dev.toml"
 _RULES = RuleSettings()
 # Whether the settings being built may fall back to the development file.
 _DEVELOPMENT_FALLBACK: ContextVar[bool] = ContextVar("development_fallback", default=False)
+
+# When the scheduler runs each rule unless `scheduler_crons` says otherwise (WIB):
+# every rule just after the office's midnight, and the two about permits again
+# as the office opens.
+SCHEDULER_CRONS: dict[str, tuple[str, ...]] = {
+    "OVERSTAY": ("5 0 * * *", "0 7 * * *"),
+    "PERMIT_EXPIRING": ("5 0 * * *", "0 7 * * *"),
+    "UNREPORTED_ADDRESS_CHANGE": ("5 0 * * *",),
+    "NO_RECENT_CONTACT": ("5 0 * * *",),
+    "RESTRICTED_AREA_PRESENCE": ("5 0 * * *",),
+    "SPONSOR_OVERSTAY_CLUSTER": ("5 0 * * *",),
+    "PERMIT_LIMIT_EXCEEDED": ("5 0 * * *",),
+}
 
 
 class Settings(BaseSettings):
@@ -128,6 +141,51 @@ class Settings(BaseSettings):
     )
     # ... within this many days.
     rule_sponsor_cluster_window_days: int = Field(default=_RULES.sponsor_cluster_window_days, ge=1)
+    # --- scheduler (`pantau scheduler`: the rules on a schedule, one leader) ------
+    # When each rule runs, by rule name: cron expressions in the office's time
+    # zone (`timezone`, WIB). Five fields (minute hour day month day-of-week,
+    # days of the week by name: mon-fri) or six, the sixth for seconds. A rule
+    # left out keeps its default; an empty list never runs it.
+    scheduler_crons: dict[str, list[str]] = Field(
+        default_factory=lambda: {rule: list(crons) for rule, crons in SCHEDULER_CRONS.items()}
+    )
+    # A run missed while no scheduler led (all stopped, or a failover) still
+    # runs when one leads again, once for all the slots it missed, if its
+    # latest missed slot is at most this late; older slots are logged as missed,
+    # seconds. Six hours: a night's outage is made up for in the morning.
+    scheduler_misfire_grace_seconds: float = Field(default=21600.0, gt=0)
+    # How often the leader proves to the database that it lives, and how often
+    # the others try to take the lead, seconds.
+    scheduler_heartbeat_seconds: float = Field(default=1.0, gt=0)
+    # A leader silent this long loses its lock (the lock session's
+    # idle_session_timeout), so a paused leader is replaced: another process
+    # takes over about this plus one heartbeat after the leader stops, seconds.
+    scheduler_lock_timeout_seconds: float = Field(default=5.0, gt=0)
+    # A rule run's transaction that sits idle this long is ended by the database
+    # (idle_in_transaction_session_timeout), so a leader paused inside one
+    # cannot keep the next leader waiting for the lease; rules are set-based
+    # SQL and never idle that long, seconds.
+    scheduler_idle_in_transaction_seconds: float = Field(default=5.0, gt=0)
+    # Rule runs that may work at once; the others wait for a turn.
+    scheduler_run_workers: int = Field(default=2, ge=1, le=16)
+
+    @field_validator("scheduler_crons")
+    @classmethod
+    def _every_rule_has_crons(cls, crons: dict[str, list[str]]) -> dict[str, list[str]]:
+        unknown = sorted(set(crons) - set(SCHEDULER_CRONS))
+        if unknown:
+            raise ValueError(f"unknown rules {unknown}; the rules are {sorted(SCHEDULER_CRONS)}")
+        return {rule: list(crons.get(rule, default)) for rule, default in SCHEDULER_CRONS.items()}
+
+    @model_validator(mode="after")
+    def _heartbeats_fit_in_the_lock_timeout(self) -> Settings:
+        # Two heartbeats may be late (a loaded machine) before the lock is lost.
+        if self.scheduler_heartbeat_seconds * 3 > self.scheduler_lock_timeout_seconds:
+            raise ValueError(
+                "scheduler_heartbeat_seconds must be at most a third of"
+                " scheduler_lock_timeout_seconds"
+            )
+        return self
 
     @classmethod
     def settings_customise_sources(

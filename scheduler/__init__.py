@@ -1,1 +1,1 @@
-"""Early-warning rules (``scheduler.rules``) and the process that runs them on a schedule."""
+"""Early-warning rules and their timing: the rules, and the ``pantau scheduler`` process."""

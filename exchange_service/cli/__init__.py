@@ -37,6 +37,14 @@ def main(argv: list[str] | None = None) -> int:
     bench.add_argument("--seconds", type=float, default=10.0, help="per measurement")
     add_audit_parser(commands)
     add_rules_parser(commands)
+    scheduler = commands.add_parser(
+        "scheduler", help="run the rules on their schedule (one leader among such processes)"
+    )
+    scheduler.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="fire the schedule and record each firing, without running the rules",
+    )
     args = parser.parse_args(argv)
 
     settings = rules_settings() if args.command == "rules" else load_settings()
@@ -66,6 +74,10 @@ def main(argv: list[str] | None = None) -> int:
         from exchange_service.tools.sample import load_sample_into
 
         load_sample_into(settings, persons=args.persons, seed=args.seed)
+    elif args.command == "scheduler":
+        from scheduler.process import run_scheduler
+
+        run_scheduler(settings, dry_run=args.dry_run)
     elif args.command == "bench":
         from exchange_service.tools.bench import run_bench
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -30,6 +30,7 @@ def make_engine(
     application_name: str = "pantau",
     read_only: bool = False,
     search_similarity_threshold: float | None = None,
+    session_settings: Mapping[str, str | int] | None = None,
 ) -> Engine:
     """An engine whose sessions work in UTC; ``read_only`` ones autocommit and cannot write.
 
@@ -38,7 +39,9 @@ def make_engine(
     connection broken by a database restart fails its call with Unavailable
     (the caller retries) and is replaced. The name search reads its trigram
     threshold from the session, so the engines that serve it start with
-    ``search_similarity_threshold``.
+    ``search_similarity_threshold``. ``session_settings`` are further
+    PostgreSQL settings every session starts with (the scheduler's work
+    connections bound how long a transaction may sit idle).
     """
     # JIT compilation costs more than these short statements ever run.
     options = "-c TimeZone=UTC -c jit=off"
@@ -46,6 +49,8 @@ def make_engine(
         options += " -c default_transaction_read_only=on"
     if search_similarity_threshold is not None:
         options += f" -c pg_trgm.similarity_threshold={float(search_similarity_threshold)!r}"
+    for name, value in (session_settings or {}).items():
+        options += f" -c {name}={value}"
     return create_engine(
         url,
         pool_size=pool_size,
@@ -205,6 +210,9 @@ def _database_errors() -> Iterator[None]:
     except DBAPIError as error:
         if isinstance(error.orig, psycopg.errors.QueryCanceled):
             raise DeadlineExceeded("the deadline passed while the database worked") from error
+        if isinstance(error.orig, psycopg.errors.IdleInTransactionSessionTimeout):
+            # A transaction left idle too long (a paused scheduler's run) is ended.
+            raise Unavailable("the database ended the transaction: it sat idle too long") from error
         if isinstance(error, OperationalError):
             raise Unavailable("the database cannot be reached") from error
         raise

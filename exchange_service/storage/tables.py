@@ -32,7 +32,7 @@ from sqlalchemy import (
     func,
     text,
 )
-from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID, ExcludeConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from exchange_service.domain import alerts, audit
@@ -449,3 +449,33 @@ class AlertEventRow(Base):
 
 # Rows are added, never changed: alert events and the record of rule runs.
 APPEND_ONLY_ALERT_TABLES = ("alert_events", "rule_runs")
+
+
+class SchedulerFiring(Base):
+    """One scheduled run that committed: a job's slot, claimed in the run's own fenced transaction.
+
+    A run that stands in for slots missed while no leader fired covers every
+    slot from ``covers_from`` to ``slot``. The database holds the scheduler to
+    its promise: a (job, slot) fires once, and no slot of a job is covered by
+    two runs (an exclusion constraint over the covered spans).
+    """
+
+    __tablename__ = "scheduler_firings"
+    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    job: Mapped[str] = mapped_column(Text)
+    slot: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    covers_from: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    lease: Mapped[str] = mapped_column(Text)
+    term: Mapped[int] = mapped_column(BigInteger)
+    fired_by: Mapped[str] = mapped_column(Text)
+    fired_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    __table_args__ = (
+        UniqueConstraint("job", "slot", name="uq_scheduler_firings_job_slot"),
+        CheckConstraint("covers_from <= slot", name="covers_up_to_slot"),
+        ExcludeConstraint(
+            ("job", "="),
+            (text("tstzrange(covers_from, slot, '[]')"), "&&"),
+            name="ex_scheduler_firings_covered_once",
+            using="gist",
+        ),
+    )

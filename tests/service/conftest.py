@@ -25,8 +25,7 @@ from exchange_service.domain.audit import (
     GENESIS,
     AuditEvent,
     AuditRecord,
-    build_record,
-    stored_texts,
+    record_of,
 )
 from exchange_service.services import Queries, Registry
 from exchange_service.services.alerts import RuleEngine
@@ -156,9 +155,7 @@ class AuditEvents:
         self._head = GENESIS
 
     def record(self, event: AuditEvent) -> AuditRecord:
-        record = build_record(
-            self._head, at=DEFAULT_INSTANT, person_ids=event.person_ids, **stored_texts(event)
-        )
+        record = record_of(self._head, DEFAULT_INSTANT, event)
         self._head = record.head
         self.events.append(event)
         return record

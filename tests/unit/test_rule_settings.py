@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import re
 from pathlib import Path
 
 import pytest
@@ -34,14 +33,6 @@ def test_rule_settings_reach_the_rules() -> None:
 def test_a_negative_number_of_days_is_refused() -> None:
     with pytest.raises(ValueError, match="rule_permit_expiring_within_days"):
         load_settings(rule_permit_expiring_within_days=-1)
-
-
-def test_readme_lists_every_setting() -> None:
-    readme = (ROOT / "README.md").read_text()
-    table = readme[readme.index("## Settings") : readme.index("## Early-warning rules")]
-    listed = set(re.findall(r"^\| (`[a-z_]+`(?:, `[a-z_]+`)*) \|", table, flags=re.MULTILINE))
-    keys = {key for cell in listed for key in re.findall(r"`([a-z_]+)`", cell)}
-    assert keys == set(Settings.model_fields)
 
 
 def test_only_commands_that_ask_fall_back_to_the_make_run_settings(

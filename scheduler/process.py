@@ -1,0 +1,196 @@
+"""The ``pantau scheduler`` process: the rules' crons on APScheduler, fired by the leader only.
+
+Any number of these processes may run against one database. Each keeps an
+APScheduler ``BackgroundScheduler`` with one cron job per rule (in the
+office's time zone) and campaigns for the ``scheduler`` lease; every job
+asks the ``RunDispatcher``, which fires only in the leader and only what is
+due. When a process wins the lead it fires every rule at once, so what the
+previous leader missed runs now (coalesced, within the misfire grace). It
+stops cleanly on SIGTERM or SIGINT: no new run starts, running ones finish,
+and the lead is given up at once.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, nullcontext
+from datetime import datetime
+from types import FrameType
+
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.schedulers.background import BackgroundScheduler
+from sqlalchemy import Engine
+from sqlalchemy.exc import DBAPIError
+
+from exchange_service.domain.clock import Clock, system_clock
+from exchange_service.domain.errors import InvalidInput, Unavailable
+from exchange_service.domain.fencing import Fence
+from exchange_service.settings import Settings
+from exchange_service.storage.database import UnitOfWork, make_engine
+from exchange_service.storage.leases import LeaseLock, last_fired_slot
+from scheduler.leadership import Leadership, LeadershipTimings
+from scheduler.runs import RecordOnlyRunner, RuleRunner, RunDispatcher
+from scheduler.schedule import Schedule
+
+log = logging.getLogger(__name__)
+
+# The lease the scheduler processes compete for.
+SCHEDULER_LEASE = "scheduler"
+
+
+def work_engine(settings: Settings) -> Engine:
+    """The engine of the rule runs: a connection per run worker, bounded for fencing.
+
+    A transaction that sits idle longer than the setting is ended by the
+    database, so a leader paused inside a run cannot hold the lease's row
+    (and keep the next leader from its term); a run whose process died stops
+    at its next check of the client connection instead of finishing unseen.
+    """
+    return make_engine(
+        settings.database_url,
+        pool_size=settings.scheduler_run_workers,
+        application_name="pantau-scheduler",
+        session_settings={
+            "idle_in_transaction_session_timeout": _ms(
+                settings.scheduler_idle_in_transaction_seconds
+            ),
+            "client_connection_check_interval": _ms(settings.scheduler_heartbeat_seconds),
+        },
+    )
+
+
+@contextmanager
+def rule_runner(settings: Settings, uow: UnitOfWork) -> Iterator[RuleRunner]:
+    """The runner of the rules, the rule engine on ``uow``, for as long as the process runs.
+
+    The engine (``exchange_service.services.alerts.RuleEngine``, with the
+    audit trail it records to) comes from another part of issue 10 and is
+    wired here when the branches merge; until then only ``--dry-run`` runs.
+    """
+    raise SystemExit(
+        "the rule engine is not wired into `pantau scheduler` yet: run it with --dry-run"
+    )
+    yield  # pragma: no cover
+
+
+def run_scheduler(
+    settings: Settings,
+    *,
+    dry_run: bool = False,
+    clock: Clock = system_clock,
+    stop: threading.Event | None = None,
+) -> None:
+    """Runs the scheduler until ``stop`` is set, or SIGTERM/SIGINT when run from the main thread.
+
+    ``dry_run`` fires the schedule and records each firing without running a rule.
+    """
+    stop = stop or threading.Event()
+    try:
+        schedule = Schedule.from_settings(settings)
+    except InvalidInput as error:
+        raise SystemExit(f"pantau scheduler: bad settings: {error.message}") from error
+    holder = f"{socket.gethostname()}:{os.getpid()}"
+    engine = work_engine(settings)
+    uow = UnitOfWork(engine, boundary_tolerance_meters=settings.boundary_tolerance_meters)
+    runners = nullcontext(RecordOnlyRunner(uow)) if dry_run else rule_runner(settings, uow)
+    jobs = BackgroundScheduler(
+        timezone=schedule.zone,
+        executors={"default": ThreadPoolExecutor(settings.scheduler_run_workers)},
+        # Any late wake-up runs a job once; the dispatcher decides what is due.
+        job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
+    )
+
+    def fire_everything_due(fence: Fence) -> None:
+        # The previous leader may have missed slots (or died inside a run):
+        # each rule runs what is due now, coalesced, on the scheduler's threads.
+        now = clock().astimezone(schedule.zone)
+        for rule in schedule.rules:
+            jobs.modify_job(rule, next_run_time=now)
+
+    leadership = Leadership(
+        _lease_lock(settings),
+        holder=holder,
+        clock=clock,
+        timings=LeadershipTimings(
+            heartbeat_seconds=settings.scheduler_heartbeat_seconds,
+            lock_timeout_seconds=settings.scheduler_lock_timeout_seconds,
+        ),
+        on_elected=fire_everything_due,
+    )
+    # APScheduler logs every job it runs at INFO; ours say what each run did.
+    if logging.getLogger("apscheduler").getEffectiveLevel() > logging.DEBUG:
+        logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    with runners as runner, _stopping_on_signals(stop):
+        dispatcher = RunDispatcher(
+            schedule, leadership, runner, last_fired=_last_fired(engine), clock=clock
+        )
+        for rule, rule_schedule in schedule.rules.items():
+            jobs.add_job(dispatcher.fire, rule_schedule.trigger, args=[rule], id=rule, name=rule)
+        jobs.start()
+        log.info(
+            "scheduler %s started%s; rules in %s: %s",
+            holder,
+            " (dry run: firings are recorded, no rule runs)" if dry_run else "",
+            settings.timezone,
+            "; ".join(f"{rule} {', '.join(s.crons)}" for rule, s in schedule.rules.items()),
+        )
+        leadership.start()
+        try:
+            stop.wait()
+        finally:
+            log.info("scheduler %s stopping: waiting for running rule runs", holder)
+            jobs.shutdown(wait=True)
+            leadership.stop()
+            engine.dispose()
+            log.info("scheduler %s stopped", holder)
+
+
+def _lease_lock(settings: Settings) -> LeaseLock:
+    return LeaseLock(
+        settings.database_url,
+        SCHEDULER_LEASE,
+        idle_timeout_seconds=settings.scheduler_lock_timeout_seconds,
+        # Taking a term waits out a paused leader's transaction, which its
+        # idle-in-transaction timeout ends.
+        statement_timeout_seconds=settings.scheduler_lock_timeout_seconds
+        + settings.scheduler_idle_in_transaction_seconds,
+        application_name="pantau-scheduler-lock",
+    )
+
+
+def _last_fired(engine: Engine) -> Callable[[str], datetime | None]:
+    def read(rule: str) -> datetime | None:
+        try:
+            with engine.connect() as connection:
+                return last_fired_slot(connection, rule)
+        except DBAPIError as error:
+            raise Unavailable(f"the database cannot be reached: {error.orig}") from error
+
+    return read
+
+
+def _ms(seconds: float) -> int:
+    return max(1, round(seconds * 1000))
+
+
+@contextmanager
+def _stopping_on_signals(stop: threading.Event) -> Iterator[None]:
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def request_stop(signum: int, frame: FrameType | None) -> None:
+        log.info("received %s", signal.Signals(signum).name)
+        stop.set()
+
+    previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
