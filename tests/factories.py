@@ -76,13 +76,22 @@ def entry(person_id: str, hours: float = 2.0) -> r.RecordEntryRequest:
     )
 
 
-def address(person_id: str, lat: float, lon: float, days: int = 0) -> r.ReportAddressRequest:
+def address(
+    person_id: str,
+    lat: float,
+    lon: float,
+    days: int = 0,
+    *,
+    reported_at: Timestamp | None = None,
+) -> r.ReportAddressRequest:
+    """A move ``days`` from today (WIB); reported when the request says, if it says."""
     return r.ReportAddressRequest(
         person_id=person_id,
         address=pb.Address(
             line="Jl. Hang Tuah 7, Tarempa", location=pb.GeoPoint(latitude=lat, longitude=lon)
         ),
         effective_from=date(days=days),
+        reported_at=reported_at,
     )
 
 

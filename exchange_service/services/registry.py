@@ -246,19 +246,25 @@ class Registry:
 
     def report_address(self, request: cmd.ReportAddress) -> model.AddressRecord:
         """The address as recorded and placed; current unless a later move is known already."""
-        person_id, address, effective_from = valid.valid_address_report(
-            request, local_today(self._clock, self._options.timezone)
-        )
+        received_at = self._clock()
+        report = valid.valid_address_report(request, received_at, self._options.timezone)
         with self._uow.begin() as tx:
             store = tx.registry
-            if not store.lock_person(person_id):
-                raise person_not_found(person_id)
-            address_id = store.add_address(person_id, address, effective_from)
+            if not store.lock_person(report.person_id):
+                raise person_not_found(report.person_id)
+            address_id = store.add_address(
+                report.person_id,
+                report.address,
+                report.effective_from,
+                reported_at=report.reported_at,
+                recorded_at=received_at,
+            )
             return store.address_record(address_id)
 
     def record_sighting(self, request: cmd.RecordSighting) -> tuple[model.Sighting, bool]:
         """The sighting, and whether it is new (False: the same report came before)."""
-        sighting = valid.valid_sighting(request, self._clock())
+        received_at = self._clock()
+        sighting = valid.valid_sighting(request, received_at)
         with self._uow.begin() as tx:
             store = tx.registry
             if sighting.person_id is not None:
@@ -278,6 +284,8 @@ class Registry:
                 source=sighting.source,
                 reference=sighting.reference,
                 place_name=sighting.place_name,
+                reported_at=sighting.reported_at,
+                recorded_at=received_at,
             )
             note_person_touched(str(person_id))
             return store.sighting(sighting_id), is_new

@@ -341,7 +341,14 @@ DISTRICT_VIEW_FIELDS: dict[str, set[str]] = {
         "permit_history",
     },
     "pantau.v1.StayPermit": {"type", "valid_from", "valid_until", "purpose", "recorded_at"},
-    "pantau.v1.AddressRecord": {"id", "person_id", "address", "effective_from", "reported_at"},
+    "pantau.v1.AddressRecord": {
+        "id",
+        "person_id",
+        "address",
+        "effective_from",
+        "reported_at",
+        "recorded_at",
+    },
     "pantau.v1.Address": {"district_code", "village_code", "district_name", "village_name"},
     "pantau.v1.Sighting": {
         "id",
@@ -351,6 +358,7 @@ DISTRICT_VIEW_FIELDS: dict[str, set[str]] = {
         "observed_at",
         "source",
         "recorded_at",
+        "reported_at",
     },
     "google.protobuf.Timestamp": {"seconds", "nanos"},
 }

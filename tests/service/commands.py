@@ -64,9 +64,14 @@ def exit_at(person_id: object, at: datetime) -> cmd.RecordExit:
 
 
 def address(
-    person_id: object, effective: date, at: cmd.RawPoint = TAREMPA, line: str = "Jl. Hang Tuah 7"
+    person_id: object,
+    effective: date,
+    at: cmd.RawPoint = TAREMPA,
+    line: str = "Jl. Hang Tuah 7",
+    *,
+    reported_at: datetime | None = None,
 ) -> cmd.ReportAddress:
-    return cmd.ReportAddress(str(person_id), line, at, parts(effective))
+    return cmd.ReportAddress(str(person_id), line, at, parts(effective), reported_at)
 
 
 def police_check(
@@ -75,6 +80,7 @@ def police_check(
     person_id: object | None = None,
     held: cmd.RawDocument | None = None,
     reference: str = "",
+    reported_at: datetime | None = None,
 ) -> cmd.RecordSighting:
     """A police check of a person named by id or by the document they held."""
     return cmd.RecordSighting(
@@ -85,6 +91,7 @@ def police_check(
         source=SightingSource.POLICE_CHECK,
         reference=reference,
         place_name="Pelabuhan Letung",
+        reported_at=reported_at,
     )
 
 
