@@ -27,6 +27,12 @@ from exchange_service.domain.errors import (
     PreconditionViolation,
     StayAlreadyOpen,
 )
+from exchange_service.domain.permits import (
+    PermitLimitExcess,
+    PermitLimitKind,
+    PermitLimits,
+    limits_exceeded,
+)
 from exchange_service.services.common import (
     PERSON,
     STAY,
@@ -49,6 +55,8 @@ class RegistryOptions:
     timezone: tzinfo
     # Reports of a lodging batch after this many are rejected, not buffered.
     max_reports_per_import: int
+    # What each type of permit allows in one stay; extensions may not go over it.
+    permit_limits: PermitLimits
 
 
 def _present(value: T | None) -> T:
@@ -73,8 +81,10 @@ class Registry:
 
     A person is one identity holding documents no one else holds; a person
     has at most one open stay, entered after their last exit; a permit is
-    extended only later and without a gap; addresses and sightings are added,
-    never changed.
+    extended only later, without a gap and within its type's limits;
+    addresses and sightings are added, never changed, each with the time it
+    was reported (given by an import, else the time of receipt) and the time
+    Pantau received it.
     """
 
     def __init__(
@@ -174,7 +184,11 @@ class Registry:
             return store.add_stay(person_id, port, entered_at, permit)
 
     def extend_permit(self, request: cmd.ExtendPermit) -> model.Stay:
-        """The open stay with a next permit period that starts within and ends after the current."""
+        """The open stay with a next permit period that starts within and ends after the current.
+
+        Refused (PERMIT_LIMIT_EXCEEDED) if the stay's periods of the new
+        period's type would then go over that type's limits.
+        """
         stay_id, permit = valid.valid_extension(request)
         with self._uow.begin() as tx:
             store = tx.registry
@@ -211,6 +225,18 @@ class Registry:
                             f"({current.valid_from.isoformat()}) and no later than the day "
                             f"after its end ({current.valid_until.isoformat()})",
                         )
+                    ]
+                )
+            excesses = limits_exceeded(
+                (*stay.permits, permit), self._options.permit_limits, permit.type
+            )
+            if excesses:
+                raise FailedPrecondition(
+                    [
+                        PreconditionViolation(
+                            "PERMIT_LIMIT_EXCEEDED", f"stays/{stay_id}", _extension_refusal(excess)
+                        )
+                        for excess in excesses
                     ]
                 )
             added = store.add_permit(stay_id, permit, sequence=len(stay.permits) + 1)
@@ -330,6 +356,22 @@ class Registry:
             else:
                 duplicates += 1
         return model.ImportSummary(accepted, duplicates, tuple(rejections))
+
+
+def _extension_refusal(excess: PermitLimitExcess) -> str:
+    """Why an extension is refused: the type, its limit, and what the extension would make."""
+    kind = excess.permit_type.value
+    if excess.kind is PermitLimitKind.TOTAL_DAYS:
+        return (
+            f"with this extension the stay's {kind} periods would cover {excess.actual} days"
+            f" ({excess.first_day.isoformat()} to {excess.last_day.isoformat()}), over the"
+            f" {kind} limit of {excess.allowed} days in all (setting {excess.setting})"
+        )
+    return (
+        f"this would be extension {excess.actual} of the stay's {kind} permit, over the {kind}"
+        f" limit of {excess.allowed} extension{'' if excess.allowed == 1 else 's'}"
+        f" (setting {excess.setting})"
+    )
 
 
 # Sighting fields named as the LodgingReport fields they come from.

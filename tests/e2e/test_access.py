@@ -112,7 +112,9 @@ VALID_CALLS: dict[str, Call] = {
     ),
     "/pantau.v1.RegistryService/ExtendPermit": lambda c, s: _registry(c).ExtendPermit(
         r.ExtendPermitRequest(
-            stay_id=s.stay.id, permit=f.permit(days=90, number="EXT-1", starts=31)
+            # Within the VOA's 60 days in all: the first period is from yesterday.
+            stay_id=s.stay.id,
+            permit=f.permit(days=58, number="EXT-1", starts=31),
         )
     ),
     "/pantau.v1.RegistryService/RecordExit": lambda c, s: _registry(c).RecordExit(

@@ -75,7 +75,8 @@ def test_stay_lifecycle_keeps_permit_history(
     assert stay.permit.type == pb.PERMIT_TYPE_VOA
     assert not stay.HasField("exited_at")
 
-    extension = f.permit(days=60, number="VOA-1-EXT", starts=31)
+    # To the VOA's 60 days in all: the first period is from yesterday.
+    extension = f.permit(days=58, number="VOA-1-EXT", starts=31)
     extended = registry.ExtendPermit(r.ExtendPermitRequest(stay_id=stay.id, permit=extension))
     assert [p.permit_number for p in extended.permit_history] == ["VOA-1", "VOA-1-EXT"]
     assert extended.permit.valid_until == extension.valid_until
@@ -305,6 +306,32 @@ def test_lodging_import_counts_each_report_and_a_bad_one_never_stops_the_stream(
 
     again = registry.ImportLodgingReports(iter(reports[:1]))
     assert (again.accepted, again.duplicates) == (0, 1)
+
+
+def test_an_extension_to_the_voa_limit_is_accepted_and_one_day_more_refused_naming_it(
+    registry: r_grpc.RegistryServiceStub, row_counts: RowCounts
+) -> None:
+    # Each first period runs from yesterday to day 30: 32 days of the VOA's 60.
+    met = registry.RecordEntry(
+        f.entry(registry.RegisterPerson(r.RegisterPersonRequest(person=f.person())).id)
+    )
+    to_the_limit = f.permit(days=58, number="VOA-EXT", starts=31)
+    extended = registry.ExtendPermit(r.ExtendPermitRequest(stay_id=met.id, permit=to_the_limit))
+    assert len(extended.permit_history) == 2
+
+    over = registry.RecordEntry(
+        f.entry(registry.RegisterPerson(r.RegisterPersonRequest(person=f.person())).id)
+    )
+    one_day_more = f.permit(days=59, number="VOA-EXT", starts=31)
+    before = row_counts.snapshot()
+    with pytest.raises(grpc.RpcError) as caught:
+        registry.ExtendPermit(r.ExtendPermitRequest(stay_id=over.id, permit=one_day_more))
+    assert caught.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    ((kind, subject, description),) = f.precondition_violations(caught.value)
+    assert (kind, subject) == ("PERMIT_LIMIT_EXCEEDED", f"stays/{over.id}")
+    assert "VOA periods would cover 61 days" in description
+    assert "over the VOA limit of 60 days in all (setting permit_voa.total_days)" in description
+    assert row_counts.snapshot() == before
 
 
 def test_imported_addresses_and_sightings_keep_the_time_they_were_reported(

@@ -42,12 +42,17 @@ def registration(
 
 
 def permit(
-    today: date, *, starts: int = -1, ends: int = 30, number: str = "VOA-1"
+    today: date,
+    *,
+    starts: int = -1,
+    ends: int = 30,
+    number: str = "VOA-1",
+    kind: PermitType = PermitType.VOA,
 ) -> cmd.RawPermit:
-    """A permit from ``starts`` days to ``ends`` days from ``today``."""
+    """A permit from ``starts`` days to ``ends`` days from ``today``, both included."""
     return cmd.RawPermit(
         permit_number=number,
-        type=PermitType.VOA,
+        type=kind,
         valid_from=parts(today + timedelta(days=starts)),
         valid_until=parts(today + timedelta(days=ends)),
         sponsor="PT Anambas Bahari",
