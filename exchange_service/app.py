@@ -23,11 +23,12 @@ from exchange_service.audit.log import AuditLog, open_audit_log
 from exchange_service.domain.alerts import RuleDefinition, RuleName, RuleSettings
 from exchange_service.domain.audit import Actor, AuditRecorder
 from exchange_service.domain.clock import Clock, system_clock
+from exchange_service.domain.permits import PermitLimits, PermitTypeLimit
 from exchange_service.security.agencies import load_agencies
 from exchange_service.security.revocation import RevocationList
 from exchange_service.services import Queries, QueryOptions, Registry, RegistryOptions
 from exchange_service.services.alerts import RuleEngine, RuleEngineOptions
-from exchange_service.settings import Settings
+from exchange_service.settings import PermitLimitSetting, Settings
 from exchange_service.storage.boundaries import load_boundaries
 from exchange_service.storage.database import UnitOfWork, make_engine
 from exchange_service.storage.migrate import upgrade_to_head
@@ -48,12 +49,28 @@ class Application:
         self.read_engine.dispose()
 
 
+def permit_limits(settings: Settings) -> PermitLimits:
+    """What each type of permit allows in one stay: for ExtendPermit and the rule alike."""
+
+    def limit(setting: PermitLimitSetting) -> PermitTypeLimit:
+        return PermitTypeLimit(setting.total_days, setting.extensions)
+
+    return PermitLimits(
+        voa=limit(settings.permit_voa),
+        visit=limit(settings.permit_visit),
+        limited_stay=limit(settings.permit_limited_stay),
+        permanent_stay=limit(settings.permit_permanent_stay),
+        diplomatic=limit(settings.permit_diplomatic),
+    )
+
+
 def registry_options(settings: Settings) -> RegistryOptions:
     """The settings the registry's write use cases go by."""
     return RegistryOptions(
         home_country=settings.home_country,
         timezone=ZoneInfo(settings.timezone),
         max_reports_per_import=settings.max_reports_per_import,
+        permit_limits=permit_limits(settings),
     )
 
 

@@ -15,7 +15,7 @@ from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -45,6 +45,17 @@ SCHEDULER_CRONS: dict[str, tuple[str, ...]] = {
     "SPONSOR_OVERSTAY_CLUSTER": ("5 0 * * *",),
     "PERMIT_LIMIT_EXCEEDED": ("5 0 * * *",),
 }
+
+
+class PermitLimitSetting(BaseModel):
+    """What one type of stay permit allows in one stay; a figure left out is no limit."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    # Local calendar days the type's periods may cover in all, both ends included.
+    total_days: int | None = Field(default=None, ge=1)
+    # Periods of the type after its first.
+    extensions: int | None = Field(default=None, ge=0)
 
 
 class Settings(BaseSettings):
@@ -84,6 +95,21 @@ class Settings(BaseSettings):
     search_similarity_threshold: float = Field(default=0.2, ge=0, le=1)
     # A lodging batch longer than this has its further reports rejected, not buffered.
     max_reports_per_import: int = Field(default=100_000, ge=1)
+
+    # --- stay permit limits -------------------------------------------------------
+    # What each type of permit allows in one stay (domain/permits.py counts it):
+    # ExtendPermit refuses to go over it, the rule PERMIT_LIMIT_EXCEEDED finds
+    # stays over it. DOMAIN.md's stay permit lengths, all marked "(check)".
+    # Visa on arrival: 30 days, extendable once by 30.
+    permit_voa: PermitLimitSetting = PermitLimitSetting(total_days=60, extensions=1)
+    # Visit visa: 60 days, extensions up to 180 days in all (how many: not limited).
+    permit_visit: PermitLimitSetting = PermitLimitSetting(total_days=180)
+    # ITAS / KITAS: periods of 6 months, 1 or 2 years (investors 10); no limit in all.
+    permit_limited_stay: PermitLimitSetting = PermitLimitSetting()
+    # ITAP / KITAP: 5 years, renewable: no limit.
+    permit_permanent_stay: PermitLimitSetting = PermitLimitSetting()
+    # Diplomatic or service stay permit: per assignment: no limit.
+    permit_diplomatic: PermitLimitSetting = PermitLimitSetting()
     log_level: str = "INFO"
 
     # --- mutual TLS (see `pantau pki` for development certificates) ---------

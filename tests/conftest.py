@@ -37,15 +37,19 @@ HISTORY_AND_RECORD_TABLES = (
 
 
 @contextmanager
-def fresh_database(prefix: str = "pantau_test") -> Iterator[str]:
-    """A new database copied from the template and migrated; dropped on exit. Yields its URL."""
+def fresh_database(prefix: str = "pantau_test", *, migrated: bool = True) -> Iterator[str]:
+    """A new database copied from the template and (unless not ``migrated``) migrated to head.
+
+    Dropped on exit. Yields its URL.
+    """
     name = f"{prefix}_{uuid.uuid4().hex[:12]}"
     admin = create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT")
     with admin.connect() as connection:
         connection.execute(text(f'CREATE DATABASE "{name}" TEMPLATE pantau_template'))
     url = ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
     try:
-        app.migrate(load_settings(database_url=url))
+        if migrated:
+            app.migrate(load_settings(database_url=url))
         yield url
     finally:
         with admin.connect() as connection:

@@ -76,13 +76,22 @@ def entry(person_id: str, hours: float = 2.0) -> r.RecordEntryRequest:
     )
 
 
-def address(person_id: str, lat: float, lon: float, days: int = 0) -> r.ReportAddressRequest:
+def address(
+    person_id: str,
+    lat: float,
+    lon: float,
+    days: int = 0,
+    *,
+    reported_at: Timestamp | None = None,
+) -> r.ReportAddressRequest:
+    """A move ``days`` from today (WIB); reported when the request says, if it says."""
     return r.ReportAddressRequest(
         person_id=person_id,
         address=pb.Address(
             line="Jl. Hang Tuah 7, Tarempa", location=pb.GeoPoint(latitude=lat, longitude=lon)
         ),
         effective_from=date(days=days),
+        reported_at=reported_at,
     )
 
 
@@ -109,13 +118,18 @@ def error_info(error: grpc.RpcError) -> error_details_pb2.ErrorInfo:
     raise AssertionError("no ErrorInfo in the error details")
 
 
-def precondition_types(error: grpc.RpcError) -> list[str]:
+def precondition_violations(error: grpc.RpcError) -> list[tuple[str, str, str]]:
+    """(type, subject, description) of each violation in the error's PreconditionFailure."""
     status = rpc_status.from_call(error)
     assert status is not None
-    types: list[str] = []
+    violations: list[tuple[str, str, str]] = []
     for detail in status.details:
         if detail.Is(error_details_pb2.PreconditionFailure.DESCRIPTOR):
             failure = error_details_pb2.PreconditionFailure()
             detail.Unpack(failure)
-            types.extend(v.type for v in failure.violations)
-    return types
+            violations.extend((v.type, v.subject, v.description) for v in failure.violations)
+    return violations
+
+
+def precondition_types(error: grpc.RpcError) -> list[str]:
+    return [kind for kind, _subject, _description in precondition_violations(error)]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import Any, Literal
 
 from google.protobuf.timestamp_pb2 import Timestamp
 from google.type.date_pb2 import Date
@@ -140,6 +140,7 @@ def report_address(request: r.ReportAddressRequest) -> cmd.ReportAddress:
         line=address.line,
         location=point(address.location, address.HasField("location")),
         effective_from=date_parts(request.effective_from, request.HasField("effective_from")),
+        reported_at=instant(request.reported_at, request.HasField("reported_at"), "reported_at"),
     )
 
 
@@ -153,16 +154,23 @@ def record_sighting(request: r.RecordSightingRequest) -> cmd.RecordSighting:
         source=_SOURCE_FROM_PB.get(request.source),
         reference=request.reference,
         place_name=request.place_name,
+        reported_at=instant(request.reported_at, request.HasField("reported_at"), "reported_at"),
     )
 
 
 def lodging_report(report: r.LodgingReport) -> cmd.LodgingReport:
     """A lodging report as a command; it never raises, so one bad report cannot stop a batch."""
-    unreadable: tuple[FieldViolation, ...] = ()
-    try:
-        occurred_at = instant(report.occurred_at, report.HasField("occurred_at"), "occurred_at")
-    except InvalidInput as error:
-        occurred_at, unreadable = None, tuple(error.violations)
+    unreadable: list[FieldViolation] = []
+
+    def readable_instant(field: Literal["occurred_at", "reported_at"]) -> datetime | None:
+        try:
+            return instant(getattr(report, field), report.HasField(field), field)
+        except InvalidInput as error:
+            unreadable.extend(error.violations)
+            return None
+
+    occurred_at = readable_instant("occurred_at")
+    reported_at = readable_instant("reported_at")
     return cmd.LodgingReport(
         lodging_id=report.lodging_id,
         lodging_name=report.lodging_name,
@@ -171,7 +179,8 @@ def lodging_report(report: r.LodgingReport) -> cmd.LodgingReport:
         document=document(report.document, report.HasField("document")),
         occurred_at=occurred_at,
         reference=report.reference,
-        unreadable=unreadable,
+        unreadable=tuple(unreadable),
+        reported_at=reported_at,
     )
 
 
@@ -303,6 +312,7 @@ def _address_record(record: model.AddressRecord) -> Fields:
         "address": _address(record.address),
         "effective_from": _date(record.effective_from),
         "reported_at": _timestamp(record.reported_at),
+        "recorded_at": _timestamp_or_none(record.recorded_at),
     }
 
 
@@ -318,6 +328,7 @@ def _sighting(sighting: model.Sighting) -> Fields:
         "reference": sighting.reference,
         "place_name": sighting.place_name,
         "recorded_at": _timestamp_or_none(sighting.recorded_at),
+        "reported_at": _timestamp_or_none(sighting.reported_at),
     }
 
 

@@ -89,14 +89,19 @@ class RecordExit:
 
 @dataclass(frozen=True)
 class ReportAddress:
+    """A report of where a person lives; ``reported_at`` None: reported as received."""
+
     person_id: str
     line: str
     location: RawPoint | None
     effective_from: DateParts | None
+    reported_at: datetime | None = None
 
 
 @dataclass(frozen=True)
 class RecordSighting:
+    """A report of a person seen; ``reported_at`` None: reported as received."""
+
     person_id: str | None
     document: RawDocument | None
     location: RawPoint | None
@@ -104,6 +109,7 @@ class RecordSighting:
     source: SightingSource | None
     reference: str = ""
     place_name: str = ""
+    reported_at: datetime | None = None
 
 
 def lodging_reference(lodging_id: str, receipt: str) -> str:
@@ -123,9 +129,10 @@ class LodgingReport:
     """A guest's check-in or check-out as a lodging sent it, one of a batch.
 
     ``event`` is the sighting source it makes (None when unset), ``reference``
-    the lodging's receipt number. ``unreadable`` names fields the API could not
-    even read into values (a timestamp outside the calendar): such a report is
-    rejected with them, and the batch goes on.
+    the lodging's receipt number, ``reported_at`` when the lodging made the
+    report (None: as Pantau receives it). ``unreadable`` names fields the API
+    could not even read into values (a timestamp outside the calendar): such a
+    report is rejected with them, and the batch goes on.
     """
 
     lodging_id: str
@@ -136,6 +143,7 @@ class LodgingReport:
     occurred_at: datetime | None
     reference: str
     unreadable: tuple[FieldViolation, ...] = ()
+    reported_at: datetime | None = None
 
 
 def lodging_sighting(report: LodgingReport) -> RecordSighting:
@@ -148,6 +156,7 @@ def lodging_sighting(report: LodgingReport) -> RecordSighting:
         source=report.event,
         reference=lodging_reference(report.lodging_id, report.reference),
         place_name=report.lodging_name,
+        reported_at=report.reported_at,
     )
 
 

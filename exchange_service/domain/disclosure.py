@@ -140,6 +140,7 @@ POLICY: Mapping[type[Any], Mapping[str, FieldRules]] = MappingProxyType(
             "address": _RECORDS_INSIDE,
             "effective_from": _EVERY_VIEW,
             "reported_at": _EVERY_VIEW,
+            "recorded_at": _EVERY_VIEW,
         },
         model.Address: {
             "line": _FULL_VIEW_ONLY,
@@ -161,6 +162,7 @@ POLICY: Mapping[type[Any], Mapping[str, FieldRules]] = MappingProxyType(
             "district_code": _EVERY_VIEW,
             "village_code": _EVERY_VIEW,
             "recorded_at": _EVERY_VIEW,
+            "reported_at": _EVERY_VIEW,
         },
         model.PersonDossier: {
             "person": _RECORDS_INSIDE,

@@ -118,15 +118,28 @@ class Address:
 
 @dataclass(frozen=True)
 class AddressRecord:
+    """One report of where a person lives; a change of address adds another.
+
+    ``reported_at`` is when the person reported it (a report imported later
+    keeps its own time), ``recorded_at`` when Pantau received it.
+    """
+
     id: uuid.UUID
     person_id: uuid.UUID
     address: Address
     effective_from: date
     reported_at: datetime
+    recorded_at: datetime | None = None
 
 
 @dataclass(frozen=True)
 class Sighting:
+    """A person seen at a place and time.
+
+    ``reported_at`` is when the sighting was reported (a report imported later
+    keeps its own time), ``recorded_at`` when Pantau received it.
+    """
+
     id: uuid.UUID
     person_id: uuid.UUID
     # None only in a copy whose recipient may not see coordinates (domain/disclosure.py).
@@ -138,6 +151,7 @@ class Sighting:
     district_code: str = ""
     village_code: str = ""
     recorded_at: datetime | None = None
+    reported_at: datetime | None = None
 
 
 @dataclass(frozen=True)

@@ -125,6 +125,18 @@ def instant_field(v: Violations, path: str, value: datetime | None, now: datetim
     return value
 
 
+def reported_at_field(
+    v: Violations, path: str, value: datetime | None, received_at: datetime
+) -> datetime:
+    """When a report was made: as the request says (an import of a past report), else on receipt.
+
+    Not in the future, by the same allowance for devices' clocks as every instant.
+    """
+    if value is None:
+        return received_at
+    return instant_field(v, path, value, received_at)
+
+
 def point_field(v: Violations, path: str, point: cmd.RawPoint | None) -> GeoPoint:
     if point is None:
         v.add(path, "is required")
@@ -303,22 +315,42 @@ def valid_exit(request: cmd.RecordExit, now: datetime) -> tuple[uuid.UUID, str, 
     return person_id, port, exited_at
 
 
+@dataclass(frozen=True)
+class AddressReportInput:
+    person_id: uuid.UUID
+    address: Address
+    effective_from: date
+    reported_at: datetime
+
+
 def valid_address_report(
-    request: cmd.ReportAddress, today: date
-) -> tuple[uuid.UUID, Address, date]:
+    request: cmd.ReportAddress, received_at: datetime, zone: tzinfo
+) -> AddressReportInput:
+    """A report of a move already made, reported (if it says when) on or after its day."""
     v = Violations()
+    today = received_at.astimezone(zone).date()
     person_id = uuid_field(v, "person_id", request.person_id)
     line = text_field(
         v, "address.line", request.line, max_length=LIMITS.address_line_length, required=True
     )
     location = point_field(v, "address.location", request.location)
     effective = date_field(v, "effective_from", request.effective_from, required=True)
+    reported_at = reported_at_field(v, "reported_at", request.reported_at, received_at)
     # A move is reported once made: the current address is the latest one in
     # effect, and nothing would make a future one current on its day.
     if effective and effective > today:
         v.add("effective_from", f"{effective} lies in the future (today is {today} local time)")
+    elif effective and request.reported_at is not None:
+        # For the same reason an imported report cannot predate its move.
+        reported_on = reported_at.astimezone(zone)
+        if reported_on.date() < effective:
+            v.add(
+                "reported_at",
+                f"{reported_on.isoformat(timespec='seconds')} is before effective_from"
+                f" {effective} (local time): a move is reported once made",
+            )
     v.raise_if_any()
-    return person_id, Address(line, location), effective or today
+    return AddressReportInput(person_id, Address(line, location), effective or today, reported_at)
 
 
 @dataclass(frozen=True)
@@ -330,9 +362,11 @@ class SightingInput:
     source: SightingSource
     reference: str
     place_name: str
+    reported_at: datetime
 
 
 def valid_sighting(request: cmd.RecordSighting, now: datetime) -> SightingInput:
+    """A sighting seen and reported (if it says when) no later than now, in that order."""
     v = Violations()
     person_id: uuid.UUID | None = None
     document: TravelDocument | None = None
@@ -344,6 +378,14 @@ def valid_sighting(request: cmd.RecordSighting, now: datetime) -> SightingInput:
         v.add("subject", "person_id or document is required")
     location = point_field(v, "location", request.location)
     observed_at = instant_field(v, "observed_at", request.observed_at, now)
+    reported_at = reported_at_field(v, "reported_at", request.reported_at, now)
+    if request.reported_at is not None and request.observed_at is not None:
+        # Named without the other field's name: a lodging report calls it occurred_at.
+        v.check(
+            reported_at >= observed_at,
+            "reported_at",
+            f"is before the sighting itself ({observed_at.isoformat()})",
+        )
     v.check(request.source is not None, "source", "is required")
     reference = text_field(
         v, "reference", request.reference, max_length=LIMITS.reference_length, required=False
@@ -360,6 +402,7 @@ def valid_sighting(request: cmd.RecordSighting, now: datetime) -> SightingInput:
         request.source or SightingSource.COMMUNITY_REPORT,
         reference,
         place,
+        reported_at,
     )
 
 

@@ -77,8 +77,16 @@ class RegistryStore(Protocol):
     def close_stay(self, stay: model.Stay, port_code: str, exited_at: datetime) -> model.Stay: ...
 
     def add_address(
-        self, person_id: uuid.UUID, address: model.Address, effective_from: date
-    ) -> uuid.UUID: ...
+        self,
+        person_id: uuid.UUID,
+        address: model.Address,
+        effective_from: date,
+        *,
+        reported_at: datetime,
+        recorded_at: datetime,
+    ) -> uuid.UUID:
+        """Adds a report made at ``reported_at`` and received at ``recorded_at``; returns its id."""
+        ...
 
     def address_record(self, address_id: uuid.UUID) -> model.AddressRecord: ...
 
@@ -91,6 +99,8 @@ class RegistryStore(Protocol):
         source: model.SightingSource,
         reference: str,
         place_name: str,
+        reported_at: datetime,
+        recorded_at: datetime,
     ) -> tuple[uuid.UUID, bool]:
         """The new sighting's id and True, or an earlier identical report's id and False."""
         ...

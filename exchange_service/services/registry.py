@@ -27,6 +27,12 @@ from exchange_service.domain.errors import (
     PreconditionViolation,
     StayAlreadyOpen,
 )
+from exchange_service.domain.permits import (
+    PermitLimitExcess,
+    PermitLimitKind,
+    PermitLimits,
+    limits_exceeded,
+)
 from exchange_service.services.common import (
     PERSON,
     STAY,
@@ -49,6 +55,8 @@ class RegistryOptions:
     timezone: tzinfo
     # Reports of a lodging batch after this many are rejected, not buffered.
     max_reports_per_import: int
+    # What each type of permit allows in one stay; extensions may not go over it.
+    permit_limits: PermitLimits
 
 
 def _present(value: T | None) -> T:
@@ -73,8 +81,10 @@ class Registry:
 
     A person is one identity holding documents no one else holds; a person
     has at most one open stay, entered after their last exit; a permit is
-    extended only later and without a gap; addresses and sightings are added,
-    never changed.
+    extended only later, without a gap and within its type's limits;
+    addresses and sightings are added, never changed, each with the time it
+    was reported (given by an import, else the time of receipt) and the time
+    Pantau received it.
     """
 
     def __init__(
@@ -174,7 +184,11 @@ class Registry:
             return store.add_stay(person_id, port, entered_at, permit)
 
     def extend_permit(self, request: cmd.ExtendPermit) -> model.Stay:
-        """The open stay with a next permit period that starts within and ends after the current."""
+        """The open stay with a next permit period that starts within and ends after the current.
+
+        Refused (PERMIT_LIMIT_EXCEEDED) if the stay's periods of the new
+        period's type would then go over that type's limits.
+        """
         stay_id, permit = valid.valid_extension(request)
         with self._uow.begin() as tx:
             store = tx.registry
@@ -213,6 +227,18 @@ class Registry:
                         )
                     ]
                 )
+            excesses = limits_exceeded(
+                (*stay.permits, permit), self._options.permit_limits, permit.type
+            )
+            if excesses:
+                raise FailedPrecondition(
+                    [
+                        PreconditionViolation(
+                            "PERMIT_LIMIT_EXCEEDED", f"stays/{stay_id}", _extension_refusal(excess)
+                        )
+                        for excess in excesses
+                    ]
+                )
             added = store.add_permit(stay_id, permit, sequence=len(stay.permits) + 1)
         return replace(stay, permits=(*stay.permits, added))
 
@@ -246,19 +272,25 @@ class Registry:
 
     def report_address(self, request: cmd.ReportAddress) -> model.AddressRecord:
         """The address as recorded and placed; current unless a later move is known already."""
-        person_id, address, effective_from = valid.valid_address_report(
-            request, local_today(self._clock, self._options.timezone)
-        )
+        received_at = self._clock()
+        report = valid.valid_address_report(request, received_at, self._options.timezone)
         with self._uow.begin() as tx:
             store = tx.registry
-            if not store.lock_person(person_id):
-                raise person_not_found(person_id)
-            address_id = store.add_address(person_id, address, effective_from)
+            if not store.lock_person(report.person_id):
+                raise person_not_found(report.person_id)
+            address_id = store.add_address(
+                report.person_id,
+                report.address,
+                report.effective_from,
+                reported_at=report.reported_at,
+                recorded_at=received_at,
+            )
             return store.address_record(address_id)
 
     def record_sighting(self, request: cmd.RecordSighting) -> tuple[model.Sighting, bool]:
         """The sighting, and whether it is new (False: the same report came before)."""
-        sighting = valid.valid_sighting(request, self._clock())
+        received_at = self._clock()
+        sighting = valid.valid_sighting(request, received_at)
         with self._uow.begin() as tx:
             store = tx.registry
             if sighting.person_id is not None:
@@ -278,6 +310,8 @@ class Registry:
                 source=sighting.source,
                 reference=sighting.reference,
                 place_name=sighting.place_name,
+                reported_at=sighting.reported_at,
+                recorded_at=received_at,
             )
             note_person_touched(str(person_id))
             return store.sighting(sighting_id), is_new
@@ -322,6 +356,22 @@ class Registry:
             else:
                 duplicates += 1
         return model.ImportSummary(accepted, duplicates, tuple(rejections))
+
+
+def _extension_refusal(excess: PermitLimitExcess) -> str:
+    """Why an extension is refused: the type, its limit, and what the extension would make."""
+    kind = excess.permit_type.value
+    if excess.kind is PermitLimitKind.TOTAL_DAYS:
+        return (
+            f"with this extension the stay's {kind} periods would cover {excess.actual} days"
+            f" ({excess.first_day.isoformat()} to {excess.last_day.isoformat()}), over the"
+            f" {kind} limit of {excess.allowed} days in all (setting {excess.setting})"
+        )
+    return (
+        f"this would be extension {excess.actual} of the stay's {kind} permit, over the {kind}"
+        f" limit of {excess.allowed} extension{'' if excess.allowed == 1 else 's'}"
+        f" (setting {excess.setting})"
+    )
 
 
 # Sighting fields named as the LodgingReport fields they come from.

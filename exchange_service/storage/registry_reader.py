@@ -41,7 +41,7 @@ _DOSSIER_SQL: LiteralString = (
   (SELECT json_agg(x ORDER BY x.observed_at DESC, x.id) FROM (
      SELECT g.id, g.person_id, ST_Y(g.location::geometry) AS lat,
             ST_X(g.location::geometry) AS lon, g.observed_at, g.source, g.reference,
-            g.place_name, g.district_code, g.village_code, g.recorded_at
+            g.place_name, g.district_code, g.village_code, g.recorded_at, g.reported_at
      FROM sightings g WHERE g.person_id = p.id
      ORDER BY g.observed_at DESC, g.id LIMIT %(sightings)s) x) AS sightings
 FROM persons p

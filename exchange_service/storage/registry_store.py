@@ -246,7 +246,13 @@ class RegistryStore:
     # --- addresses -------------------------------------------------------------
 
     def add_address(
-        self, person_id: uuid.UUID, address: model.Address, effective_from: date
+        self,
+        person_id: uuid.UUID,
+        address: model.Address,
+        effective_from: date,
+        *,
+        reported_at: datetime,
+        recorded_at: datetime,
     ) -> uuid.UUID:
         """Adds the report, and makes it current unless a later-effective one exists."""
         location = address.location
@@ -263,18 +269,22 @@ class RegistryStore:
                 district_code=placement.district_code,
                 village_code=placement.village_code,
                 effective_from=effective_from,
+                reported_at=reported_at,
+                recorded_at=recorded_at,
             )
         )
         self.session.flush()
         # The current address is the one effective latest; on a tie, the
-        # latest reported (a correction of the same move).
+        # latest reported (a correction of the same move), then the latest
+        # received (of reports imported with the same time).
         self.session.execute(
             text(
                 """
                 INSERT INTO current_addresses (person_id, address_id, location)
                 SELECT a.person_id, a.id, a.location FROM addresses a
                 WHERE a.person_id = :person_id
-                ORDER BY a.effective_from DESC, a.reported_at DESC, (a.id = :new_id) DESC
+                ORDER BY a.effective_from DESC, a.reported_at DESC, a.recorded_at DESC,
+                         (a.id = :new_id) DESC
                 LIMIT 1
                 ON CONFLICT (person_id) DO UPDATE
                   SET address_id = EXCLUDED.address_id, location = EXCLUDED.location
@@ -302,6 +312,8 @@ class RegistryStore:
         source: model.SightingSource,
         reference: str,
         place_name: str,
+        reported_at: datetime,
+        recorded_at: datetime,
     ) -> tuple[uuid.UUID, bool]:
         """Adds a sighting; returns (id, True), or the earlier one's (id, False) on a repeat.
 
@@ -314,9 +326,11 @@ class RegistryStore:
             text(
                 """
                 INSERT INTO sightings (id, person_id, location, district_code, village_code,
-                                       observed_at, source, reference, place_name)
+                                       observed_at, source, reference, place_name,
+                                       reported_at, recorded_at)
                 VALUES (:id, :person_id, ST_GeogFromText(:location), :district, :village,
-                        :observed_at, :source, :reference, :place_name)
+                        :observed_at, :source, :reference, :place_name,
+                        :reported_at, :recorded_at)
                 ON CONFLICT (source, reference) WHERE reference <> '' DO NOTHING
                 RETURNING id
                 """
@@ -331,6 +345,8 @@ class RegistryStore:
                 "source": source.value,
                 "reference": reference,
                 "place_name": place_name,
+                "reported_at": reported_at,
+                "recorded_at": recorded_at,
             },
         ).scalar_one_or_none()
         if inserted is not None:
@@ -353,7 +369,7 @@ class RegistryStore:
                   'lon', ST_X(g.location::geometry), 'observed_at', g.observed_at,
                   'source', g.source, 'reference', g.reference, 'place_name', g.place_name,
                   'district_code', g.district_code, 'village_code', g.village_code,
-                  'recorded_at', g.recorded_at) AS sighting
+                  'recorded_at', g.recorded_at, 'reported_at', g.reported_at) AS sighting
                 FROM sightings g WHERE g.id = :id
                 """
             ),

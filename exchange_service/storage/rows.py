@@ -92,6 +92,7 @@ def address_record_from_json(row: dict[str, Any]) -> model.AddressRecord:
         address=address_from_json(row),
         effective_from=_date(row["effective_from"]),
         reported_at=_ts(row["reported_at"]),
+        recorded_at=_ts(row["recorded_at"]),
     )
 
 
@@ -107,6 +108,7 @@ def sighting_from_json(row: dict[str, Any]) -> model.Sighting:
         district_code=row["district_code"] or "",
         village_code=row["village_code"] or "",
         recorded_at=_ts_or_none(row["recorded_at"]),
+        reported_at=_ts_or_none(row["reported_at"]),
     )
 
 
@@ -143,5 +145,6 @@ json_build_object(
   'district_code', a.district_code, 'village_code', a.village_code,
   'district_name', (SELECT name FROM districts WHERE code = a.district_code),
   'village_name', (SELECT name FROM villages WHERE code = a.village_code),
-  'effective_from', a.effective_from, 'reported_at', a.reported_at)
+  'effective_from', a.effective_from, 'reported_at', a.reported_at,
+  'recorded_at', a.recorded_at)
 """

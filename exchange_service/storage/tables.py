@@ -186,7 +186,11 @@ class StayPermit(Base):
 
 
 class AddressReport(Base):
-    """An address as reported; never changed once written."""
+    """An address as reported; never changed once written.
+
+    ``reported_at`` is when the person reported it (an imported report keeps
+    its own time), ``recorded_at`` when Pantau received it.
+    """
 
     __tablename__ = "addresses"
     id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
@@ -197,6 +201,9 @@ class AddressReport(Base):
     village_code: Mapped[str | None] = mapped_column(ForeignKey("villages.code"))
     effective_from: Mapped[date] = mapped_column(Date)
     reported_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+    recorded_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now()
     )
     __table_args__ = (
@@ -220,6 +227,8 @@ class CurrentAddress(Base):
 
 
 class Sighting(Base):
+    """A person seen; ``reported_at`` is when it was reported, ``recorded_at`` when received."""
+
     __tablename__ = "sightings"
     id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
     person_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("persons.id"))
@@ -231,6 +240,9 @@ class Sighting(Base):
     reference: Mapped[str] = mapped_column(String(100))
     place_name: Mapped[str] = mapped_column(String(200))
     recorded_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+    reported_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now()
     )
     __table_args__ = (

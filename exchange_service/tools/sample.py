@@ -20,9 +20,14 @@ sample keeps the day it was first loaded on (the first person's registration
 day), so a later run regenerates the very same records and writes nothing new.
 
 Every instant lies on a day before ``today`` (local time), so the server never
-sees the future. Addresses are reported at load time; moves are dated so that
-the "reported late" cases (a move 20 to 75 days before the report) stand out
-from the timely ones (a move in the last 10 days).
+sees the future. Addresses and sightings carry the time they were reported,
+as an import of past records would, not the time they are loaded: a home is
+reported within days of moving in, a timely move within 3 days of the move (in
+the last 10 days), a late one ("reported late") 15 days or more after it (a
+move 20 to 75 days before the sample's day); a lodging reports a check-in or
+check-out within the hour, an officer or a village head a sighting within
+hours. Those times come from streams of their own, so the rest of the sample
+does not depend on them.
 """
 
 from __future__ import annotations
@@ -73,10 +78,23 @@ __all__ = [
 DEFAULT_TIMEZONE = "Asia/Jakarta"
 # Entries lie at most this many days before the sample's day.
 WINDOW_DAYS = 730
-# Address moves reported within this many days of the move are on time; the
-# sample's late movers moved 20 to 75 days before the report.
+# Address moves this many days before the sample's day are timely, reported
+# within TIMELY_REPORT_DAYS of the move; the sample's late movers moved 20 to 75
+# days before it and reported LATE_REPORT_DAYS or more after the move (past the
+# 14-day grace window of Pasal 71's default).
 TIMELY_MOVE_DAYS = 10
 LATE_MOVE_DAYS = (20, 75)
+TIMELY_REPORT_DAYS = 3
+LATE_REPORT_DAYS = 15
+# Minutes from a sighting to its report, by who reports it.
+REPORT_DELAY_MINUTES: dict[SightingSource, tuple[int, int]] = {
+    SightingSource.LODGING_CHECK_IN: (5, 60),
+    SightingSource.LODGING_CHECK_OUT: (5, 60),
+    SightingSource.POLICE_CHECK: (30, 180),
+    SightingSource.IMMIGRATION_CHECK: (30, 180),
+    SightingSource.LOCAL_GOVERNMENT: (60, 180),
+    SightingSource.COMMUNITY_REPORT: (60, 180),
+}
 
 
 class Group(enum.StrEnum):
@@ -556,6 +574,25 @@ class _Generator:
         moment = time(rng.randint(*hours), rng.randint(0, 59), 0)
         return datetime.combine(day, moment, tzinfo=self.zone)
 
+    def reported(self, key: str, first: date, last: date) -> datetime:
+        """When a report was made: office hours on a day from ``first`` to ``last``.
+
+        Drawn from the report's own stream (named by ``key``), so adding the
+        report times changed nothing else of the sample.
+        """
+        rng = random.Random(f"pantau-sample:{self.seed}:reported:{key}")
+        day = first + timedelta(days=rng.randint(0, max(0, (last - first).days)))
+        return self.at(rng, day, (8, 15))
+
+    def sighting_reported(self, source: SightingSource, reference: str, seen: datetime) -> datetime:
+        """When a sighting was reported: minutes to hours after it, by who reports it.
+
+        Its own stream too; sightings are seen by 21:00, so the report is the
+        same day.
+        """
+        rng = random.Random(f"pantau-sample:{self.seed}:reported:{source}:{reference}")
+        return seen + timedelta(minutes=rng.randint(*REPORT_DELAY_MINUTES[source]))
+
     def reference(self, rng: random.Random, pattern: str, digits: int = 6) -> str:
         while True:
             reference = pattern.format(rng.randrange(10 ** (digits - 1), 10**digits))
@@ -623,13 +660,23 @@ class _Generator:
                 self.homes[key] = self.street_home(rng, place, draft.address_prefix)
         return self.homes[key]
 
-    def address(self, rng: random.Random, home: _Home, day: date) -> cmd.ReportAddress:
-        """A report of living at ``home`` from ``day``, a few meters from the party's spot."""
+    def address(
+        self, rng: random.Random, home: _Home, day: date, reported: tuple[date, date], key: str
+    ) -> cmd.ReportAddress:
+        """A report of living at ``home`` from ``day``, a few meters from the party's spot.
+
+        It was reported on a day in ``reported`` (first, last), drawn from the
+        stream ``key``.
+        """
         point = _offset(rng, home.point.latitude, home.point.longitude, 0.0, 15.0)
         if home.village_code and not self.holds(home.village_code, point):
             point = home.point
         return cmd.ReportAddress(
-            person_id="", line=home.line, location=point, effective_from=_parts(day)
+            person_id="",
+            line=home.line,
+            location=point,
+            effective_from=_parts(day),
+            reported_at=self.reported(key, *reported),
         )
 
     def lodging_report(
@@ -656,6 +703,7 @@ class _Generator:
                 source=source,
                 reference=receipt,
                 place_name=lodging.name,
+                reported_at=self.sighting_reported(source, receipt, moment),
             )
             for source, moment in events
         ]
@@ -670,14 +718,16 @@ class _Generator:
         place_name: str,
         pattern: str,
     ) -> cmd.RecordSighting:
+        reference = self.reference(rng, pattern)
         return cmd.RecordSighting(
             person_id="",
             document=None,
             location=_offset(rng, near.latitude, near.longitude, 0.0, 300.0),
             observed_at=observed_at,
             source=source,
-            reference=self.reference(rng, pattern),
+            reference=reference,
             place_name=place_name,
+            reported_at=self.sighting_reported(source, reference, observed_at),
         )
 
     def port_point(self, port: Port) -> cmd.RawPoint:
@@ -1017,7 +1067,9 @@ def _addresses(
     last = draft.stays[-1][0]
     latest = last.exit or gen.today - timedelta(days=1)
     moved_in = min(first_entry + timedelta(days=rng.randint(0, 3)), latest)
-    addresses = [gen.address(rng, gen.home(rng, draft), moved_in)]
+    key = f"{draft.document.issuing_state}:{draft.document.number}"
+    first_report = (moved_in, min(moved_in + timedelta(days=2), latest))
+    addresses = [gen.address(rng, gen.home(rng, draft), moved_in, first_report, f"{key}:home")]
     # Persons still here long enough may have moved house since.
     settled = Trait.PRESENT in traits and draft.group is not Group.YACHT_TOURIST
     if settled and rng.random() < 0.18:
@@ -1027,7 +1079,13 @@ def _addresses(
         if move >= max(moved_in, last.entry) + timedelta(days=14):
             gen.movers[draft.group] += 1
             place = gen.village(rng.choice(AREAS[draft.home_area]))
-            addresses.append(gen.address(rng, gen.street_home(rng, place, "Rumah sewa"), move))
+            yesterday = gen.today - timedelta(days=1)
+            if late:
+                report = (move + timedelta(days=LATE_REPORT_DAYS), yesterday)
+            else:
+                report = (move, min(move + timedelta(days=TIMELY_REPORT_DAYS), yesterday))
+            home = gen.street_home(rng, place, "Rumah sewa")
+            addresses.append(gen.address(rng, home, move, report, f"{key}:moved"))
             traits.add(Trait.MOVED)
             if late:
                 traits.add(Trait.LATE_ADDRESS_REPORT)

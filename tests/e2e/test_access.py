@@ -112,7 +112,9 @@ VALID_CALLS: dict[str, Call] = {
     ),
     "/pantau.v1.RegistryService/ExtendPermit": lambda c, s: _registry(c).ExtendPermit(
         r.ExtendPermitRequest(
-            stay_id=s.stay.id, permit=f.permit(days=90, number="EXT-1", starts=31)
+            # Within the VOA's 60 days in all: the first period is from yesterday.
+            stay_id=s.stay.id,
+            permit=f.permit(days=58, number="EXT-1", starts=31),
         )
     ),
     "/pantau.v1.RegistryService/RecordExit": lambda c, s: _registry(c).RecordExit(
@@ -341,7 +343,14 @@ DISTRICT_VIEW_FIELDS: dict[str, set[str]] = {
         "permit_history",
     },
     "pantau.v1.StayPermit": {"type", "valid_from", "valid_until", "purpose", "recorded_at"},
-    "pantau.v1.AddressRecord": {"id", "person_id", "address", "effective_from", "reported_at"},
+    "pantau.v1.AddressRecord": {
+        "id",
+        "person_id",
+        "address",
+        "effective_from",
+        "reported_at",
+        "recorded_at",
+    },
     "pantau.v1.Address": {"district_code", "village_code", "district_name", "village_name"},
     "pantau.v1.Sighting": {
         "id",
@@ -351,6 +360,7 @@ DISTRICT_VIEW_FIELDS: dict[str, set[str]] = {
         "observed_at",
         "source",
         "recorded_at",
+        "reported_at",
     },
     "google.protobuf.Timestamp": {"seconds", "nanos"},
 }

@@ -8,6 +8,7 @@ from collections.abc import Callable
 
 import grpc
 import pytest
+from google.protobuf.timestamp_pb2 import Timestamp
 from google.type.date_pb2 import Date
 from pantau.v1 import query_service_pb2 as q
 from pantau.v1 import query_service_pb2_grpc as q_grpc
@@ -107,7 +108,58 @@ def _other_query_token(s: Stubs) -> object:
     return _near(s, page_token=token)
 
 
+def _sighting(s: Stubs, *, seen_hours_ago: float, reported: Timestamp) -> object:
+    return s.registry.RecordSighting(
+        r.RecordSightingRequest(
+            person_id=s.person_id,
+            location=pb.GeoPoint(latitude=3.2, longitude=106.2),
+            observed_at=f.hours_ago(seen_hours_ago),
+            source=pb.SIGHTING_SOURCE_POLICE_CHECK,
+            reported_at=reported,
+        )
+    )
+
+
+# After the last day a timestamp can hold (year 10000).
+_NO_SUCH_INSTANT = Timestamp(seconds=253_402_300_800)
+
 CASES: dict[str, tuple[Callable[[Stubs], object], grpc.StatusCode, str]] = {
+    "address reported in the future": (
+        lambda s: s.registry.ReportAddress(
+            f.address(s.person_id, 3.2, 106.2, reported_at=f.hours_ago(-1))
+        ),
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "reported_at",
+    ),
+    "address reported before the day of its move": (
+        lambda s: s.registry.ReportAddress(
+            f.address(s.person_id, 3.2, 106.2, days=-3, reported_at=f.hours_ago(24 * 5))
+        ),
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "reported_at",
+    ),
+    "address report time not a timestamp": (
+        lambda s: s.registry.ReportAddress(
+            f.address(s.person_id, 3.2, 106.2, reported_at=_NO_SUCH_INSTANT)
+        ),
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "reported_at",
+    ),
+    "sighting reported before it was seen": (
+        lambda s: _sighting(s, seen_hours_ago=2, reported=f.hours_ago(3)),
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "reported_at",
+    ),
+    "sighting reported in the future": (
+        lambda s: _sighting(s, seen_hours_ago=2, reported=f.hours_ago(-1)),
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "reported_at",
+    ),
+    "sighting report time not a timestamp": (
+        lambda s: _sighting(s, seen_hours_ago=2, reported=_NO_SUCH_INSTANT),
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "reported_at",
+    ),
     "latitude over 90": (
         lambda s: _address(s, lat=90.5),
         grpc.StatusCode.INVALID_ARGUMENT,

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import UTC, timedelta
+
 import grpc
 import pytest
+from google.protobuf.timestamp_pb2 import Timestamp
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from pantau.v1 import query_service_pb2 as q
@@ -13,6 +16,7 @@ from pantau.v1 import registry_service_pb2 as r
 from pantau.v1 import registry_service_pb2_grpc as r_grpc
 
 from tests import factories as f
+from tests.clock import CLOCK
 from tests.conftest import RowCounts
 
 
@@ -71,7 +75,8 @@ def test_stay_lifecycle_keeps_permit_history(
     assert stay.permit.type == pb.PERMIT_TYPE_VOA
     assert not stay.HasField("exited_at")
 
-    extension = f.permit(days=60, number="VOA-1-EXT", starts=31)
+    # To the VOA's 60 days in all: the first period is from yesterday.
+    extension = f.permit(days=58, number="VOA-1-EXT", starts=31)
     extended = registry.ExtendPermit(r.ExtendPermitRequest(stay_id=stay.id, permit=extension))
     assert [p.permit_number for p in extended.permit_history] == ["VOA-1", "VOA-1-EXT"]
     assert extended.permit.valid_until == extension.valid_until
@@ -264,7 +269,7 @@ def _lodging_report(number: str, reference: str, **changes: object) -> r.Lodging
         reference=reference,
     )
     for name, value in changes.items():
-        if isinstance(value, pb.GeoPoint):
+        if isinstance(value, (pb.GeoPoint, Timestamp)):
             getattr(report, name).CopyFrom(value)
         else:
             setattr(report, name, value)
@@ -301,6 +306,86 @@ def test_lodging_import_counts_each_report_and_a_bad_one_never_stops_the_stream(
 
     again = registry.ImportLodgingReports(iter(reports[:1]))
     assert (again.accepted, again.duplicates) == (0, 1)
+
+
+def test_an_extension_to_the_voa_limit_is_accepted_and_one_day_more_refused_naming_it(
+    registry: r_grpc.RegistryServiceStub, row_counts: RowCounts
+) -> None:
+    # Each first period runs from yesterday to day 30: 32 days of the VOA's 60.
+    met = registry.RecordEntry(
+        f.entry(registry.RegisterPerson(r.RegisterPersonRequest(person=f.person())).id)
+    )
+    to_the_limit = f.permit(days=58, number="VOA-EXT", starts=31)
+    extended = registry.ExtendPermit(r.ExtendPermitRequest(stay_id=met.id, permit=to_the_limit))
+    assert len(extended.permit_history) == 2
+
+    over = registry.RecordEntry(
+        f.entry(registry.RegisterPerson(r.RegisterPersonRequest(person=f.person())).id)
+    )
+    one_day_more = f.permit(days=59, number="VOA-EXT", starts=31)
+    before = row_counts.snapshot()
+    with pytest.raises(grpc.RpcError) as caught:
+        registry.ExtendPermit(r.ExtendPermitRequest(stay_id=over.id, permit=one_day_more))
+    assert caught.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    ((kind, subject, description),) = f.precondition_violations(caught.value)
+    assert (kind, subject) == ("PERMIT_LIMIT_EXCEEDED", f"stays/{over.id}")
+    assert "VOA periods would cover 61 days" in description
+    assert "over the VOA limit of 60 days in all (setting permit_voa.total_days)" in description
+    assert row_counts.snapshot() == before
+
+
+def test_imported_addresses_and_sightings_keep_the_time_they_were_reported(
+    registry: r_grpc.RegistryServiceStub, queries: q_grpc.QueryServiceStub
+) -> None:
+    person = registry.RegisterPerson(r.RegisterPersonRequest(person=f.person()))
+    now = CLOCK.now()
+    moved_reported = now - timedelta(days=98)
+    record = registry.ReportAddress(
+        f.address(person.id, 3.2166, 106.2211, days=-100, reported_at=f.timestamp(moved_reported))
+    )
+    assert record.reported_at.ToDatetime(tzinfo=UTC) == moved_reported
+    assert record.recorded_at.ToDatetime(tzinfo=UTC) - now < timedelta(minutes=1)
+
+    seen = now - timedelta(days=50)
+    sighting = registry.RecordSighting(
+        r.RecordSightingRequest(
+            person_id=person.id,
+            location=pb.GeoPoint(latitude=2.9941, longitude=105.7065),
+            observed_at=f.timestamp(seen),
+            source=pb.SIGHTING_SOURCE_POLICE_CHECK,
+            reported_at=f.timestamp(seen + timedelta(hours=2)),
+        )
+    )
+    assert sighting.reported_at.ToDatetime(tzinfo=UTC) == seen + timedelta(hours=2)
+
+    number = person.documents[0].number
+    checked_in = now - timedelta(days=40)
+    reports = [
+        _lodging_report(
+            number,
+            f"{number}-1",
+            occurred_at=f.timestamp(checked_in),
+            reported_at=f.timestamp(checked_in + timedelta(minutes=10)),
+        ),
+        _lodging_report(
+            number,
+            f"{number}-2",
+            occurred_at=f.timestamp(checked_in),
+            reported_at=f.timestamp(checked_in - timedelta(minutes=10)),
+        ),
+    ]
+    summary = registry.ImportLodgingReports(iter(reports))
+    assert (summary.accepted, summary.rejected) == (1, 1)
+    assert (summary.rejections[0].index, summary.rejections[0].field) == (1, "reported_at")
+
+    dossier = queries.GetPerson(q.GetPersonRequest(person_id=person.id))
+    assert dossier.current_address.reported_at == record.reported_at
+    assert dossier.current_address.recorded_at == record.recorded_at
+    reported = {s.source: s.reported_at.ToDatetime(tzinfo=UTC) for s in dossier.recent_sightings}
+    assert reported == {
+        pb.SIGHTING_SOURCE_POLICE_CHECK: seen + timedelta(hours=2),
+        pb.SIGHTING_SOURCE_LODGING_CHECK_IN: checked_in + timedelta(minutes=10),
+    }
 
 
 def test_health_and_reflection_serve_generic_clients(grpc_channel: grpc.Channel) -> None:

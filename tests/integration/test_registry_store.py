@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, date, datetime
 
 import pytest
-from sqlalchemy import Connection, Engine, text
+from sqlalchemy import Connection, text
 from sqlalchemy.exc import IntegrityError
 
 from exchange_service.domain import model
@@ -19,17 +18,6 @@ from tests.factories import document_number
 ENTERED = datetime(2026, 3, 1, 2, 0, tzinfo=UTC)
 PERMIT = model.StayPermit("VOA-1", model.PermitType.VOA, date(2026, 3, 1), date(2026, 3, 30))
 POINT = model.GeoPoint(3.2166, 106.2211)
-
-
-@pytest.fixture
-def uow(engine: Engine) -> Iterator[SavepointUnitOfWork]:
-    """Units of work in a transaction of one connection, rolled back after the test."""
-    with engine.connect() as connection:
-        transaction = connection.begin()
-        try:
-            yield SavepointUnitOfWork(connection, boundary_tolerance_meters=1500.0)
-        finally:
-            transaction.rollback()
 
 
 def _person(uow: SavepointUnitOfWork) -> model.Person:
@@ -69,6 +57,8 @@ def test_a_reference_of_another_persons_sighting_is_taken(uow: SavepointUnitOfWo
                 source=model.SightingSource.POLICE_CHECK,
                 reference="POLRES-KKA-7",
                 place_name="",
+                reported_at=ENTERED,
+                recorded_at=ENTERED,
             )
 
     sighting_id, is_new = sighting(first.id)

@@ -42,12 +42,17 @@ def registration(
 
 
 def permit(
-    today: date, *, starts: int = -1, ends: int = 30, number: str = "VOA-1"
+    today: date,
+    *,
+    starts: int = -1,
+    ends: int = 30,
+    number: str = "VOA-1",
+    kind: PermitType = PermitType.VOA,
 ) -> cmd.RawPermit:
-    """A permit from ``starts`` days to ``ends`` days from ``today``."""
+    """A permit from ``starts`` days to ``ends`` days from ``today``, both included."""
     return cmd.RawPermit(
         permit_number=number,
-        type=PermitType.VOA,
+        type=kind,
         valid_from=parts(today + timedelta(days=starts)),
         valid_until=parts(today + timedelta(days=ends)),
         sponsor="PT Anambas Bahari",
@@ -64,9 +69,14 @@ def exit_at(person_id: object, at: datetime) -> cmd.RecordExit:
 
 
 def address(
-    person_id: object, effective: date, at: cmd.RawPoint = TAREMPA, line: str = "Jl. Hang Tuah 7"
+    person_id: object,
+    effective: date,
+    at: cmd.RawPoint = TAREMPA,
+    line: str = "Jl. Hang Tuah 7",
+    *,
+    reported_at: datetime | None = None,
 ) -> cmd.ReportAddress:
-    return cmd.ReportAddress(str(person_id), line, at, parts(effective))
+    return cmd.ReportAddress(str(person_id), line, at, parts(effective), reported_at)
 
 
 def police_check(
@@ -75,6 +85,7 @@ def police_check(
     person_id: object | None = None,
     held: cmd.RawDocument | None = None,
     reference: str = "",
+    reported_at: datetime | None = None,
 ) -> cmd.RecordSighting:
     """A police check of a person named by id or by the document they held."""
     return cmd.RecordSighting(
@@ -85,6 +96,7 @@ def police_check(
         source=SightingSource.POLICE_CHECK,
         reference=reference,
         place_name="Pelabuhan Letung",
+        reported_at=reported_at,
     )
 
 

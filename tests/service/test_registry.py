@@ -155,11 +155,12 @@ def test_an_extension_joins_the_current_period_and_ends_later(
         assert _precondition_types(caught) == [f"EXTENSION_NOT_{rule}"], name
     assert row_counts.snapshot() == before
 
-    # The day after the current period's end is still contiguous.
-    extension = c.permit(today, starts=31, ends=90, number="VOA-1-EXT")
+    # The day after the current period's end is still contiguous (and the
+    # VOA's 60 days in all are reached, not passed: the first period is from yesterday).
+    extension = c.permit(today, starts=31, ends=58, number="VOA-1-EXT")
     extended = registry.extend_permit(cmd.ExtendPermit(str(stay.id), extension))
     assert [p.permit_number for p in extended.permits] == ["VOA-1", "VOA-1-EXT"]
-    assert extended.permit.valid_until == today + timedelta(days=90)
+    assert extended.permit.valid_until == today + timedelta(days=58)
     dossier = queries.get_person(cmd.PersonKey(person_id=str(person.id)))
     assert dossier.current_stay == extended
 
@@ -334,7 +335,7 @@ def test_each_write_returns_the_record_as_the_database_holds_it(
     assert entered.permit.recorded_at is not None
     assert queries.get_person(cmd.PersonKey(str(registered.id))).current_stay == entered
     extended = registry.extend_permit(
-        cmd.ExtendPermit(str(entered.id), c.permit(today, starts=31, ends=60, number="EXT"))
+        cmd.ExtendPermit(str(entered.id), c.permit(today, starts=31, ends=58, number="EXT"))
     )
     assert queries.get_person(cmd.PersonKey(str(registered.id))).current_stay == extended
     closed = registry.record_exit(c.exit_at(registered.id, clock.ago(hours=1)))
@@ -380,7 +381,7 @@ def test_writes_read_back_nothing_they_wrote(
     entry = c.entry(new[0].id, clock.ago(hours=2), c.permit(today))
     assert statements.count(lambda: stays.append(registry.record_entry(entry))) == 5
     # Lock the stay, read it, insert the permit.
-    extension = cmd.ExtendPermit(str(stays[0].id), c.permit(today, starts=31, ends=60))
+    extension = cmd.ExtendPermit(str(stays[0].id), c.permit(today, starts=31, ends=58))
     assert statements.count(lambda: registry.extend_permit(extension)) == 3
     # Lock the person, read the open stay, close it, end the current address.
     exit_ = c.exit_at(new[0].id, clock.ago(hours=1))

@@ -83,6 +83,8 @@ def test_every_instant_and_date_lies_before_the_day(sample: list[SamplePerson]) 
             *(s.entry.entered_at for s in p.stays),
             *(s.exit.exited_at for s in p.stays if s.exit is not None),
             *(s.observed_at for s in p.sightings),
+            *(s.reported_at for s in p.sightings),
+            *(a.reported_at for a in p.addresses),
         )
     ]
     assert instants
@@ -90,6 +92,34 @@ def test_every_instant_and_date_lies_before_the_day(sample: list[SamplePerson]) 
     moves = [_date(a.effective_from) for p in sample for a in p.addresses]
     assert moves
     assert all(day < DAY for day in moves)
+
+
+def test_addresses_and_sightings_carry_the_time_they_were_reported(
+    sample: list[SamplePerson],
+) -> None:
+    """As an import of past records would: a report follows what it reports, soon or late."""
+    delays: dict[bool, list[int]] = {True: [], False: []}
+    for person in sample:
+        late = Trait.LATE_ADDRESS_REPORT in person.traits
+        for i, address in enumerate(person.addresses):
+            assert address.reported_at is not None
+            days = (
+                address.reported_at.astimezone(ZONE).date() - _date(address.effective_from)
+            ).days
+            assert days >= 0
+            if i > 0:
+                delays[late].append(days)
+        for sighting in person.sightings:
+            assert sighting.reported_at is not None
+            assert sighting.observed_at is not None
+            assert timedelta(0) < sighting.reported_at - sighting.observed_at <= timedelta(hours=3)
+            seen_on = sighting.observed_at.astimezone(ZONE).date()
+            assert sighting.reported_at.astimezone(ZONE).date() == seen_on
+    # Timely moves are reported within 3 days, late ones past the 14-day grace window.
+    assert delays[False]
+    assert max(delays[False]) <= 3
+    assert delays[True]
+    assert min(delays[True]) >= 15
 
 
 def test_the_groups_follow_their_shares_and_every_trait_occurs(

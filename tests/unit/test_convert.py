@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta, timezone
+import uuid
+from datetime import UTC, date, datetime, timedelta, timezone
 
 import pytest
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -11,6 +12,7 @@ from pantau.v1 import registry_service_pb2 as r
 
 from exchange_service.api import convert
 from exchange_service.domain import commands as cmd
+from exchange_service.domain import model
 from exchange_service.domain.errors import FieldViolation
 from exchange_service.domain.model import ImportSummary, RejectedLodgingReport, SightingSource
 
@@ -63,6 +65,66 @@ def test_a_lodging_report_converts_without_raising_and_names_an_unreadable_times
         None,
     )
     assert empty.unreadable == ()
+
+
+def test_a_lodging_reports_own_report_time_converts_or_is_named_unreadable() -> None:
+    seen = datetime(2026, 3, 1, 21, 5, tzinfo=UTC)
+    report = r.LodgingReport(
+        lodging_id="APOA-2105-0042",
+        occurred_at=convert.timestamp_pb(seen),
+        reported_at=convert.timestamp_pb(seen + timedelta(minutes=20)),
+    )
+    command = convert.lodging_report(report)
+    assert (command.occurred_at, command.reported_at) == (seen, seen + timedelta(minutes=20))
+    assert command.unreadable == ()
+    assert cmd.lodging_sighting(command).reported_at == seen + timedelta(minutes=20)
+    assert convert.lodging_report(r.LodgingReport()).reported_at is None
+
+    year_10000 = Timestamp(seconds=253_402_300_800)
+    both_bad = convert.lodging_report(
+        r.LodgingReport(occurred_at=year_10000, reported_at=year_10000)
+    )
+    assert (both_bad.occurred_at, both_bad.reported_at) == (None, None)
+    assert both_bad.unreadable == (
+        FieldViolation("occurred_at", "is not a valid timestamp"),
+        FieldViolation("reported_at", "is not a valid timestamp"),
+    )
+
+
+def test_report_times_go_out_beside_the_times_of_receipt() -> None:
+    reported = datetime(2025, 6, 3, 3, 15, tzinfo=UTC)
+    received = datetime(2026, 3, 10, 2, 0, tzinfo=UTC)
+    record = convert.address_record_pb(
+        model.AddressRecord(
+            id=uuid.UUID(int=1),
+            person_id=uuid.UUID(int=2),
+            address=model.Address("Jl. Hang Tuah 7", model.GeoPoint(3.2166, 106.2211)),
+            effective_from=date(2025, 6, 1),
+            reported_at=reported,
+            recorded_at=received,
+        )
+    )
+    assert record.reported_at.ToDatetime(tzinfo=UTC) == reported
+    assert record.recorded_at.ToDatetime(tzinfo=UTC) == received
+    sighting = convert.sighting_pb(
+        model.Sighting(
+            id=uuid.UUID(int=3),
+            person_id=uuid.UUID(int=2),
+            location=model.GeoPoint(3.2166, 106.2211),
+            observed_at=reported - timedelta(hours=1),
+            source=SightingSource.POLICE_CHECK,
+            recorded_at=received,
+            reported_at=reported,
+        )
+    )
+    assert sighting.reported_at.ToDatetime(tzinfo=UTC) == reported
+    assert sighting.recorded_at.ToDatetime(tzinfo=UTC) == received
+    request = r.ReportAddressRequest(reported_at=convert.timestamp_pb(reported))
+    assert convert.report_address(request).reported_at == reported
+    assert convert.report_address(r.ReportAddressRequest()).reported_at is None
+    sighted = r.RecordSightingRequest(reported_at=convert.timestamp_pb(reported))
+    assert convert.record_sighting(sighted).reported_at == reported
+    assert convert.record_sighting(r.RecordSightingRequest()).reported_at is None
 
 
 def test_an_import_summary_converts_field_for_field() -> None:

@@ -384,6 +384,7 @@ class AddressRecord(_message.Message):
     ADDRESS_FIELD_NUMBER: _builtins.int
     EFFECTIVE_FROM_FIELD_NUMBER: _builtins.int
     REPORTED_AT_FIELD_NUMBER: _builtins.int
+    RECORDED_AT_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     """Output only."""
     person_id: _builtins.str
@@ -395,7 +396,13 @@ class AddressRecord(_message.Message):
 
     @_builtins.property
     def reported_at(self) -> _timestamp_pb2.Timestamp:
-        """Output only: when the office received the report."""
+        """When the person reported the address: as the request said (a report
+        imported later keeps its own time), else when Pantau received it.
+        """
+
+    @_builtins.property
+    def recorded_at(self) -> _timestamp_pb2.Timestamp:
+        """Output only: when Pantau received and recorded the report."""
 
     def __init__(
         self,
@@ -405,10 +412,11 @@ class AddressRecord(_message.Message):
         address: Global___Address | None = ...,
         effective_from: _date_pb2.Date | None = ...,
         reported_at: _timestamp_pb2.Timestamp | None = ...,
+        recorded_at: _timestamp_pb2.Timestamp | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["address", b"address", "effective_from", b"effective_from", "reported_at", b"reported_at"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["address", b"address", "effective_from", b"effective_from", "recorded_at", b"recorded_at", "reported_at", b"reported_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["address", b"address", "effective_from", b"effective_from", "id", b"id", "person_id", b"person_id", "reported_at", b"reported_at"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["address", b"address", "effective_from", b"effective_from", "id", b"id", "person_id", b"person_id", "recorded_at", b"recorded_at", "reported_at", b"reported_at"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -430,6 +438,7 @@ class Sighting(_message.Message):
     REFERENCE_FIELD_NUMBER: _builtins.int
     PLACE_NAME_FIELD_NUMBER: _builtins.int
     RECORDED_AT_FIELD_NUMBER: _builtins.int
+    REPORTED_AT_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     """Output only."""
     person_id: _builtins.str
@@ -450,7 +459,13 @@ class Sighting(_message.Message):
     def observed_at(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
     def recorded_at(self) -> _timestamp_pb2.Timestamp:
-        """Output only."""
+        """Output only: when Pantau received and recorded the sighting."""
+
+    @_builtins.property
+    def reported_at(self) -> _timestamp_pb2.Timestamp:
+        """When the sighting was reported: as the request said (a report imported
+        later keeps its own time), else when Pantau received it.
+        """
 
     def __init__(
         self,
@@ -465,10 +480,11 @@ class Sighting(_message.Message):
         reference: _builtins.str = ...,
         place_name: _builtins.str = ...,
         recorded_at: _timestamp_pb2.Timestamp | None = ...,
+        reported_at: _timestamp_pb2.Timestamp | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["location", b"location", "observed_at", b"observed_at", "recorded_at", b"recorded_at"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["location", b"location", "observed_at", b"observed_at", "recorded_at", b"recorded_at", "reported_at", b"reported_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["district_code", b"district_code", "id", b"id", "location", b"location", "observed_at", b"observed_at", "person_id", b"person_id", "place_name", b"place_name", "recorded_at", b"recorded_at", "reference", b"reference", "source", b"source", "village_code", b"village_code"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["district_code", b"district_code", "id", b"id", "location", b"location", "observed_at", b"observed_at", "person_id", b"person_id", "place_name", b"place_name", "recorded_at", b"recorded_at", "reference", b"reference", "reported_at", b"reported_at", "source", b"source", "village_code", b"village_code"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

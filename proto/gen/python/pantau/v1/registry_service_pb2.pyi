@@ -171,6 +171,7 @@ class ReportAddressRequest(_message.Message):
     PERSON_ID_FIELD_NUMBER: _builtins.int
     ADDRESS_FIELD_NUMBER: _builtins.int
     EFFECTIVE_FROM_FIELD_NUMBER: _builtins.int
+    REPORTED_AT_FIELD_NUMBER: _builtins.int
     person_id: _builtins.str
     @_builtins.property
     def address(self) -> _records_pb2.Address:
@@ -180,16 +181,26 @@ class ReportAddressRequest(_message.Message):
 
     @_builtins.property
     def effective_from(self) -> _date_pb2.Date: ...
+    @_builtins.property
+    def reported_at(self) -> _timestamp_pb2.Timestamp:
+        """Optional: when the person reported the address, for a report made before
+        it reaches Pantau (an import of another system's records, a paper form
+        entered later). Not in the future, and not before the local day
+        `effective_from`. Unset: the time Pantau receives this request. The
+        early-warning rules go by this time ("no address reported since").
+        """
+
     def __init__(
         self,
         *,
         person_id: _builtins.str = ...,
         address: _records_pb2.Address | None = ...,
         effective_from: _date_pb2.Date | None = ...,
+        reported_at: _timestamp_pb2.Timestamp | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["address", b"address", "effective_from", b"effective_from"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["address", b"address", "effective_from", b"effective_from", "reported_at", b"reported_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["address", b"address", "effective_from", b"effective_from", "person_id", b"person_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["address", b"address", "effective_from", b"effective_from", "person_id", b"person_id", "reported_at", b"reported_at"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -206,6 +217,7 @@ class RecordSightingRequest(_message.Message):
     SOURCE_FIELD_NUMBER: _builtins.int
     REFERENCE_FIELD_NUMBER: _builtins.int
     PLACE_NAME_FIELD_NUMBER: _builtins.int
+    REPORTED_AT_FIELD_NUMBER: _builtins.int
     person_id: _builtins.str
     source: _records_pb2.SightingSource.ValueType
     reference: _builtins.str
@@ -216,6 +228,13 @@ class RecordSightingRequest(_message.Message):
     def location(self) -> _records_pb2.GeoPoint: ...
     @_builtins.property
     def observed_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def reported_at(self) -> _timestamp_pb2.Timestamp:
+        """Optional: when the sighting was reported, for a report made before it
+        reaches Pantau (an import). Not before `observed_at`, not in the future.
+        Unset: the time Pantau receives this request.
+        """
+
     def __init__(
         self,
         *,
@@ -226,10 +245,11 @@ class RecordSightingRequest(_message.Message):
         source: _records_pb2.SightingSource.ValueType = ...,
         reference: _builtins.str = ...,
         place_name: _builtins.str = ...,
+        reported_at: _timestamp_pb2.Timestamp | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["document", b"document", "location", b"location", "observed_at", b"observed_at", "person_id", b"person_id", "subject", b"subject"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["document", b"document", "location", b"location", "observed_at", b"observed_at", "person_id", b"person_id", "reported_at", b"reported_at", "subject", b"subject"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["document", b"document", "location", b"location", "observed_at", b"observed_at", "person_id", b"person_id", "place_name", b"place_name", "reference", b"reference", "source", b"source", "subject", b"subject"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["document", b"document", "location", b"location", "observed_at", b"observed_at", "person_id", b"person_id", "place_name", b"place_name", "reference", b"reference", "reported_at", b"reported_at", "source", b"source", "subject", b"subject"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType_subject: _TypeAlias = _typing.Literal["person_id", "document"]  # noqa: Y015
     _WhichOneofArgType_subject: _TypeAlias = _typing.Literal["subject", b"subject"]  # noqa: Y015
@@ -250,6 +270,7 @@ class LodgingReport(_message.Message):
     DOCUMENT_FIELD_NUMBER: _builtins.int
     OCCURRED_AT_FIELD_NUMBER: _builtins.int
     REFERENCE_FIELD_NUMBER: _builtins.int
+    REPORTED_AT_FIELD_NUMBER: _builtins.int
     lodging_id: _builtins.str
     """The lodging's registration number with the office."""
     lodging_name: _builtins.str
@@ -266,6 +287,13 @@ class LodgingReport(_message.Message):
 
     @_builtins.property
     def occurred_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def reported_at(self) -> _timestamp_pb2.Timestamp:
+        """Optional: when the lodging made this report, for a batch of past reports.
+        Not before `occurred_at`, not in the future. Unset: the time Pantau
+        receives it.
+        """
+
     def __init__(
         self,
         *,
@@ -276,10 +304,11 @@ class LodgingReport(_message.Message):
         document: _records_pb2.TravelDocument | None = ...,
         occurred_at: _timestamp_pb2.Timestamp | None = ...,
         reference: _builtins.str = ...,
+        reported_at: _timestamp_pb2.Timestamp | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["document", b"document", "location", b"location", "occurred_at", b"occurred_at"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["document", b"document", "location", b"location", "occurred_at", b"occurred_at", "reported_at", b"reported_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["document", b"document", "event", b"event", "location", b"location", "lodging_id", b"lodging_id", "lodging_name", b"lodging_name", "occurred_at", b"occurred_at", "reference", b"reference"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["document", b"document", "event", b"event", "location", b"location", "lodging_id", b"lodging_id", "lodging_name", b"lodging_name", "occurred_at", b"occurred_at", "reference", b"reference", "reported_at", b"reported_at"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

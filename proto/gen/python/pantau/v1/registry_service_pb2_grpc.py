@@ -122,6 +122,10 @@ class RegistryServiceServicer:
 
     def ExtendPermit(self, request, context):
         """Adds a permit period to an open stay; earlier periods are kept.
+        FAILED_PRECONDITION PERMIT_LIMIT_EXCEEDED when the stay's periods of the
+        new permit's type would then go over what that type allows (in all, days
+        counted as local calendar days, both ends included; and extensions), as
+        the office's settings `permit_*` say.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -53,7 +53,12 @@ class RegistryServiceStub:
     RecordEntry: _grpc.UnaryUnaryMultiCallable[_registry_service_pb2.RecordEntryRequest, _records_pb2.Stay]
     """Opens a stay. FAILED_PRECONDITION while another stay is open."""
     ExtendPermit: _grpc.UnaryUnaryMultiCallable[_registry_service_pb2.ExtendPermitRequest, _records_pb2.Stay]
-    """Adds a permit period to an open stay; earlier periods are kept."""
+    """Adds a permit period to an open stay; earlier periods are kept.
+    FAILED_PRECONDITION PERMIT_LIMIT_EXCEEDED when the stay's periods of the
+    new permit's type would then go over what that type allows (in all, days
+    counted as local calendar days, both ends included; and extensions), as
+    the office's settings `permit_*` say.
+    """
     RecordExit: _grpc.UnaryUnaryMultiCallable[_registry_service_pb2.RecordExitRequest, _records_pb2.Stay]
     """Closes the open stay. FAILED_PRECONDITION when none is open."""
     ReportAddress: _grpc.UnaryUnaryMultiCallable[_registry_service_pb2.ReportAddressRequest, _records_pb2.AddressRecord]
@@ -90,7 +95,12 @@ class RegistryServiceAsyncStub(RegistryServiceStub):
     RecordEntry: _aio.UnaryUnaryMultiCallable[_registry_service_pb2.RecordEntryRequest, _records_pb2.Stay]  # type: ignore[assignment]
     """Opens a stay. FAILED_PRECONDITION while another stay is open."""
     ExtendPermit: _aio.UnaryUnaryMultiCallable[_registry_service_pb2.ExtendPermitRequest, _records_pb2.Stay]  # type: ignore[assignment]
-    """Adds a permit period to an open stay; earlier periods are kept."""
+    """Adds a permit period to an open stay; earlier periods are kept.
+    FAILED_PRECONDITION PERMIT_LIMIT_EXCEEDED when the stay's periods of the
+    new permit's type would then go over what that type allows (in all, days
+    counted as local calendar days, both ends included; and extensions), as
+    the office's settings `permit_*` say.
+    """
     RecordExit: _aio.UnaryUnaryMultiCallable[_registry_service_pb2.RecordExitRequest, _records_pb2.Stay]  # type: ignore[assignment]
     """Closes the open stay. FAILED_PRECONDITION when none is open."""
     ReportAddress: _aio.UnaryUnaryMultiCallable[_registry_service_pb2.ReportAddressRequest, _records_pb2.AddressRecord]  # type: ignore[assignment]
@@ -148,7 +158,12 @@ class RegistryServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _registry_service_pb2.ExtendPermitRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_records_pb2.Stay, _abc.Awaitable[_records_pb2.Stay]]:
-        """Adds a permit period to an open stay; earlier periods are kept."""
+        """Adds a permit period to an open stay; earlier periods are kept.
+        FAILED_PRECONDITION PERMIT_LIMIT_EXCEEDED when the stay's periods of the
+        new permit's type would then go over what that type allows (in all, days
+        counted as local calendar days, both ends included; and extensions), as
+        the office's settings `permit_*` say.
+        """
 
     @_abc_1.abstractmethod
     def RecordExit(
