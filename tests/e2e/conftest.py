@@ -58,7 +58,7 @@ def register_overstayer(channel: grpc.Channel, days_over: int = 11) -> Overstaye
     """Registers a visitor, in Tarempa, whose visit permit ended ``days_over`` WIB days ago."""
     registry = r_grpc.RegistryServiceStub(channel)
     person = registry.RegisterPerson(
-        r.RegisterPersonRequest(person=f.person("Overstay", "Lama Tinggal", "MYS"))
+        r.RegisterPersonRequest(person=f.person("Rahman", "Ahmad Zaki", "MYS"))
     )
     entered = CLOCK.now() - timedelta(days=days_over + 30)
     stay = registry.RecordEntry(
