@@ -1,4 +1,4 @@
-"""Alerts inside a caller's transaction: a rule run's diff in one statement, and its record.
+"""Alerts inside a caller's transaction: a rule run's diff in one statement, its record, reviews.
 
 ``apply_rule`` embeds the rule's two statements in one SQL statement whose
 data-modifying CTEs, on one snapshot, resolve the alerts whose reason holds,
@@ -8,6 +8,12 @@ change. Nothing is looped over in Python. Each UPDATE re-checks its row's
 state and the INSERT yields to the unique index of open alerts, so even two
 runs of a rule that were not serialised (``lock_rule``) could not open an
 alert twice or append an event for a change already made.
+
+A review locks its alert, then writes the new status and its REVIEWED event
+in the same transaction; a rule run changing that alert meanwhile waits for
+it, and then sees the reviewed status. ``alert_from_row`` and
+``event_from_row`` parse the rows of both this store and the read path
+(``alert_reader``).
 """
 
 from __future__ import annotations

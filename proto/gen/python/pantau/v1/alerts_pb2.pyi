@@ -293,7 +293,8 @@ class _ReviewDecisionEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Review
     """
     REVIEW_DECISION_RESOLVE: _ReviewDecision.ValueType  # 4
     """The matter is dealt with: an open alert becomes RESOLVED, with reason
-    REVIEWED.
+    REVIEWED. A resolved alert is final; if the rule's condition still holds
+    at its next run, the rule opens a new alert.
     """
 
 class ReviewDecision(_ReviewDecision, metaclass=_ReviewDecisionEnumTypeWrapper):
@@ -313,7 +314,8 @@ why.
 """
 REVIEW_DECISION_RESOLVE: ReviewDecision.ValueType  # 4
 """The matter is dealt with: an open alert becomes RESOLVED, with reason
-REVIEWED.
+REVIEWED. A resolved alert is final; if the rule's condition still holds
+at its next run, the rule opens a new alert.
 """
 Global___ReviewDecision: _TypeAlias = ReviewDecision  # noqa: Y015
 
