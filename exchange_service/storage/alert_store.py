@@ -201,31 +201,35 @@ _RUN_BY_ID = text(
 )
 
 
-def _reason(raw: str | None) -> a.ResolutionReason | None:
-    return None if raw is None else a.ResolutionReason(raw)
+def _described(row: Mapping[Any, Any]) -> dict[str, Any]:
+    """What an alert and each of its events both say of it, from their columns of one name."""
+    reason = row["resolution_reason"]
+    return {
+        "rule": a.RuleName(row["rule"]),
+        "subject_kind": a.SubjectKind(row["subject_kind"]),
+        "subject_id": row["subject_id"],
+        "stay_id": row["stay_id"],
+        "severity": a.Severity(row["severity"]),
+        "status": a.AlertStatus(row["status"]),
+        "district_code": row["district_code"] or "",
+        "village_code": row["village_code"] or "",
+        "evidence": row["evidence"],
+        "summary_id": row["summary_id"],
+        "summary_en": row["summary_en"],
+        "action": a.AdministrativeAction(row["action"]),
+        "resolution_reason": None if reason is None else a.ResolutionReason(reason),
+    }
 
 
 def alert_from_row(row: Mapping[Any, Any]) -> a.Alert:
     """An alert from a row of ``ALERT_COLUMNS`` (the session's or the read path's)."""
     return a.Alert(
         id=row["id"],
-        rule=a.RuleName(row["rule"]),
-        subject_kind=a.SubjectKind(row["subject_kind"]),
-        subject_id=row["subject_id"],
-        stay_id=row["stay_id"],
-        severity=a.Severity(row["severity"]),
-        status=a.AlertStatus(row["status"]),
-        district_code=row["district_code"] or "",
-        village_code=row["village_code"] or "",
-        evidence=row["evidence"],
-        summary_id=row["summary_id"],
-        summary_en=row["summary_en"],
-        action=a.AdministrativeAction(row["action"]),
+        **_described(row),
         facts=row["facts"],
         first_detected_at=row["first_detected_at"],
         changed_at=row["changed_at"],
         resolved_at=row["resolved_at"],
-        resolution_reason=_reason(row["resolution_reason"]),
     )
 
 
@@ -235,19 +239,7 @@ def event_from_row(row: Mapping[Any, Any]) -> a.AlertEvent:
         seq=row["seq"],
         alert_id=row["alert_id"],
         kind=a.AlertEventKind(row["kind"]),
-        rule=a.RuleName(row["rule"]),
-        subject_kind=a.SubjectKind(row["subject_kind"]),
-        subject_id=row["subject_id"],
-        stay_id=row["stay_id"],
-        severity=a.Severity(row["severity"]),
-        status=a.AlertStatus(row["status"]),
-        district_code=row["district_code"] or "",
-        village_code=row["village_code"] or "",
-        evidence=row["evidence"],
-        summary_id=row["summary_id"],
-        summary_en=row["summary_en"],
-        action=a.AdministrativeAction(row["action"]),
-        resolution_reason=_reason(row["resolution_reason"]),
+        **_described(row),
         actor_id=row["actor_id"],
         actor_kind=row["actor_kind"],
         officer=row["officer"],

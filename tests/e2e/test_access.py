@@ -354,6 +354,21 @@ def test_revoked_certificate_gets_no_call(
         VALID_CALLS["/pantau.v1.QueryService/GetPerson"](other, subject)
 
 
+# What an alert and each of its events say of it, in the DISTRICT view.
+ALERT_AS_OF = {
+    "rule",
+    "subject_kind",
+    "subject_id",
+    "person_id",
+    "stay_id",
+    "severity",
+    "status",
+    "district_code",
+    "village_code",
+    "evidence",
+    "action",
+    "resolution_reason",
+}
 # Fields a LOCAL_GOVERNMENT (DISTRICT view) recipient may receive, per message type.
 DISTRICT_VIEW_FIELDS: dict[str, set[str]] = {
     "pantau.v1.PersonDossier": {"person", "current_stay", "current_address", "recent_sightings"},
@@ -397,39 +412,17 @@ DISTRICT_VIEW_FIELDS: dict[str, set[str]] = {
     # Not the summaries: they name the permit's number and the sponsor.
     "pantau.v1.Alert": {
         "id",
-        "rule",
-        "subject_kind",
-        "subject_id",
-        "person_id",
-        "stay_id",
-        "severity",
-        "status",
-        "district_code",
-        "village_code",
-        "evidence",
-        "action",
+        *ALERT_AS_OF,
         "first_detected_at",
         "changed_at",
         "resolved_at",
-        "resolution_reason",
     },
     # Nor a reviewer's note, which may say anything.
     "pantau.v1.AlertEvent": {
         "seq",
         "alert_id",
         "kind",
-        "rule",
-        "subject_kind",
-        "subject_id",
-        "person_id",
-        "stay_id",
-        "severity",
-        "status",
-        "district_code",
-        "village_code",
-        "evidence",
-        "action",
-        "resolution_reason",
+        *ALERT_AS_OF,
         "actor_id",
         "actor_kind",
         "officer",

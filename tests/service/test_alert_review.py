@@ -8,6 +8,7 @@ filter, relative order and complete paging, not by exact totals.
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
@@ -29,6 +30,7 @@ from exchange_service.domain.alerts import (
 from exchange_service.domain.audit import Actor
 from exchange_service.domain.call import CallRecord, current_call
 from exchange_service.domain.errors import FailedPrecondition, InvalidInput, NotFound
+from exchange_service.domain.paging import encode_page_token, query_fingerprint
 from exchange_service.services import Registry
 from exchange_service.services.alerts import Alerts, RuleEngine
 from exchange_service.storage.database import SavepointUnitOfWork
@@ -463,6 +465,21 @@ def test_a_listing_defaults_to_50_and_refuses_bad_filters_naming_each(desk: Desk
     with pytest.raises(InvalidInput) as forged:
         desk.alerts.list_alerts(cmd.ListAlerts(page_token="bm90IGEgdG9rZW4"))
     assert [v.field for v in forged.value.violations] == ["page_token"]
+    # Tokens of this very listing whose keys were edited: not an instant, no offset, no id.
+    every_alert = query_fingerprint("alerts", [], [], None, "", None, "", None)
+    edited_keys: list[list[str | int | float]] = [
+        ["yesterday", str(uuid.uuid4())],
+        ["2026-03-10T09:00:00", str(uuid.uuid4())],
+        ["2026-03-10T09:00:00+07:00", "alert-1"],
+        [1741572000, str(uuid.uuid4())],
+    ]
+    # The same fingerprint with a well-formed key is taken: the edits are what is refused.
+    well_formed = encode_page_token(every_alert, ["2026-03-10T09:00:00+07:00", str(uuid.uuid4())])
+    desk.alerts.list_alerts(cmd.ListAlerts(page_token=well_formed))
+    for key in edited_keys:
+        with pytest.raises(InvalidInput) as edited:
+            desk.alerts.list_alerts(cmd.ListAlerts(page_token=encode_page_token(every_alert, key)))
+        assert [v.field for v in edited.value.violations] == ["page_token"], key
 
 
 def test_the_listing_sees_the_review_at_once(desk: Desk) -> None:
