@@ -27,7 +27,7 @@ from exchange_service.domain.permits import PermitLimits, PermitTypeLimit
 from exchange_service.security.agencies import load_agencies
 from exchange_service.security.revocation import RevocationList
 from exchange_service.services import Queries, QueryOptions, Registry, RegistryOptions
-from exchange_service.services.alerts import RuleEngine, RuleEngineOptions
+from exchange_service.services.alerts import Alerts, RuleEngine, RuleEngineOptions
 from exchange_service.settings import PermitLimitSetting, Settings
 from exchange_service.storage.boundaries import load_boundaries
 from exchange_service.storage.database import UnitOfWork, make_engine
@@ -43,6 +43,7 @@ class Application:
     read_engine: Engine
     registry: Registry
     queries: Queries
+    alerts: Alerts
 
     def close(self) -> None:
         self.engine.dispose()
@@ -134,6 +135,7 @@ def build_application(settings: Settings, *, clock: Clock = system_clock) -> App
         read_engine,
         Registry(uow, registry_options(settings), clock),
         Queries(uow, query_options(settings), clock),
+        Alerts(uow, clock),
     )
 
 
@@ -215,6 +217,7 @@ def start_server(
     server, health_servicer = build_server(
         application.registry,
         application.queries,
+        application.alerts,
         ServerOptions(
             workers=settings.grpc_workers,
             max_message_bytes=settings.max_message_bytes,

@@ -19,7 +19,7 @@ from typing import Any, Protocol
 
 import grpc
 from cryptography import x509
-from pantau.v1 import query_service_pb2, registry_service_pb2
+from pantau.v1 import alert_review_service_pb2, query_service_pb2, registry_service_pb2
 
 from exchange_service.api.interceptors import Behaviour, wrap_handler
 from exchange_service.domain.agencies import Agency, AgencyKind
@@ -45,6 +45,7 @@ def _rpc(service: Any, name: str) -> str:
 
 _REGISTRY = registry_service_pb2.DESCRIPTOR.services_by_name["RegistryService"]
 _QUERY = query_service_pb2.DESCRIPTOR.services_by_name["QueryService"]
+_ALERT_REVIEW = alert_review_service_pb2.DESCRIPTOR.services_by_name["AlertReviewService"]
 
 # RPC -> the action it performs: every RPC of the pantau services, once.
 RPC_ACTIONS: Mapping[str, Action] = MappingProxyType(
@@ -60,6 +61,9 @@ RPC_ACTIONS: Mapping[str, Action] = MappingProxyType(
         _rpc(_QUERY, "GetPerson"): Action.READ_DOSSIER,
         _rpc(_QUERY, "SearchPersons"): Action.SEARCH_PERSONS,
         _rpc(_QUERY, "ListPersonsNear"): Action.LIST_PERSONS_NEAR,
+        _rpc(_QUERY, "ListAlerts"): Action.LIST_ALERTS,
+        _rpc(_QUERY, "GetAlert"): Action.READ_ALERT,
+        _rpc(_ALERT_REVIEW, "ReviewAlert"): Action.REVIEW_ALERT,
     }
 )
 # RPC -> the agency kinds that may call it: the domain's table seen RPC by RPC,

@@ -1,18 +1,22 @@
-"""Protobuf <-> domain, for both services. The only module that knows both."""
+"""Protobuf <-> domain, for every service. The only module that knows both."""
 
 from __future__ import annotations
 
+import enum
+from collections.abc import Mapping
 from datetime import UTC, date, datetime
 from typing import Any, Literal
 
 from google.protobuf.timestamp_pb2 import Timestamp
 from google.type.date_pb2 import Date
+from pantau.v1 import alert_review_service_pb2 as ar
+from pantau.v1 import alerts_pb2 as apb
 from pantau.v1 import query_service_pb2 as q
 from pantau.v1 import records_pb2 as pb
 from pantau.v1 import registry_service_pb2 as r
 
+from exchange_service.domain import alerts, model
 from exchange_service.domain import commands as cmd
-from exchange_service.domain import model
 from exchange_service.domain.errors import FieldViolation, InvalidInput
 
 _SEX_FROM_PB = {
@@ -42,6 +46,45 @@ LODGING_SOURCES = {
     r.LODGING_EVENT_CHECK_IN: model.SightingSource.LODGING_CHECK_IN,
     r.LODGING_EVENT_CHECK_OUT: model.SightingSource.LODGING_CHECK_OUT,
 }
+
+
+# The alerts' enums: each domain value is the proto value of the same name
+# after the enum's prefix (OVERSTAY is ALERT_RULE_OVERSTAY); a domain value
+# the contract lacks fails here, at import.
+class _AlertEnum:
+    """One enum of alerts.proto and its domain twin."""
+
+    # ``proto``: a generated enum (its Name and Value take and give its own int type).
+    def __init__(self, proto: Any, prefix: str, domain: type[enum.StrEnum]) -> None:
+        self.proto = proto
+        self.prefix = prefix
+        self.to_pb: Mapping[enum.StrEnum, int] = {
+            value: proto.Value(prefix + value.value) for value in domain
+        }
+
+    def text(self, number: int) -> str:
+        """The domain name of a received number: '' for unspecified, the number if unknown."""
+        if number == 0:
+            return ""
+        try:
+            return str(self.proto.Name(number)).removeprefix(self.prefix)
+        except ValueError:
+            return str(number)
+
+    def pb(self, value: enum.StrEnum | None) -> int:
+        return 0 if value is None else self.to_pb[value]
+
+
+RULES = _AlertEnum(apb.AlertRule, "ALERT_RULE_", alerts.RuleName)
+SEVERITIES = _AlertEnum(apb.AlertSeverity, "ALERT_SEVERITY_", alerts.Severity)
+STATUSES = _AlertEnum(apb.AlertStatus, "ALERT_STATUS_", alerts.AlertStatus)
+SUBJECT_KINDS = _AlertEnum(apb.AlertSubjectKind, "ALERT_SUBJECT_KIND_", alerts.SubjectKind)
+ACTIONS = _AlertEnum(
+    apb.AdministrativeAction, "ADMINISTRATIVE_ACTION_", alerts.AdministrativeAction
+)
+REASONS = _AlertEnum(apb.ResolutionReason, "RESOLUTION_REASON_", alerts.ResolutionReason)
+EVENT_KINDS = _AlertEnum(apb.AlertEventKind, "ALERT_EVENT_KIND_", alerts.AlertEventKind)
+DECISIONS = _AlertEnum(apb.ReviewDecision, "REVIEW_DECISION_", alerts.ReviewDecision)
 
 
 # --- from protobuf -------------------------------------------------------------
@@ -209,6 +252,27 @@ def list_persons_near(request: q.ListPersonsNearRequest) -> cmd.ListPersonsNear:
         radius_meters=request.radius_meters,
         page_size=request.page_size,
         page_token=request.page_token,
+    )
+
+
+def list_alerts(request: q.ListAlertsRequest) -> cmd.ListAlerts:
+    subject = request.WhichOneof("subject")
+    return cmd.ListAlerts(
+        rules=tuple(RULES.text(rule) for rule in request.rules),
+        statuses=tuple(STATUSES.text(status) for status in request.statuses),
+        min_severity=SEVERITIES.text(request.min_severity),
+        district_code=request.district_code,
+        person_id=request.person_id if subject == "person_id" else None,
+        sponsor_id=request.sponsor_id if subject == "sponsor_id" else None,
+        since=instant(request.since, request.HasField("since"), "since"),
+        page_size=request.page_size,
+        page_token=request.page_token,
+    )
+
+
+def review_alert(request: ar.ReviewAlertRequest) -> cmd.ReviewAlert:
+    return cmd.ReviewAlert(
+        alert_id=request.alert_id, decision=DECISIONS.text(request.decision), note=request.note
     )
 
 
@@ -403,3 +467,89 @@ def import_summary_pb(summary: model.ImportSummary) -> r.ImportSummary:
         ],
     }
     return r.ImportSummary(**fields)
+
+
+def _subject(kind: alerts.SubjectKind, subject_id: str) -> Fields:
+    # person_id, so the audit trail names the person an alert is about.
+    person_id = subject_id if kind is alerts.SubjectKind.PERSON else ""
+    return {
+        "subject_kind": SUBJECT_KINDS.pb(kind),
+        "subject_id": subject_id,
+        "person_id": person_id,
+    }
+
+
+def _alert(alert: alerts.Alert) -> Fields:
+    return {
+        "id": str(alert.id),
+        "rule": RULES.pb(alert.rule),
+        **_subject(alert.subject_kind, alert.subject_id),
+        "stay_id": "" if alert.stay_id is None else str(alert.stay_id),
+        "severity": SEVERITIES.pb(alert.severity),
+        "status": STATUSES.pb(alert.status),
+        "district_code": alert.district_code,
+        "village_code": alert.village_code,
+        # A dict for a google.protobuf.Struct field is its JSON object.
+        "evidence": dict(alert.evidence),
+        "summary_id": alert.summary_id,
+        "summary_en": alert.summary_en,
+        "action": ACTIONS.pb(alert.action),
+        "first_detected_at": _timestamp(alert.first_detected_at),
+        "changed_at": _timestamp(alert.changed_at),
+        "resolved_at": _timestamp_or_none(alert.resolved_at),
+        "resolution_reason": REASONS.pb(alert.resolution_reason),
+    }
+
+
+def _alert_event(event: alerts.AlertEvent) -> Fields:
+    reviewed = event.kind is alerts.AlertEventKind.REVIEWED
+    return {
+        "seq": event.seq,
+        "alert_id": str(event.alert_id),
+        "kind": EVENT_KINDS.pb(event.kind),
+        "rule": RULES.pb(event.rule),
+        **_subject(event.subject_kind, event.subject_id),
+        "stay_id": "" if event.stay_id is None else str(event.stay_id),
+        "severity": SEVERITIES.pb(event.severity),
+        "status": STATUSES.pb(event.status),
+        "district_code": event.district_code,
+        "village_code": event.village_code,
+        "evidence": dict(event.evidence),
+        "summary_id": event.summary_id,
+        "summary_en": event.summary_en,
+        "action": ACTIONS.pb(event.action),
+        "resolution_reason": REASONS.pb(event.resolution_reason),
+        "actor_id": event.actor_id,
+        "actor_kind": event.actor_kind,
+        "officer": event.officer,
+        # A review's decision is the status it led to.
+        "decision": DECISIONS.pb(
+            alerts.ReviewDecision.of_status(event.status) if reviewed else None
+        ),
+        "note": event.note,
+        "rule_run_id": "" if event.rule_run_id is None else str(event.rule_run_id),
+        "occurred_at": _timestamp(event.occurred_at),
+        "recorded_at": _timestamp(event.recorded_at),
+    }
+
+
+def list_alerts_response_pb(page: model.Page[alerts.Alert]) -> q.ListAlertsResponse:
+    fields: Fields = {
+        "alerts": [_alert(alert) for alert in page.items],
+        "next_page_token": page.next_page_token,
+    }
+    return q.ListAlertsResponse(**fields)
+
+
+def get_alert_response_pb(
+    alert: alerts.Alert, events: tuple[alerts.AlertEvent, ...]
+) -> q.GetAlertResponse:
+    fields: Fields = {"alert": _alert(alert), "events": [_alert_event(e) for e in events]}
+    return q.GetAlertResponse(**fields)
+
+
+def review_alert_response_pb(
+    alert: alerts.Alert, event: alerts.AlertEvent
+) -> ar.ReviewAlertResponse:
+    fields: Fields = {"alert": _alert(alert), "event": _alert_event(event)}
+    return ar.ReviewAlertResponse(**fields)

@@ -1,4 +1,4 @@
-"""QueryService: the police and supervisors look up persons and places."""
+"""QueryService: the agencies look up persons, places and the early-warning alerts."""
 
 from __future__ import annotations
 
@@ -10,11 +10,13 @@ from exchange_service.api import convert
 from exchange_service.domain.call import caller_view
 from exchange_service.domain.disclosure import disclose
 from exchange_service.services import Queries
+from exchange_service.services.alerts import Alerts
 
 
 class QueryServicer(q_grpc.QueryServiceServicer):
-    def __init__(self, queries: Queries) -> None:
+    def __init__(self, queries: Queries, alerts: Alerts) -> None:
         self._queries = queries
+        self._alerts = alerts
 
     def GetPerson(
         self, request: q.GetPersonRequest, context: grpc.ServicerContext
@@ -33,3 +35,16 @@ class QueryServicer(q_grpc.QueryServiceServicer):
     ) -> q.ListPersonsNearResponse:
         nearby = self._queries.list_persons_near(convert.list_persons_near(request))
         return convert.near_response_pb(disclose(nearby, caller_view()))
+
+    def ListAlerts(
+        self, request: q.ListAlertsRequest, context: grpc.ServicerContext
+    ) -> q.ListAlertsResponse:
+        page = self._alerts.list_alerts(convert.list_alerts(request))
+        return convert.list_alerts_response_pb(disclose(page, caller_view()))
+
+    def GetAlert(
+        self, request: q.GetAlertRequest, context: grpc.ServicerContext
+    ) -> q.GetAlertResponse:
+        alert, events = self._alerts.get_alert(request.alert_id)
+        view = caller_view()
+        return convert.get_alert_response_pb(disclose(alert, view), disclose(events, view))

@@ -8,18 +8,22 @@ from dataclasses import dataclass
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
-from pantau.v1 import query_service_pb2, registry_service_pb2
+from pantau.v1 import alert_review_service_pb2, query_service_pb2, registry_service_pb2
+from pantau.v1 import alert_review_service_pb2_grpc as ar_grpc
 from pantau.v1 import query_service_pb2_grpc as q_grpc
 from pantau.v1 import registry_service_pb2_grpc as r_grpc
 
+from exchange_service.api.alerts import AlertReviewServicer
 from exchange_service.api.interceptors import DeadlineInterceptor, DomainErrorInterceptor
 from exchange_service.api.query import QueryServicer
 from exchange_service.api.registry import RegistryServicer
 from exchange_service.services import Queries, Registry
+from exchange_service.services.alerts import Alerts
 
 SERVICE_NAMES = (
     registry_service_pb2.DESCRIPTOR.services_by_name["RegistryService"].full_name,
     query_service_pb2.DESCRIPTOR.services_by_name["QueryService"].full_name,
+    alert_review_service_pb2.DESCRIPTOR.services_by_name["AlertReviewService"].full_name,
 )
 
 
@@ -37,12 +41,13 @@ class ServerOptions:
 def build_server(
     registry: Registry,
     queries: Queries,
+    alerts: Alerts,
     options: ServerOptions,
     *,
     access: grpc.ServerInterceptor,
     audit: grpc.ServerInterceptor | None = None,
 ) -> tuple[grpc.Server, health.HealthServicer]:
-    """A server with both services; the caller adds ports and starts it.
+    """A server with every service; the caller adds ports and starts it.
 
     Interceptors run outermost first: the audit interceptor (so it records
     every call with its final status, denied ones included), domain errors to
@@ -68,7 +73,8 @@ def build_server(
         maximum_concurrent_rpcs=max(MAX_STREAMS_PER_CONNECTION, options.workers * 8),
     )
     r_grpc.add_RegistryServiceServicer_to_server(RegistryServicer(registry), server)
-    q_grpc.add_QueryServiceServicer_to_server(QueryServicer(queries), server)
+    q_grpc.add_QueryServiceServicer_to_server(QueryServicer(queries, alerts), server)
+    ar_grpc.add_AlertReviewServiceServicer_to_server(AlertReviewServicer(alerts), server)
     health_servicer = health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     for name in (*SERVICE_NAMES, ""):

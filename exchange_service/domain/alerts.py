@@ -18,7 +18,11 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Protocol
 
-from exchange_service.domain.errors import PantauError
+from exchange_service.domain.errors import (
+    FailedPrecondition,
+    PantauError,
+    PreconditionViolation,
+)
 
 
 class RuleName(enum.StrEnum):
@@ -151,6 +155,124 @@ class ResolutionReason(enum.StrEnum):
     SPONSEES_RESOLVED = "SPONSEES_RESOLVED"
     # An officer resolved it.
     REVIEWED = "REVIEWED"
+
+
+class ReviewDecision(enum.StrEnum):
+    """An officer's decision on an alert; each leads to the status of the same name."""
+
+    ACKNOWLEDGE = "ACKNOWLEDGE"
+    CONFIRM = "CONFIRM"
+    # A false positive: the reviewer must say why.
+    DISMISS = "DISMISS"
+    RESOLVE = "RESOLVE"
+
+    @property
+    def status(self) -> AlertStatus:
+        """The status the alert has after the decision."""
+        return _STATUS_OF_DECISION[self]
+
+    @classmethod
+    def of_status(cls, status: AlertStatus) -> ReviewDecision | None:
+        """The decision that leads to ``status`` (None for OPEN): what a REVIEWED event decided."""
+        return _DECISION_OF_STATUS.get(status)
+
+
+_STATUS_OF_DECISION: Mapping[ReviewDecision, AlertStatus] = {
+    ReviewDecision.ACKNOWLEDGE: AlertStatus.ACKNOWLEDGED,
+    ReviewDecision.CONFIRM: AlertStatus.CONFIRMED,
+    ReviewDecision.DISMISS: AlertStatus.DISMISSED,
+    ReviewDecision.RESOLVE: AlertStatus.RESOLVED,
+}
+_DECISION_OF_STATUS = {status: decision for decision, status in _STATUS_OF_DECISION.items()}
+
+# Decision -> the statuses an alert may have for it. A review moves an alert
+# forward only: acknowledging what is acknowledged or confirmed, or
+# confirming what is confirmed, is refused rather than recorded twice. A
+# RESOLVED alert is final: its reason happened, and a new occurrence is a new
+# alert. A DISMISSED alert may be confirmed, a dismissal overturned (it is
+# open again, and the rules keep it up to date), but nothing else: a
+# dismissal is not undone by acknowledging or resolving it.
+REVIEWABLE_STATUSES: Mapping[ReviewDecision, frozenset[AlertStatus]] = {
+    ReviewDecision.ACKNOWLEDGE: frozenset({AlertStatus.OPEN}),
+    ReviewDecision.CONFIRM: frozenset(
+        {AlertStatus.OPEN, AlertStatus.ACKNOWLEDGED, AlertStatus.DISMISSED}
+    ),
+    ReviewDecision.DISMISS: OPEN_STATUSES,
+    ReviewDecision.RESOLVE: OPEN_STATUSES,
+}
+
+
+def review_refusal(alert: Alert, decision: ReviewDecision) -> PreconditionViolation | None:
+    """Why the alert's status does not allow the decision, or None when it does.
+
+    ``ALERT_CLOSED``: the alert is RESOLVED, or DISMISSED and the decision
+    is not CONFIRM. ``ALERT_ALREADY_REVIEWED``: the alert is open and already
+    as far as (or past) what the decision would make it.
+    """
+    if alert.status in REVIEWABLE_STATUSES[decision]:
+        return None
+    subject = f"alerts/{alert.id}"
+    if alert.status is AlertStatus.RESOLVED:
+        reason = "" if alert.resolution_reason is None else f" ({alert.resolution_reason})"
+        return PreconditionViolation(
+            "ALERT_CLOSED",
+            subject,
+            f"alert {alert.id} is RESOLVED{reason}: a resolved alert is final, and cannot be"
+            f" reviewed ({decision})",
+        )
+    if alert.status is AlertStatus.DISMISSED:
+        return PreconditionViolation(
+            "ALERT_CLOSED",
+            subject,
+            f"alert {alert.id} is DISMISSED: a dismissed alert can only be confirmed"
+            f" (overturning the dismissal), not {decision}",
+        )
+    return PreconditionViolation(
+        "ALERT_ALREADY_REVIEWED",
+        subject,
+        f"alert {alert.id} is {alert.status}: {decision} would not move it forward",
+    )
+
+
+def alert_superseded(alert_id: uuid.UUID, by: uuid.UUID | None) -> FailedPrecondition:
+    """A dismissed alert cannot be confirmed: another of its rule, subject and stay is open."""
+    other = "another alert" if by is None else f"alert {by}"
+    return FailedPrecondition(
+        [
+            PreconditionViolation(
+                "ALERT_SUPERSEDED",
+                f"alerts/{alert_id}",
+                f"alert {alert_id} cannot be confirmed: {other} of the same rule, subject and"
+                " stay has been opened since it was dismissed; review that one",
+            )
+        ]
+    )
+
+
+@dataclass(frozen=True)
+class AlertFilter:
+    """Which alerts a listing shows: those matching every criterion given.
+
+    Empty ``rules``/``statuses`` mean any; ``min_severity`` None means any;
+    ``district_code`` '' means anywhere; ``subject_kind`` None means anyone
+    (else ``subject_id`` names the subject); ``since`` None means ever, else
+    alerts first detected at or after it.
+    """
+
+    rules: frozenset[RuleName] = frozenset()
+    statuses: frozenset[AlertStatus] = frozenset()
+    min_severity: Severity | None = None
+    district_code: str = ""
+    subject_kind: SubjectKind | None = None
+    subject_id: str = ""
+    since: datetime | None = None
+
+    @property
+    def severities(self) -> tuple[Severity, ...]:
+        """The severities the listing shows, lowest first."""
+        return tuple(
+            s for s in SEVERITY_ORDER if self.min_severity is None or s >= self.min_severity
+        )
 
 
 @dataclass(frozen=True)

@@ -190,3 +190,28 @@ def parse_uuid(raw: str) -> uuid.UUID | None:
         return uuid.UUID(raw)
     except ValueError:
         return None
+
+
+# --- alerts: enum values arrive as their names ('' when not given, the number
+# as text when the sender's contract knows a value this one does not) ---------
+
+
+@dataclass(frozen=True)
+class ListAlerts:
+    rules: tuple[str, ...] = ()
+    statuses: tuple[str, ...] = ()
+    min_severity: str = ""
+    district_code: str = ""
+    # At most one of them: the subject's kind is the field it came in.
+    person_id: str | None = None
+    sponsor_id: str | None = None
+    since: datetime | None = None
+    page_size: int = 0
+    page_token: str = ""
+
+
+@dataclass(frozen=True)
+class ReviewAlert:
+    alert_id: str
+    decision: str
+    note: str = ""

@@ -29,6 +29,9 @@ class Action(enum.StrEnum):
     READ_DOSSIER = "READ_DOSSIER"
     SEARCH_PERSONS = "SEARCH_PERSONS"
     LIST_PERSONS_NEAR = "LIST_PERSONS_NEAR"
+    LIST_ALERTS = "LIST_ALERTS"
+    READ_ALERT = "READ_ALERT"
+    REVIEW_ALERT = "REVIEW_ALERT"
 
 
 _I, _P, _L, _S = (
@@ -54,6 +57,13 @@ ALLOWED_KINDS: Mapping[Action, frozenset[AgencyKind]] = MappingProxyType(
         # Distances from a chosen centre would locate a person more finely than
         # a village: not for local government, whose view stops at the village.
         Action.LIST_PERSONS_NEAR: frozenset({_I, _P, _S}),
+        # Every agency reads the alerts, each in its own data view (local
+        # government: districts and villages, no numbers, sponsors or summaries).
+        Action.LIST_ALERTS: frozenset({_I, _P, _L, _S}),
+        Action.READ_ALERT: frozenset({_I, _P, _L, _S}),
+        # Acknowledging, confirming, dismissing or resolving is for the office
+        # that acts on an alert and for its supervisors.
+        Action.REVIEW_ALERT: frozenset({_I, _S}),
     }
 )
 

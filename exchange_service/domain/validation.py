@@ -1,4 +1,4 @@
-"""Validation of registry requests: every bad field is named, nothing is guessed.
+"""Validation of requests (registry, queries, alerts): every bad field is named, nothing guessed.
 
 Each ``valid_*`` function returns clean domain values or raises ``InvalidInput``
 listing every violation found, with the field's path in the request.
@@ -6,16 +6,26 @@ listing every violation found, with the field's path in the request.
 
 from __future__ import annotations
 
+import enum
 import math
 import re
 import unicodedata
 import uuid
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, tzinfo
+from typing import TypeVar
 
 from exchange_service.domain import commands as cmd
+from exchange_service.domain.alerts import (
+    AlertFilter,
+    AlertStatus,
+    ReviewDecision,
+    RuleName,
+    Severity,
+    SubjectKind,
+)
 from exchange_service.domain.codes import is_known_state_code, normalize_state_code
-from exchange_service.domain.errors import Violations
+from exchange_service.domain.errors import FieldViolation, InvalidInput, Violations
 from exchange_service.domain.model import (
     Address,
     BirthDate,
@@ -50,6 +60,11 @@ class Limits:
     near_page_size_max: int = 500
     near_radius_max_meters: float = 100_000.0
     page_token_length: int = 1000
+    alerts_page_size_default: int = 50
+    alerts_page_size_max: int = 500
+    # An alert's subject key (a sponsor's opaque key; a person's id is a UUID).
+    subject_id_length: int = 200
+    review_note_length: int = 2000
     # How far in the future a reported instant may lie (clock skew of devices).
     clock_skew: timedelta = timedelta(minutes=5)
     earliest_birth_year: int = 1900
@@ -494,3 +509,102 @@ def valid_person_key(key: cmd.PersonKey) -> tuple[uuid.UUID | None, TravelDocume
     v.add("key", "person_id or document is required")
     v.raise_if_any()
     return None, None
+
+
+# --- alerts ---------------------------------------------------------------------
+
+_DISTRICT_CODE = re.compile(r"^[0-9]{2}\.[0-9]{2}\.[0-9]{2}$")
+E = TypeVar("E", bound=enum.StrEnum)
+
+
+def enum_field(v: Violations, path: str, raw: str, values: type[E], what: str) -> E | None:
+    """The enum value named ``raw``; '' is None (not given), anything else unknown a violation."""
+    if not raw:
+        return None
+    try:
+        return values(raw)
+    except ValueError:
+        v.add(path, f"{raw!r} is not {what} ({', '.join(values)})")
+        return None
+
+
+def _required_enum(v: Violations, path: str, raw: str, values: type[E], what: str) -> E | None:
+    value = enum_field(v, path, raw, values, what)
+    if value is None and not raw:
+        v.add(path, f"is required ({', '.join(values)})")
+    return value
+
+
+def valid_alert_query(request: cmd.ListAlerts) -> tuple[AlertFilter, int]:
+    """The filter of an alert listing, and its page size."""
+    v = Violations()
+    rules = {
+        _required_enum(v, f"rules[{i}]", raw, RuleName, "a rule")
+        for i, raw in enumerate(request.rules)
+    }
+    statuses = {
+        _required_enum(v, f"statuses[{i}]", raw, AlertStatus, "an alert status")
+        for i, raw in enumerate(request.statuses)
+    }
+    min_severity = enum_field(v, "min_severity", request.min_severity, Severity, "a severity")
+    district = request.district_code.strip()
+    if district and not _DISTRICT_CODE.match(district):
+        v.add("district_code", f"{district!r} is not a district code like '21.05.01'")
+    subject_kind, subject_id = None, ""
+    if request.person_id is not None:
+        subject_kind, subject_id = (
+            SubjectKind.PERSON,
+            str(uuid_field(v, "person_id", request.person_id)),
+        )
+    elif request.sponsor_id is not None:
+        subject_kind = SubjectKind.SPONSOR
+        subject_id = text_field(
+            v,
+            "sponsor_id",
+            request.sponsor_id,
+            max_length=LIMITS.subject_id_length,
+            required=True,
+        )
+    size = page_size_field(
+        v,
+        "page_size",
+        request.page_size,
+        LIMITS.alerts_page_size_default,
+        LIMITS.alerts_page_size_max,
+    )
+    if len(request.page_token) > LIMITS.page_token_length:
+        v.add("page_token", "is malformed")
+    v.raise_if_any()
+    return (
+        AlertFilter(
+            rules=frozenset(rule for rule in rules if rule is not None),
+            statuses=frozenset(status for status in statuses if status is not None),
+            min_severity=min_severity,
+            district_code=district,
+            subject_kind=subject_kind,
+            subject_id=subject_id,
+            since=request.since,
+        ),
+        size,
+    )
+
+
+def valid_alert_id(raw: str) -> uuid.UUID:
+    v = Violations()
+    alert_id = uuid_field(v, "alert_id", raw)
+    v.raise_if_any()
+    return alert_id
+
+
+def valid_review(request: cmd.ReviewAlert) -> tuple[uuid.UUID, ReviewDecision, str]:
+    """The alert, the decision and the note; a dismissal must say why."""
+    v = Violations()
+    alert_id = uuid_field(v, "alert_id", request.alert_id)
+    decision = _required_enum(v, "decision", request.decision, ReviewDecision, "a decision")
+    note = text_field(v, "note", request.note, max_length=LIMITS.review_note_length, required=False)
+    if decision is ReviewDecision.DISMISS and not note:
+        v.add("note", "is required to dismiss an alert: say why it is a false positive")
+    v.raise_if_any()
+    if decision is None:  # cannot be: a missing or unknown decision is a violation above
+        raise InvalidInput([FieldViolation("decision", "is required")])
+    return alert_id, decision, note

@@ -1,4 +1,6 @@
-"""The rule engine: a rule run as of an instant brings that rule's alerts in line with the facts.
+"""The rule engine, and the alerts as agencies list, read and review them.
+
+The engine: a rule run as of an instant brings that rule's alerts in line with the facts.
 
 One run is one transaction: the rule's findings and resolutions, diffed
 against its open alerts in SQL (``ports.AlertStore.apply_rule``), one alert
@@ -8,6 +10,11 @@ Runs of one rule are serialised, so two at once cannot both open an alert
 that fails changes no alert; its record (with the error) is written in a
 transaction of its own. Every run is one event in the audit trail, with the
 system as the actor and the persons whose alerts changed.
+
+``Alerts``: listings and single alerts on the read path, and reviews, each
+one REVIEWED alert event written with the alert's new status in one
+transaction (``domain.alerts.REVIEWABLE_STATUSES`` says which decision an
+alert's status allows).
 """
 
 from __future__ import annotations
@@ -19,18 +26,40 @@ from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from functools import partial
 
+from exchange_service.domain import commands as cmd
+from exchange_service.domain import model
+from exchange_service.domain import validation as valid
 from exchange_service.domain.alerts import (
     ENGINE_PARAMETERS,
+    Alert,
     AlertChanges,
+    AlertEvent,
     RuleDefinition,
     RuleName,
     RuleRun,
     RuleSettings,
+    SubjectKind,
+    alert_superseded,
+    review_refusal,
 )
 from exchange_service.domain.audit import Actor, AuditEvent, AuditRecorder
+from exchange_service.domain.call import note_person_touched
 from exchange_service.domain.clock import Clock, system_clock
-from exchange_service.domain.errors import FieldViolation, InvalidInput, PantauError
+from exchange_service.domain.errors import (
+    FailedPrecondition,
+    FieldViolation,
+    InvalidInput,
+    NotFound,
+    PantauError,
+    PreconditionViolation,
+)
 from exchange_service.domain.fencing import Fence, LeadershipLost
+from exchange_service.domain.paging import (
+    decode_page_token,
+    encode_page_token,
+    malformed_page_token,
+    query_fingerprint,
+)
 from exchange_service.services.ports import UnitOfWork
 
 log = logging.getLogger(__name__)
@@ -208,3 +237,114 @@ class RuleEngine:
                 person_ids=person_ids,
             )
         )
+
+
+ALERT = "pantau.v1.Alert"
+
+
+def alert_not_found(alert_id: uuid.UUID | str) -> NotFound:
+    return NotFound(ALERT, f"alerts/{alert_id}", "alert_id")
+
+
+class Alerts:
+    """The alerts as agencies see and review them.
+
+    Listings and single alerts are read on the read path and change
+    nothing. A review either writes the alert's new status and its REVIEWED
+    event together, or, refused (bad input, no such alert, a status that
+    does not allow the decision), writes nothing.
+    """
+
+    def __init__(self, uow: UnitOfWork, clock: Clock = system_clock) -> None:
+        self._uow = uow
+        self._clock = clock
+
+    def list_alerts(self, request: cmd.ListAlerts) -> model.Page[Alert]:
+        """Alerts matching every filter given, newest first (first detected, then id)."""
+        where, size = valid.valid_alert_query(request)
+        fingerprint = query_fingerprint(
+            "alerts",
+            sorted(where.rules),
+            sorted(where.statuses),
+            where.min_severity,
+            where.district_code,
+            where.subject_kind,
+            where.subject_id,
+            None if where.since is None else where.since.isoformat(),
+        )
+        after = _alert_page_key(decode_page_token(request.page_token, fingerprint, 2))
+        with self._uow.read() as reader:
+            alerts = reader.alerts.list_alerts(where, after, size + 1)
+        page = alerts[:size]
+        token = ""
+        if len(alerts) > size:
+            last = page[-1]
+            token = encode_page_token(
+                fingerprint, [last.first_detected_at.isoformat(), str(last.id)]
+            )
+        return model.Page(tuple(page), token)
+
+    def get_alert(self, alert_id: str) -> tuple[Alert, tuple[AlertEvent, ...]]:
+        """The alert with its events, oldest first; ``NotFound`` naming ``alert_id``."""
+        with self._uow.read() as reader:
+            found = reader.alerts.alert_with_events(valid.valid_alert_id(alert_id))
+        if found is None:
+            raise alert_not_found(alert_id)
+        return found
+
+    def review_alert(self, request: cmd.ReviewAlert, reviewer: Actor) -> tuple[Alert, AlertEvent]:
+        """Records the reviewer's decision: the alert's new status and its REVIEWED event.
+
+        Raises ``InvalidInput`` naming ``alert_id``, ``decision`` or ``note``
+        (a dismissal needs one), ``NotFound`` naming ``alert_id``, or
+        ``FailedPrecondition`` when the alert's status does not allow the
+        decision; nothing is written then. Returns the alert as reviewed and
+        the event.
+        """
+        alert_id, decision, note = valid.valid_review(request)
+        with self._uow.begin() as tx:
+            alert = tx.alerts.lock_alert(alert_id)
+            if alert is None:
+                raise alert_not_found(alert_id)
+            if alert.subject_kind is SubjectKind.PERSON:
+                note_person_touched(alert.subject_id)
+            refusal = review_refusal(alert, decision)
+            if refusal is not None:
+                raise FailedPrecondition([refusal])
+            if decision.status.is_open and not alert.status.is_open:
+                # Overturning a dismissal opens the alert again: not while
+                # the rules have opened another of its key since.
+                other = tx.alerts.open_alert_of_same_key(alert.id)
+                if other is not None:
+                    raise alert_superseded(alert.id, other)
+            reviewed = tx.alerts.review(
+                alert, decision, note=note, reviewer=reviewer, at=self._clock()
+            )
+            if reviewed is None:  # cannot be while the alert is locked; never write blind
+                raise FailedPrecondition(
+                    [
+                        PreconditionViolation(
+                            "ALERT_CHANGED",
+                            f"alerts/{alert.id}",
+                            f"alert {alert.id} changed while it was reviewed; review it again",
+                        )
+                    ]
+                )
+        return reviewed
+
+
+def _alert_page_key(key: list[str | int | float] | None) -> tuple[datetime, uuid.UUID] | None:
+    """The (first detected, id) of the previous page's last alert, from its token's key."""
+    if key is None:
+        return None
+    detected, alert_id = key
+    parsed = cmd.parse_uuid(str(alert_id))
+    if not isinstance(detected, str) or parsed is None:
+        raise malformed_page_token()
+    try:
+        at = datetime.fromisoformat(detected)
+    except ValueError as error:
+        raise malformed_page_token() from error
+    if at.utcoffset() is None:
+        raise malformed_page_token()
+    return at, parsed

@@ -150,6 +150,31 @@ class AlertStore(Protocol):
         """The alert's events, in order."""
         ...
 
+    def lock_alert(self, alert_id: uuid.UUID) -> alerts.Alert | None:
+        """The alert, locked until the transaction ends; None if there is no such alert."""
+        ...
+
+    def open_alert_of_same_key(self, alert_id: uuid.UUID) -> uuid.UUID | None:
+        """Another open alert of the alert's rule, subject and stay, if there is one."""
+        ...
+
+    def review(
+        self,
+        alert: alerts.Alert,
+        decision: alerts.ReviewDecision,
+        *,
+        note: str,
+        reviewer: Actor,
+        at: datetime,
+    ) -> tuple[alerts.Alert, alerts.AlertEvent] | None:
+        """Gives the alert the decision's status and appends its REVIEWED event, together.
+
+        None (nothing written) if the alert's status is no longer
+        ``alert.status``; the ``ALERT_SUPERSEDED`` precondition failure if
+        another open alert of its key forbids opening it again.
+        """
+        ...
+
 
 class Transaction(Protocol):
     """The stores of one transaction: what they write is committed together or not at all."""
@@ -161,8 +186,32 @@ class Transaction(Protocol):
     def alerts(self) -> AlertStore: ...
 
 
+class AlertReader(Protocol):
+    """The alert queries; each answer is one consistent snapshot."""
+
+    def list_alerts(
+        self,
+        where: alerts.AlertFilter,
+        after: tuple[datetime, uuid.UUID] | None,
+        limit: int,
+    ) -> list[alerts.Alert]:
+        """Alerts matching the filter, newest first (first detected, then id), after the key."""
+        ...
+
+    def alert_with_events(
+        self, alert_id: uuid.UUID
+    ) -> tuple[alerts.Alert, tuple[alerts.AlertEvent, ...]] | None:
+        """The alert and its events, oldest first; None if there is no such alert."""
+        ...
+
+
 class RegistryReader(Protocol):
     """The queries of the police and supervisors; each answer is one consistent snapshot."""
+
+    @property
+    def alerts(self) -> AlertReader:
+        """The alert queries, on the same connection."""
+        ...
 
     def dossier(
         self,

@@ -1,4 +1,4 @@
-"""Alerts inside a caller's transaction: a rule run's diff in one statement, and its record.
+"""Alerts inside a caller's transaction: a rule run's diff in one statement, its record, reviews.
 
 ``apply_rule`` embeds the rule's two statements in one SQL statement whose
 data-modifying CTEs, on one snapshot, resolve the alerts whose reason holds,
@@ -8,16 +8,23 @@ change. Nothing is looped over in Python. Each UPDATE re-checks its row's
 state and the INSERT yields to the unique index of open alerts, so even two
 runs of a rule that were not serialised (``lock_rule``) could not open an
 alert twice or append an event for a change already made.
+
+A review locks its alert, then writes the new status and its REVIEWED event
+in the same transaction; a rule run changing that alert meanwhile waits for
+it, and then sees the reviewed status. ``alert_from_row`` and
+``event_from_row`` parse the rows of both this store and the read path
+(``alert_reader``).
 """
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, text
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
 from exchange_service.domain import alerts as a
@@ -142,76 +149,104 @@ _RECORD_RUN = text(
 )
 _LOCK_RULE = text("SELECT pg_advisory_xact_lock(hashtextextended('rule-run:' || :rule, 0))")
 
-_ALERT_COLUMNS = (
+# What ``alert_from_row`` and ``event_from_row`` read, in the tables' own names.
+ALERT_COLUMNS = (
     "id, rule, subject_kind, subject_id, stay_id, severity, status, district_code, village_code,"
     " evidence, summary_id, summary_en, action, facts, first_detected_at, changed_at,"
     " resolved_at, resolution_reason"
 )
-_ALERT_BY_ID = text(f"SELECT {_ALERT_COLUMNS} FROM alerts WHERE id = :id")
+ALERT_EVENT_COLUMNS = (
+    "seq, alert_id, kind, rule, subject_kind, subject_id, stay_id, severity, status,"
+    " district_code, village_code, evidence, summary_id, summary_en, action, resolution_reason,"
+    " actor_id, actor_kind, officer, note, rule_run_id, occurred_at, recorded_at"
+)
+_ALERT_BY_ID = text(f"SELECT {ALERT_COLUMNS} FROM alerts WHERE id = :id")
+_ALERT_LOCKED = text(f"SELECT {ALERT_COLUMNS} FROM alerts WHERE id = :id FOR UPDATE")
 _ALERTS_OF_SUBJECT = text(
-    f"SELECT {_ALERT_COLUMNS} FROM alerts WHERE subject_id = :subject_id"
+    f"SELECT {ALERT_COLUMNS} FROM alerts WHERE subject_id = :subject_id"
     " AND (CAST(:rule AS text) IS NULL OR rule = :rule)"
     " ORDER BY first_detected_at, id"
 )
 _EVENTS_OF_ALERT = text(
-    "SELECT seq, alert_id, kind, rule, subject_kind, subject_id, stay_id, severity, status,"
-    " district_code, village_code, evidence, summary_id, summary_en, action, resolution_reason,"
-    " actor_id, actor_kind, officer, note, rule_run_id, occurred_at, recorded_at"
-    " FROM alert_events WHERE alert_id = :id ORDER BY seq"
+    f"SELECT {ALERT_EVENT_COLUMNS} FROM alert_events WHERE alert_id = :id ORDER BY seq"
 )
+_OPEN_OF_SAME_KEY = text(
+    "SELECT o.id FROM alerts o JOIN alerts x ON x.id = :id"
+    " WHERE o.rule = x.rule AND o.subject_kind = x.subject_kind"
+    " AND o.subject_id = x.subject_id AND o.stay_id IS NOT DISTINCT FROM x.stay_id"
+    f" AND o.status IN {_OPEN} AND o.id <> x.id"
+)
+# A review: the status it leads to, and the resolution only when it resolves.
+# The status it was decided on is checked again, so a change made since (by a
+# rule run, or another review) makes it change nothing.
+_REVIEW = text(
+    "UPDATE alerts SET status = :status, changed_at = :at,"
+    " resolved_at = CASE WHEN :status = 'RESOLVED' THEN CAST(:at AS timestamptz) END,"
+    " resolution_reason = CASE WHEN :status = 'RESOLVED' THEN :reason END"
+    f" WHERE id = :id AND status = :from_status RETURNING {ALERT_COLUMNS}"
+)
+_REVIEWED_EVENT = text(
+    "INSERT INTO alert_events (alert_id, kind, rule, subject_kind, subject_id, stay_id, severity,"
+    " status, district_code, village_code, evidence, summary_id, summary_en, action,"
+    " resolution_reason, actor_id, actor_kind, officer, note, rule_run_id, occurred_at)"
+    " SELECT id, 'REVIEWED', rule, subject_kind, subject_id, stay_id, severity, status,"
+    " district_code, village_code, evidence, summary_id, summary_en, action, resolution_reason,"
+    " :actor_id, :actor_kind, :officer, :note, NULL, :at"
+    f" FROM alerts WHERE id = :id RETURNING {ALERT_EVENT_COLUMNS}"
+)
+_ONE_OPEN_PER_KEY = "uq_alerts_one_open_per_key"
 _RUN_BY_ID = text(
     "SELECT id, rule, as_of, started_at, finished_at, actor, rows_scanned, opened, updated,"
     " escalated, resolved, error, fence_lease, fence_term FROM rule_runs WHERE id = :id"
 )
 
 
-def _reason(value: str | None) -> a.ResolutionReason | None:
-    return None if value is None else a.ResolutionReason(value)
-
-
-def _described(row: Row[Any]) -> dict[str, Any]:
-    """The fields an alert and its events share, as domain values."""
+def _described(row: Mapping[Any, Any]) -> dict[str, Any]:
+    """What an alert and each of its events both say of it, from their columns of one name."""
+    reason = row["resolution_reason"]
     return {
-        "rule": a.RuleName(row.rule),
-        "subject_kind": a.SubjectKind(row.subject_kind),
-        "subject_id": row.subject_id,
-        "stay_id": row.stay_id,
-        "severity": a.Severity(row.severity),
-        "status": a.AlertStatus(row.status),
-        "district_code": row.district_code or "",
-        "village_code": row.village_code or "",
-        "evidence": row.evidence,
-        "summary_id": row.summary_id,
-        "summary_en": row.summary_en,
-        "action": a.AdministrativeAction(row.action),
-        "resolution_reason": _reason(row.resolution_reason),
+        "rule": a.RuleName(row["rule"]),
+        "subject_kind": a.SubjectKind(row["subject_kind"]),
+        "subject_id": row["subject_id"],
+        "stay_id": row["stay_id"],
+        "severity": a.Severity(row["severity"]),
+        "status": a.AlertStatus(row["status"]),
+        "district_code": row["district_code"] or "",
+        "village_code": row["village_code"] or "",
+        "evidence": row["evidence"],
+        "summary_id": row["summary_id"],
+        "summary_en": row["summary_en"],
+        "action": a.AdministrativeAction(row["action"]),
+        "resolution_reason": None if reason is None else a.ResolutionReason(reason),
     }
 
 
-def _alert(row: Row[Any]) -> a.Alert:
+def alert_from_row(row: Mapping[Any, Any]) -> a.Alert:
+    """An alert from a row of ``ALERT_COLUMNS`` (the session's or the read path's)."""
     return a.Alert(
-        id=row.id,
-        facts=row.facts,
-        first_detected_at=row.first_detected_at,
-        changed_at=row.changed_at,
-        resolved_at=row.resolved_at,
+        id=row["id"],
         **_described(row),
+        facts=row["facts"],
+        first_detected_at=row["first_detected_at"],
+        changed_at=row["changed_at"],
+        resolved_at=row["resolved_at"],
     )
 
 
-def _event(row: Row[Any]) -> a.AlertEvent:
+def event_from_row(row: Mapping[Any, Any]) -> a.AlertEvent:
+    """An alert event from a row of ``ALERT_EVENT_COLUMNS``."""
     return a.AlertEvent(
-        seq=row.seq,
-        alert_id=row.alert_id,
-        kind=a.AlertEventKind(row.kind),
-        actor_id=row.actor_id,
-        actor_kind=row.actor_kind,
-        officer=row.officer,
-        note=row.note,
-        rule_run_id=row.rule_run_id,
-        occurred_at=row.occurred_at,
-        recorded_at=row.recorded_at,
+        seq=row["seq"],
+        alert_id=row["alert_id"],
+        kind=a.AlertEventKind(row["kind"]),
         **_described(row),
+        actor_id=row["actor_id"],
+        actor_kind=row["actor_kind"],
+        officer=row["officer"],
+        note=row["note"],
+        rule_run_id=row["rule_run_id"],
+        occurred_at=row["occurred_at"],
+        recorded_at=row["recorded_at"],
     )
 
 
@@ -302,7 +337,7 @@ class AlertStore:
     def alert(self, alert_id: uuid.UUID) -> a.Alert | None:
         """The alert, or None."""
         row = self.session.execute(_ALERT_BY_ID, {"id": alert_id}).one_or_none()
-        return None if row is None else _alert(row)
+        return None if row is None else alert_from_row(row._mapping)
 
     def alerts_of(self, subject_id: str, rule: a.RuleName | None = None) -> tuple[a.Alert, ...]:
         """Every alert about the subject (of the rule, if given), oldest first."""
@@ -310,9 +345,67 @@ class AlertStore:
             _ALERTS_OF_SUBJECT,
             {"subject_id": subject_id, "rule": None if rule is None else str(rule)},
         )
-        return tuple(_alert(row) for row in rows)
+        return tuple(alert_from_row(row._mapping) for row in rows)
 
     def events_of(self, alert_id: uuid.UUID) -> tuple[a.AlertEvent, ...]:
         """The alert's events, in order."""
         rows = self.session.execute(_EVENTS_OF_ALERT, {"id": alert_id})
-        return tuple(_event(row) for row in rows)
+        return tuple(event_from_row(row._mapping) for row in rows)
+
+    def lock_alert(self, alert_id: uuid.UUID) -> a.Alert | None:
+        """The alert, locked until the transaction ends (a rule run changing it waits), or None."""
+        row = self.session.execute(_ALERT_LOCKED, {"id": alert_id}).one_or_none()
+        return None if row is None else alert_from_row(row._mapping)
+
+    def open_alert_of_same_key(self, alert_id: uuid.UUID) -> uuid.UUID | None:
+        """Another open alert of the alert's rule, subject and stay, if there is one."""
+        return self.session.execute(_OPEN_OF_SAME_KEY, {"id": alert_id}).scalar_one_or_none()
+
+    def review(
+        self,
+        alert: a.Alert,
+        decision: a.ReviewDecision,
+        *,
+        note: str,
+        reviewer: Actor,
+        at: datetime,
+    ) -> tuple[a.Alert, a.AlertEvent] | None:
+        """Gives the alert the decision's status and appends its REVIEWED event.
+
+        Returns the alert as reviewed and the event, or None (nothing
+        written) if the alert's status is no longer ``alert.status``. Raises
+        the ``ALERT_SUPERSEDED`` precondition failure when the review would
+        open the alert while another of its key is open.
+        """
+        status = decision.status
+        try:
+            row = self.session.execute(
+                _REVIEW,
+                {
+                    "id": alert.id,
+                    "status": str(status),
+                    "from_status": str(alert.status),
+                    "reason": str(a.ResolutionReason.REVIEWED),
+                    "at": at,
+                },
+            ).one_or_none()
+        except IntegrityError as error:
+            if getattr(getattr(error.orig, "diag", None), "constraint_name", "") == (
+                _ONE_OPEN_PER_KEY
+            ):
+                raise a.alert_superseded(alert.id, None) from error
+            raise
+        if row is None:
+            return None
+        event = self.session.execute(
+            _REVIEWED_EVENT,
+            {
+                "id": alert.id,
+                "actor_id": reviewer.id,
+                "actor_kind": reviewer.kind,
+                "officer": reviewer.officer,
+                "note": note,
+                "at": at,
+            },
+        ).one()
+        return alert_from_row(row._mapping), event_from_row(event._mapping)

@@ -15,6 +15,7 @@ from typing import Any, LiteralString
 import psycopg
 
 from exchange_service.domain import model
+from exchange_service.storage.alert_reader import AlertReader
 from exchange_service.storage.rows import (
     ADDRESS_JSON,
     PERSON_JSON,
@@ -121,6 +122,11 @@ class RegistryReader:
 
     def __init__(self, connection: psycopg.Connection[Any]) -> None:
         self._connection = connection
+
+    @property
+    def alerts(self) -> AlertReader:
+        """The alert queries, on the same connection."""
+        return AlertReader(self._connection)
 
     def _rows(self, query: LiteralString, params: dict[str, Any]) -> list[tuple[Any, ...]]:
         return self._connection.execute(query, params, prepare=True).fetchall()

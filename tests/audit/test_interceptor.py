@@ -38,6 +38,7 @@ from exchange_service.domain.agencies import Agency, AgencyKind, DataView
 from exchange_service.domain.audit import EMPTY_DIGEST
 from exchange_service.domain.call import current_agency, current_call
 from exchange_service.services import Queries, Registry
+from exchange_service.services.alerts import Alerts
 from exchange_service.settings import Settings
 from exchange_service.storage.database import UnitOfWork, make_engine
 from tests import factories as f
@@ -115,7 +116,10 @@ def served(audit_settings: Settings, audit_db_url: str) -> Iterator[Served]:
         RegistryServicer(Registry(uow, registry_options(audit_settings), CLOCK.now)), server
     )
     q_grpc.add_QueryServiceServicer_to_server(
-        QueryServicer(Queries(uow, query_options(audit_settings), CLOCK.now)), server
+        QueryServicer(
+            Queries(uow, query_options(audit_settings), CLOCK.now), Alerts(uow, CLOCK.now)
+        ),
+        server,
     )
     health_pb2_grpc.add_HealthServicer_to_server(health.HealthServicer(), server)
     port = server.add_insecure_port("127.0.0.1:0")

@@ -18,10 +18,14 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+from google.protobuf import struct_pb2
 from google.protobuf.message import Message
 from google.rpc import error_details_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_status import rpc_status
+from pantau.v1 import alert_review_service_pb2 as ar
+from pantau.v1 import alert_review_service_pb2_grpc as ar_grpc
+from pantau.v1 import alerts_pb2 as apb
 from pantau.v1 import query_service_pb2 as q
 from pantau.v1 import query_service_pb2_grpc as q_grpc
 from pantau.v1 import records_pb2 as pb
@@ -31,6 +35,7 @@ from pantau.v1 import registry_service_pb2_grpc as r_grpc
 from exchange_service import app
 from exchange_service.api.access import PERMISSIONS
 from exchange_service.domain.agencies import AgencyKind
+from exchange_service.services.alerts import RuleEngine
 from exchange_service.settings import Settings
 from exchange_service.tools import pki
 from tests import factories as f
@@ -41,6 +46,7 @@ from tests.conftest import (
     RowCounts,
     agency_channel,
 )
+from tests.e2e.conftest import Overstayer, register_overstayer, run_overstay
 
 
 @dataclass
@@ -51,10 +57,19 @@ class Subject:
     stay: pb.Stay
     # Registered, with no stay: for RecordEntry.
     idle: pb.Person
+    # Overstaying, with the OPEN alert a rule run gave them.
+    overstayer: Overstayer
+    alert_id: str
+
+
+def _open_alert_of(channel: grpc.Channel, person_id: str) -> str:
+    (alert,) = _queries(channel).ListAlerts(q.ListAlertsRequest(person_id=person_id)).alerts
+    assert alert.status == apb.ALERT_STATUS_OPEN
+    return str(alert.id)
 
 
 @pytest.fixture
-def subject(grpc_channel: grpc.Channel) -> Subject:
+def subject(grpc_channel: grpc.Channel, rule_engine: RuleEngine) -> Subject:
     registry = r_grpc.RegistryServiceStub(grpc_channel)
     person = registry.RegisterPerson(r.RegisterPersonRequest(person=f.person(nationality="MYS")))
     stay = registry.RecordEntry(f.entry(person.id))
@@ -70,7 +85,11 @@ def subject(grpc_channel: grpc.Channel) -> Subject:
         )
     )
     idle = registry.RegisterPerson(r.RegisterPersonRequest(person=f.person()))
-    return Subject(person, stay, idle)
+    overstayer = register_overstayer(grpc_channel)
+    run_overstay(rule_engine)
+    return Subject(
+        person, stay, idle, overstayer, _open_alert_of(grpc_channel, overstayer.person.id)
+    )
 
 
 Call = Callable[[grpc.Channel, Subject], Message]
@@ -82,6 +101,10 @@ def _registry(channel: grpc.Channel) -> r_grpc.RegistryServiceStub:
 
 def _queries(channel: grpc.Channel) -> q_grpc.QueryServiceStub:
     return q_grpc.QueryServiceStub(channel)
+
+
+def _reviews(channel: grpc.Channel) -> ar_grpc.AlertReviewServiceStub:
+    return ar_grpc.AlertReviewServiceStub(channel)
 
 
 def _lodging(_channel: grpc.Channel, s: Subject) -> Iterator[r.LodgingReport]:
@@ -145,13 +168,28 @@ VALID_CALLS: dict[str, Call] = {
             center=pb.GeoPoint(latitude=3.2166, longitude=106.2211), radius_meters=500
         )
     ),
+    "/pantau.v1.QueryService/ListAlerts": lambda c, s: _queries(c).ListAlerts(
+        q.ListAlertsRequest(
+            rules=[apb.ALERT_RULE_OVERSTAY], person_id=s.overstayer.person.id, page_size=10
+        )
+    ),
+    "/pantau.v1.QueryService/GetAlert": lambda c, s: _queries(c).GetAlert(
+        q.GetAlertRequest(alert_id=s.alert_id)
+    ),
+    "/pantau.v1.AlertReviewService/ReviewAlert": lambda c, s: _reviews(c).ReviewAlert(
+        ar.ReviewAlertRequest(
+            alert_id=s.alert_id,
+            decision=apb.REVIEW_DECISION_ACKNOWLEDGE,
+            note="Dicek bersama Polres: masih di Tarempa",
+        )
+    ),
 }
 
 
 def test_every_rpc_of_the_contract_is_in_the_permission_table_and_tested() -> None:
     contract = {
         f"/{service.full_name}/{method.name}"
-        for module in (r, q)
+        for module in (r, q, ar)
         for service in module.DESCRIPTOR.services_by_name.values()
         for method in service.methods
     }
@@ -318,6 +356,21 @@ def test_revoked_certificate_gets_no_call(
         VALID_CALLS["/pantau.v1.QueryService/GetPerson"](other, subject)
 
 
+# What an alert and each of its events say of it, in the DISTRICT view.
+ALERT_AS_OF = {
+    "rule",
+    "subject_kind",
+    "subject_id",
+    "person_id",
+    "stay_id",
+    "severity",
+    "status",
+    "district_code",
+    "village_code",
+    "evidence",
+    "action",
+    "resolution_reason",
+}
 # Fields a LOCAL_GOVERNMENT (DISTRICT view) recipient may receive, per message type.
 DISTRICT_VIEW_FIELDS: dict[str, set[str]] = {
     "pantau.v1.PersonDossier": {"person", "current_stay", "current_address", "recent_sightings"},
@@ -363,7 +416,52 @@ DISTRICT_VIEW_FIELDS: dict[str, set[str]] = {
         "reported_at",
     },
     "google.protobuf.Timestamp": {"seconds", "nanos"},
+    "pantau.v1.ListAlertsResponse": {"alerts", "next_page_token"},
+    "pantau.v1.GetAlertResponse": {"alert", "events"},
+    "pantau.v1.ReviewAlertResponse": {"alert", "event"},
+    # Not the summaries: they name the permit's number and the sponsor.
+    "pantau.v1.Alert": {
+        "id",
+        *ALERT_AS_OF,
+        "first_detected_at",
+        "changed_at",
+        "resolved_at",
+    },
+    # Nor a reviewer's note, which may say anything.
+    "pantau.v1.AlertEvent": {
+        "seq",
+        "alert_id",
+        "kind",
+        *ALERT_AS_OF,
+        "actor_id",
+        "actor_kind",
+        "officer",
+        "decision",
+        "rule_run_id",
+        "occurred_at",
+        "recorded_at",
+    },
 }
+# Keys of an alert's evidence a DISTRICT recipient may receive (the rules these
+# tests run: OVERSTAY, PERMIT_EXPIRING), each a plain JSON value: no permit
+# number, no sponsor, no place finer than the alert's district and village.
+DISTRICT_EVIDENCE_KEYS = {
+    "person_name",
+    "nationality",
+    "entered_at",
+    "entry_port_code",
+    "permit_type",
+    "permit_valid_from",
+    "last_valid_day",
+    "purpose",
+    "days_over",
+    "fee_per_day_idr",
+    "fee_accrued_idr",
+    "deportation_after_days",
+    "days_left",
+    "within_days",
+}
+_PLAIN_JSON = {"null_value", "number_value", "string_value", "bool_value"}
 
 
 def _fields_outside_view(message: Message, path: str = "") -> list[str]:
@@ -375,6 +473,12 @@ def _fields_outside_view(message: Message, path: str = "") -> list[str]:
                 f"{path}.{field.name}" for field, _ in message.ListFields() if field.name != "year"
             ]
         return []
+    if isinstance(message, struct_pb2.Struct):
+        return [
+            f"{path}.{key}"
+            for key, value in message.fields.items()
+            if key not in DISTRICT_EVIDENCE_KEYS or value.WhichOneof("kind") not in _PLAIN_JSON
+        ]
     allowed = DISTRICT_VIEW_FIELDS.get(name)
     if allowed is None:
         return [f"{path} ({name})"]
@@ -391,8 +495,10 @@ def _fields_outside_view(message: Message, path: str = "") -> list[str]:
 
 
 def test_local_government_never_receives_a_field_outside_its_view(
-    subject: Subject, grpc_target: str, pki_dir: Path
+    subject: Subject, grpc_target: str, pki_dir: Path, grpc_channel: grpc.Channel
 ) -> None:
+    # A reviewed alert: its REVIEWED event carries a note.
+    VALID_CALLS["/pantau.v1.AlertReviewService/ReviewAlert"](grpc_channel, subject)
     kind = AgencyKind.LOCAL_GOVERNMENT
     callable_rpcs = [m for m, kinds in PERMISSIONS.items() if kind in kinds]
     assert callable_rpcs, "the local government may call something"
@@ -401,6 +507,29 @@ def test_local_government_never_receives_a_field_outside_its_view(
             reply = VALID_CALLS[method](channel, subject)
             assert _fields_outside_view(reply) == [], method
         dossier = _queries(channel).GetPerson(q.GetPersonRequest(person_id=subject.person.id))
+        district_alert = _queries(channel).GetAlert(q.GetAlertRequest(alert_id=subject.alert_id))
+    # Of an alert, local government keeps the facts it acts on, by district and village.
+    alert = district_alert.alert
+    assert (alert.rule, alert.person_id) == (apb.ALERT_RULE_OVERSTAY, subject.overstayer.person.id)
+    assert (alert.district_code, alert.village_code[:8]) == ("21.05.01", "21.05.01")
+    evidence = alert.evidence.fields
+    assert evidence["days_over"].number_value == subject.overstayer.days_over
+    assert evidence["fee_accrued_idr"].number_value == subject.overstayer.fee_idr
+    assert "permit_number" not in evidence
+    assert "sponsor" not in evidence
+    assert (alert.summary_id, alert.summary_en) == ("", "")
+    reviewed = district_alert.events[-1]
+    assert (reviewed.kind, reviewed.decision) == (
+        apb.ALERT_EVENT_KIND_REVIEWED,
+        apb.REVIEW_DECISION_ACKNOWLEDGE,
+    )
+    assert (reviewed.actor_id, reviewed.note) == ("kanim-tarempa", "")
+    with agency_channel(grpc_target, pki_dir, AGENCIES["POLICE"]) as police:
+        full_alert = _queries(police).GetAlert(q.GetAlertRequest(alert_id=subject.alert_id))
+    assert full_alert.alert.evidence.fields["permit_number"].string_value
+    assert full_alert.alert.evidence.fields["sponsor"].string_value == "PT Anambas Bahari"
+    assert f"has overstayed by {subject.overstayer.days_over} days" in full_alert.alert.summary_en
+    assert full_alert.events[-1].note == "Dicek bersama Polres: masih di Tarempa"
     # The view keeps what local government needs: who, and where by district.
     assert dossier.person.birth_date.year == 1988
     assert dossier.current_address.address.district_code == "21.05.01"

@@ -9,7 +9,12 @@ from collections.abc import Callable
 import grpc
 import pytest
 from google.protobuf.timestamp_pb2 import Timestamp
+from google.rpc import error_details_pb2
 from google.type.date_pb2 import Date
+from grpc_status import rpc_status
+from pantau.v1 import alert_review_service_pb2 as ar
+from pantau.v1 import alert_review_service_pb2_grpc as ar_grpc
+from pantau.v1 import alerts_pb2 as apb
 from pantau.v1 import query_service_pb2 as q
 from pantau.v1 import query_service_pb2_grpc as q_grpc
 from pantau.v1 import records_pb2 as pb
@@ -17,26 +22,43 @@ from pantau.v1 import registry_service_pb2 as r
 from pantau.v1 import registry_service_pb2_grpc as r_grpc
 from sqlalchemy import Engine, text
 
+from exchange_service.services.alerts import RuleEngine
 from tests import factories as f
 from tests.conftest import RowCounts
+from tests.e2e.conftest import register_overstayer, run_overstay
 
 
 class Stubs:
-    def __init__(self, channel: grpc.Channel) -> None:
+    def __init__(self, channel: grpc.Channel, rule_engine: RuleEngine) -> None:
         self.registry = r_grpc.RegistryServiceStub(channel)
         self.queries = q_grpc.QueryServiceStub(channel)
+        self.reviews = ar_grpc.AlertReviewServiceStub(channel)
         # Made before the test takes its snapshot: one person with an open
-        # stay, one with none.
+        # stay, one with none, and two overstayers with an alert each, one
+        # open and one resolved by review.
         person = self.registry.RegisterPerson(r.RegisterPersonRequest(person=f.person()))
         self.registry.RecordEntry(f.entry(person.id))
         self.person_id = person.id
         idle = self.registry.RegisterPerson(r.RegisterPersonRequest(person=f.person()))
         self.idle_person_id = idle.id
+        overstayers = [register_overstayer(channel) for _ in range(2)]
+        run_overstay(rule_engine)
+        self.alert_id, self.resolved_alert_id = (self._alert_of(o.person.id) for o in overstayers)
+        self.review(self.resolved_alert_id, apb.REVIEW_DECISION_RESOLVE)
+
+    def _alert_of(self, person_id: str) -> str:
+        (alert,) = self.queries.ListAlerts(q.ListAlertsRequest(person_id=person_id)).alerts
+        return str(alert.id)
+
+    def review(self, alert_id: str, decision: int, note: str = "Diperiksa") -> object:
+        return self.reviews.ReviewAlert(
+            ar.ReviewAlertRequest(alert_id=alert_id, decision=decision, note=note)  # type: ignore[arg-type]
+        )
 
 
 @pytest.fixture
-def stubs(grpc_channel: grpc.Channel) -> Stubs:
-    return Stubs(grpc_channel)
+def stubs(grpc_channel: grpc.Channel, rule_engine: RuleEngine) -> Stubs:
+    return Stubs(grpc_channel, rule_engine)
 
 
 def _person(**changes: object) -> r.RegisterPersonRequest:
@@ -122,6 +144,30 @@ def _sighting(s: Stubs, *, seen_hours_ago: float, reported: Timestamp) -> object
 
 # After the last day a timestamp can hold (year 10000).
 _NO_SUCH_INSTANT = Timestamp(seconds=253_402_300_800)
+
+
+def _alerts(s: Stubs, **fields: object) -> object:
+    request = q.ListAlertsRequest(rules=[apb.ALERT_RULE_OVERSTAY])
+    for name, value in fields.items():
+        if name in {"rules", "statuses"}:
+            getattr(request, name)[:] = value
+        elif name == "since":
+            request.since.seconds = int(value)  # type: ignore[call-overload]
+        else:
+            setattr(request, name, value)
+    return s.queries.ListAlerts(request)
+
+
+def _other_listing_token(s: Stubs) -> object:
+    # A valid token of a listing with other filters is rejected as malformed.
+    from exchange_service.domain.paging import encode_page_token, query_fingerprint
+
+    token = encode_page_token(
+        query_fingerprint("alerts", ["PERMIT_EXPIRING"], [], None, "", None, "", None),
+        ["2026-12-01T00:00:00+00:00", str(uuid.uuid4())],
+    )
+    return _alerts(s, page_token=token)
+
 
 CASES: dict[str, tuple[Callable[[Stubs], object], grpc.StatusCode, str]] = {
     "address reported in the future": (
@@ -353,6 +399,121 @@ CASES: dict[str, tuple[Callable[[Stubs], object], grpc.StatusCode, str]] = {
         grpc.StatusCode.NOT_FOUND,
         "",
     ),
+    "alerts of an unspecified rule": (
+        lambda s: _alerts(s, rules=[apb.ALERT_RULE_OVERSTAY, apb.ALERT_RULE_UNSPECIFIED]),
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "rules[1]",
+    ),
+    "alerts of a rule this contract lacks": (
+        lambda s: _alerts(s, rules=[99]),
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "rules[0]",
+    ),
+    "alerts in an unknown status": (
+        lambda s: _alerts(s, statuses=[apb.ALERT_STATUS_OPEN, 42]),
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "statuses[1]",
+    ),
+    "alerts of an unknown severity": (
+        lambda s: _alerts(s, min_severity=9),
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "min_severity",
+    ),
+    "alerts of a malformed district": (
+        lambda s: _alerts(s, district_code="2105.01"),
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "district_code",
+    ),
+    "alerts of a person id not a uuid": (
+        lambda s: _alerts(s, person_id="42"),
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "person_id",
+    ),
+    "alerts of an empty sponsor": (
+        lambda s: _alerts(s, sponsor_id=""),
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "sponsor_id",
+    ),
+    "alerts since an invalid instant": (
+        lambda s: _alerts(s, since=10**12),
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "since",
+    ),
+    "alerts page size over cap": (
+        lambda s: _alerts(s, page_size=501),
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "page_size",
+    ),
+    "alerts page size negative": (
+        lambda s: _alerts(s, page_size=-1),
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "page_size",
+    ),
+    "malformed alerts page token": (
+        lambda s: _alerts(s, page_token="bm90IGEgdG9rZW4"),
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "page_token",
+    ),
+    "alerts page token of another listing": (
+        _other_listing_token,
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "page_token",
+    ),
+    "get alert without id": (
+        lambda s: s.queries.GetAlert(q.GetAlertRequest()),
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "alert_id",
+    ),
+    "get alert id not a uuid": (
+        lambda s: s.queries.GetAlert(q.GetAlertRequest(alert_id="alert-1")),
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "alert_id",
+    ),
+    "get unknown alert": (
+        lambda s: s.queries.GetAlert(q.GetAlertRequest(alert_id=str(uuid.uuid4()))),
+        grpc.StatusCode.NOT_FOUND,
+        "",
+    ),
+    "review alert id not a uuid": (
+        lambda s: s.review("42", apb.REVIEW_DECISION_CONFIRM),
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "alert_id",
+    ),
+    "review without decision": (
+        lambda s: s.review(s.alert_id, apb.REVIEW_DECISION_UNSPECIFIED),
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "decision",
+    ),
+    "review with a decision this contract lacks": (
+        lambda s: s.review(s.alert_id, 9),
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "decision",
+    ),
+    "dismissal without a reason": (
+        lambda s: s.review(s.alert_id, apb.REVIEW_DECISION_DISMISS, note="  "),
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "note",
+    ),
+    "review note too long": (
+        lambda s: s.review(s.alert_id, apb.REVIEW_DECISION_CONFIRM, note="n" * 2001),
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "note",
+    ),
+    "review unknown alert": (
+        lambda s: s.review(str(uuid.uuid4()), apb.REVIEW_DECISION_CONFIRM),
+        grpc.StatusCode.NOT_FOUND,
+        "",
+    ),
+    "review a resolved alert": (
+        lambda s: s.review(s.resolved_alert_id, apb.REVIEW_DECISION_ACKNOWLEDGE),
+        grpc.StatusCode.FAILED_PRECONDITION,
+        "",
+    ),
+    "dismiss a resolved alert": (
+        lambda s: s.review(s.resolved_alert_id, apb.REVIEW_DECISION_DISMISS),
+        grpc.StatusCode.FAILED_PRECONDITION,
+        "",
+    ),
     "extend unknown stay": (
         lambda s: s.registry.ExtendPermit(
             r.ExtendPermitRequest(stay_id=str(uuid.uuid4()), permit=f.permit(days=90))
@@ -427,4 +588,49 @@ def test_the_deadline_bounds_work_in_the_database(
         assert waiting == 0
         assert time.monotonic() - started < 5
         blocker.rollback()
+    assert row_counts.snapshot() == before
+
+
+def _resource(error: grpc.RpcError) -> error_details_pb2.ResourceInfo:
+    status = rpc_status.from_call(error)
+    assert status is not None
+    info = error_details_pb2.ResourceInfo()
+    assert any(d.Unpack(info) for d in status.details if d.Is(info.DESCRIPTOR))
+    return info
+
+
+@pytest.mark.parametrize("rpc", ["GetAlert", "ReviewAlert"])
+def test_an_unknown_alert_is_not_found_naming_alert_id(
+    rpc: str, stubs: Stubs, row_counts: RowCounts
+) -> None:
+    missing = str(uuid.uuid4())
+    calls: dict[str, Callable[[], object]] = {
+        "GetAlert": lambda: stubs.queries.GetAlert(q.GetAlertRequest(alert_id=missing)),
+        "ReviewAlert": lambda: stubs.review(missing, apb.REVIEW_DECISION_ACKNOWLEDGE),
+    }
+    before = row_counts.snapshot()
+    with pytest.raises(grpc.RpcError) as caught:
+        calls[rpc]()
+    assert caught.value.code() == grpc.StatusCode.NOT_FOUND
+    info = _resource(caught.value)
+    assert (info.resource_type, info.resource_name) == ("pantau.v1.Alert", f"alerts/{missing}")
+    assert "alert_id" in info.description
+    assert row_counts.snapshot() == before
+
+
+def test_a_review_its_alert_does_not_allow_names_the_precondition_and_writes_nothing(
+    stubs: Stubs, row_counts: RowCounts
+) -> None:
+    stubs.review(stubs.alert_id, apb.REVIEW_DECISION_CONFIRM)
+    before = row_counts.snapshot()
+    for alert_id, decision, expected in (
+        (stubs.alert_id, apb.REVIEW_DECISION_ACKNOWLEDGE, "ALERT_ALREADY_REVIEWED"),
+        (stubs.alert_id, apb.REVIEW_DECISION_CONFIRM, "ALERT_ALREADY_REVIEWED"),
+        (stubs.resolved_alert_id, apb.REVIEW_DECISION_CONFIRM, "ALERT_CLOSED"),
+        (stubs.resolved_alert_id, apb.REVIEW_DECISION_RESOLVE, "ALERT_CLOSED"),
+    ):
+        with pytest.raises(grpc.RpcError) as caught:
+            stubs.review(alert_id, decision)
+        assert caught.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+        assert f.precondition_types(caught.value) == [expected]
     assert row_counts.snapshot() == before

@@ -390,7 +390,12 @@ def test_imported_addresses_and_sightings_keep_the_time_they_were_reported(
 
 def test_health_and_reflection_serve_generic_clients(grpc_channel: grpc.Channel) -> None:
     health = health_pb2_grpc.HealthStub(grpc_channel)
-    for service in ("", "pantau.v1.RegistryService", "pantau.v1.QueryService"):
+    services = (
+        "pantau.v1.RegistryService",
+        "pantau.v1.QueryService",
+        "pantau.v1.AlertReviewService",
+    )
+    for service in ("", *services):
         reply = health.Check(health_pb2.HealthCheckRequest(service=service))
         assert reply.status == health_pb2.HealthCheckResponse.SERVING
     reflection = reflection_pb2_grpc.ServerReflectionStub(grpc_channel)
@@ -398,4 +403,4 @@ def test_health_and_reflection_serve_generic_clients(grpc_channel: grpc.Channel)
         iter([reflection_pb2.ServerReflectionRequest(list_services="")])
     )
     names = {s.name for answer in answers for s in answer.list_services_response.service}
-    assert {"pantau.v1.RegistryService", "pantau.v1.QueryService"} <= names
+    assert set(services) <= names

@@ -177,8 +177,13 @@ def _dataclasses_of(module: Any) -> set[type[Any]]:
 
 
 # Values of domain/alerts.py that never leave Pantau for an agency: a run's
-# record and counts, and the rules' numbers.
-INTERNAL_ALERT_VALUES = {alerts.RuleRun, alerts.AlertChanges, alerts.RuleSettings}
+# record and counts, the rules' numbers, and the filter of a listing.
+INTERNAL_ALERT_VALUES = {
+    alerts.RuleRun,
+    alerts.AlertChanges,
+    alerts.RuleSettings,
+    alerts.AlertFilter,
+}
 
 
 def test_every_type_of_the_model_is_a_disclosed_record_or_a_whole_value() -> None:

@@ -22,32 +22,42 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
+from pantau.v1 import alerts_pb2 as pantau_dot_v1_dot_alerts__pb2
 from pantau.v1 import records_pb2 as pantau_dot_v1_dot_records__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1dpantau/v1/query_service.proto\x12\tpantau.v1\x1a\x17pantau/v1/records.proto\"]\n\x10GetPersonRequest\x12\x13\n\tperson_id\x18\x01 \x01(\tH\x00\x12-\n\x08\x64ocument\x18\x02 \x01(\x0b\x32\x19.pantau.v1.TravelDocumentH\x00\x42\x05\n\x03key\"\xbb\x01\n\rPersonDossier\x12!\n\x06person\x18\x01 \x01(\x0b\x32\x11.pantau.v1.Person\x12%\n\x0c\x63urrent_stay\x18\x02 \x01(\x0b\x32\x0f.pantau.v1.Stay\x12\x31\n\x0f\x63urrent_address\x18\x03 \x01(\x0b\x32\x18.pantau.v1.AddressRecord\x12-\n\x10recent_sightings\x18\x04 \x03(\x0b\x32\x13.pantau.v1.Sighting\"t\n\x14SearchPersonsRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x13\n\x0bnationality\x18\x02 \x01(\t\x12\x12\n\nbirth_year\x18\x03 \x01(\x05\x12\x11\n\tpage_size\x18\x04 \x01(\x05\x12\x12\n\npage_token\x18\x05 \x01(\t\"?\n\x0bPersonMatch\x12!\n\x06person\x18\x01 \x01(\x0b\x32\x11.pantau.v1.Person\x12\r\n\x05score\x18\x02 \x01(\x01\"Y\n\x15SearchPersonsResponse\x12\'\n\x07results\x18\x01 \x03(\x0b\x32\x16.pantau.v1.PersonMatch\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"{\n\x16ListPersonsNearRequest\x12#\n\x06\x63\x65nter\x18\x01 \x01(\x0b\x32\x13.pantau.v1.GeoPoint\x12\x15\n\rradius_meters\x18\x02 \x01(\x01\x12\x11\n\tpage_size\x18\x03 \x01(\x05\x12\x12\n\npage_token\x18\x04 \x01(\t\"o\n\x0cPersonNearby\x12!\n\x06person\x18\x01 \x01(\x0b\x32\x11.pantau.v1.Person\x12#\n\x07\x61\x64\x64ress\x18\x02 \x01(\x0b\x32\x12.pantau.v1.Address\x12\x17\n\x0f\x64istance_meters\x18\x03 \x01(\x01\"\\\n\x17ListPersonsNearResponse\x12(\n\x07results\x18\x01 \x03(\x0b\x32\x17.pantau.v1.PersonNearby\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t2\x80\x02\n\x0cQueryService\x12\x42\n\tGetPerson\x12\x1b.pantau.v1.GetPersonRequest\x1a\x18.pantau.v1.PersonDossier\x12R\n\rSearchPersons\x12\x1f.pantau.v1.SearchPersonsRequest\x1a .pantau.v1.SearchPersonsResponse\x12X\n\x0fListPersonsNear\x12!.pantau.v1.ListPersonsNearRequest\x1a\".pantau.v1.ListPersonsNearResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1dpantau/v1/query_service.proto\x12\tpantau.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x16pantau/v1/alerts.proto\x1a\x17pantau/v1/records.proto\"]\n\x10GetPersonRequest\x12\x13\n\tperson_id\x18\x01 \x01(\tH\x00\x12-\n\x08\x64ocument\x18\x02 \x01(\x0b\x32\x19.pantau.v1.TravelDocumentH\x00\x42\x05\n\x03key\"\xbb\x01\n\rPersonDossier\x12!\n\x06person\x18\x01 \x01(\x0b\x32\x11.pantau.v1.Person\x12%\n\x0c\x63urrent_stay\x18\x02 \x01(\x0b\x32\x0f.pantau.v1.Stay\x12\x31\n\x0f\x63urrent_address\x18\x03 \x01(\x0b\x32\x18.pantau.v1.AddressRecord\x12-\n\x10recent_sightings\x18\x04 \x03(\x0b\x32\x13.pantau.v1.Sighting\"t\n\x14SearchPersonsRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x13\n\x0bnationality\x18\x02 \x01(\t\x12\x12\n\nbirth_year\x18\x03 \x01(\x05\x12\x11\n\tpage_size\x18\x04 \x01(\x05\x12\x12\n\npage_token\x18\x05 \x01(\t\"?\n\x0bPersonMatch\x12!\n\x06person\x18\x01 \x01(\x0b\x32\x11.pantau.v1.Person\x12\r\n\x05score\x18\x02 \x01(\x01\"Y\n\x15SearchPersonsResponse\x12\'\n\x07results\x18\x01 \x03(\x0b\x32\x16.pantau.v1.PersonMatch\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"{\n\x16ListPersonsNearRequest\x12#\n\x06\x63\x65nter\x18\x01 \x01(\x0b\x32\x13.pantau.v1.GeoPoint\x12\x15\n\rradius_meters\x18\x02 \x01(\x01\x12\x11\n\tpage_size\x18\x03 \x01(\x05\x12\x12\n\npage_token\x18\x04 \x01(\t\"o\n\x0cPersonNearby\x12!\n\x06person\x18\x01 \x01(\x0b\x32\x11.pantau.v1.Person\x12#\n\x07\x61\x64\x64ress\x18\x02 \x01(\x0b\x32\x12.pantau.v1.Address\x12\x17\n\x0f\x64istance_meters\x18\x03 \x01(\x01\"\\\n\x17ListPersonsNearResponse\x12(\n\x07results\x18\x01 \x03(\x0b\x32\x17.pantau.v1.PersonNearby\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\xb1\x02\n\x11ListAlertsRequest\x12#\n\x05rules\x18\x01 \x03(\x0e\x32\x14.pantau.v1.AlertRule\x12(\n\x08statuses\x18\x02 \x03(\x0e\x32\x16.pantau.v1.AlertStatus\x12.\n\x0cmin_severity\x18\x03 \x01(\x0e\x32\x18.pantau.v1.AlertSeverity\x12\x15\n\rdistrict_code\x18\x04 \x01(\t\x12\x13\n\tperson_id\x18\x05 \x01(\tH\x00\x12\x14\n\nsponsor_id\x18\x06 \x01(\tH\x00\x12)\n\x05since\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x11\n\tpage_size\x18\x08 \x01(\x05\x12\x12\n\npage_token\x18\t \x01(\tB\t\n\x07subject\"O\n\x12ListAlertsResponse\x12 \n\x06\x61lerts\x18\x01 \x03(\x0b\x32\x10.pantau.v1.Alert\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"#\n\x0fGetAlertRequest\x12\x10\n\x08\x61lert_id\x18\x01 \x01(\t\"Z\n\x10GetAlertResponse\x12\x1f\n\x05\x61lert\x18\x01 \x01(\x0b\x32\x10.pantau.v1.Alert\x12%\n\x06\x65vents\x18\x02 \x03(\x0b\x32\x15.pantau.v1.AlertEvent2\x90\x03\n\x0cQueryService\x12\x42\n\tGetPerson\x12\x1b.pantau.v1.GetPersonRequest\x1a\x18.pantau.v1.PersonDossier\x12R\n\rSearchPersons\x12\x1f.pantau.v1.SearchPersonsRequest\x1a .pantau.v1.SearchPersonsResponse\x12X\n\x0fListPersonsNear\x12!.pantau.v1.ListPersonsNearRequest\x1a\".pantau.v1.ListPersonsNearResponse\x12I\n\nListAlerts\x12\x1c.pantau.v1.ListAlertsRequest\x1a\x1d.pantau.v1.ListAlertsResponse\x12\x43\n\x08GetAlert\x12\x1a.pantau.v1.GetAlertRequest\x1a\x1b.pantau.v1.GetAlertResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'pantau.v1.query_service_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_GETPERSONREQUEST']._serialized_start=69
-  _globals['_GETPERSONREQUEST']._serialized_end=162
-  _globals['_PERSONDOSSIER']._serialized_start=165
-  _globals['_PERSONDOSSIER']._serialized_end=352
-  _globals['_SEARCHPERSONSREQUEST']._serialized_start=354
-  _globals['_SEARCHPERSONSREQUEST']._serialized_end=470
-  _globals['_PERSONMATCH']._serialized_start=472
-  _globals['_PERSONMATCH']._serialized_end=535
-  _globals['_SEARCHPERSONSRESPONSE']._serialized_start=537
-  _globals['_SEARCHPERSONSRESPONSE']._serialized_end=626
-  _globals['_LISTPERSONSNEARREQUEST']._serialized_start=628
-  _globals['_LISTPERSONSNEARREQUEST']._serialized_end=751
-  _globals['_PERSONNEARBY']._serialized_start=753
-  _globals['_PERSONNEARBY']._serialized_end=864
-  _globals['_LISTPERSONSNEARRESPONSE']._serialized_start=866
-  _globals['_LISTPERSONSNEARRESPONSE']._serialized_end=958
-  _globals['_QUERYSERVICE']._serialized_start=961
-  _globals['_QUERYSERVICE']._serialized_end=1217
+  _globals['_GETPERSONREQUEST']._serialized_start=126
+  _globals['_GETPERSONREQUEST']._serialized_end=219
+  _globals['_PERSONDOSSIER']._serialized_start=222
+  _globals['_PERSONDOSSIER']._serialized_end=409
+  _globals['_SEARCHPERSONSREQUEST']._serialized_start=411
+  _globals['_SEARCHPERSONSREQUEST']._serialized_end=527
+  _globals['_PERSONMATCH']._serialized_start=529
+  _globals['_PERSONMATCH']._serialized_end=592
+  _globals['_SEARCHPERSONSRESPONSE']._serialized_start=594
+  _globals['_SEARCHPERSONSRESPONSE']._serialized_end=683
+  _globals['_LISTPERSONSNEARREQUEST']._serialized_start=685
+  _globals['_LISTPERSONSNEARREQUEST']._serialized_end=808
+  _globals['_PERSONNEARBY']._serialized_start=810
+  _globals['_PERSONNEARBY']._serialized_end=921
+  _globals['_LISTPERSONSNEARRESPONSE']._serialized_start=923
+  _globals['_LISTPERSONSNEARRESPONSE']._serialized_end=1015
+  _globals['_LISTALERTSREQUEST']._serialized_start=1018
+  _globals['_LISTALERTSREQUEST']._serialized_end=1323
+  _globals['_LISTALERTSRESPONSE']._serialized_start=1325
+  _globals['_LISTALERTSRESPONSE']._serialized_end=1404
+  _globals['_GETALERTREQUEST']._serialized_start=1406
+  _globals['_GETALERTREQUEST']._serialized_end=1441
+  _globals['_GETALERTRESPONSE']._serialized_start=1443
+  _globals['_GETALERTRESPONSE']._serialized_end=1533
+  _globals['_QUERYSERVICE']._serialized_start=1536
+  _globals['_QUERYSERVICE']._serialized_end=1936
 # @@protoc_insertion_point(module_scope)

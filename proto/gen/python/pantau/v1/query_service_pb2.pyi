@@ -6,7 +6,9 @@ isort:skip_file
 from collections import abc as _abc
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
+from pantau.v1 import alerts_pb2 as _alerts_pb2
 from pantau.v1 import records_pb2 as _records_pb2
 import builtins as _builtins
 import sys
@@ -250,3 +252,136 @@ class ListPersonsNearResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ListPersonsNearResponse: _TypeAlias = ListPersonsNearResponse  # noqa: Y015
+
+@_typing.final
+class ListAlertsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RULES_FIELD_NUMBER: _builtins.int
+    STATUSES_FIELD_NUMBER: _builtins.int
+    MIN_SEVERITY_FIELD_NUMBER: _builtins.int
+    DISTRICT_CODE_FIELD_NUMBER: _builtins.int
+    PERSON_ID_FIELD_NUMBER: _builtins.int
+    SPONSOR_ID_FIELD_NUMBER: _builtins.int
+    SINCE_FIELD_NUMBER: _builtins.int
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    min_severity: _alerts_pb2.AlertSeverity.ValueType
+    """Alerts at least this severe; unspecified means any."""
+    district_code: _builtins.str
+    """Alerts whose subject lives in this district (kecamatan), by Kemendagri
+    code, for example "21.05.01"; empty means anywhere.
+    """
+    person_id: _builtins.str
+    """A registered person."""
+    sponsor_id: _builtins.str
+    """A sponsor, by the subject_id of an alert about it."""
+    page_size: _builtins.int
+    """1 to 500; 0 means 50."""
+    page_token: _builtins.str
+    """From a previous response, with the same filters."""
+    @_builtins.property
+    def rules(self) -> _containers.RepeatedScalarFieldContainer[_alerts_pb2.AlertRule.ValueType]:
+        """Alerts of any of these rules; empty means every rule."""
+
+    @_builtins.property
+    def statuses(self) -> _containers.RepeatedScalarFieldContainer[_alerts_pb2.AlertStatus.ValueType]:
+        """Alerts in any of these statuses; empty means every status."""
+
+    @_builtins.property
+    def since(self) -> _timestamp_pb2.Timestamp:
+        """Alerts first detected at or after this instant; unset means ever."""
+
+    def __init__(
+        self,
+        *,
+        rules: _abc.Iterable[_alerts_pb2.AlertRule.ValueType] | None = ...,
+        statuses: _abc.Iterable[_alerts_pb2.AlertStatus.ValueType] | None = ...,
+        min_severity: _alerts_pb2.AlertSeverity.ValueType = ...,
+        district_code: _builtins.str = ...,
+        person_id: _builtins.str = ...,
+        sponsor_id: _builtins.str = ...,
+        since: _timestamp_pb2.Timestamp | None = ...,
+        page_size: _builtins.int = ...,
+        page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["person_id", b"person_id", "since", b"since", "sponsor_id", b"sponsor_id", "subject", b"subject"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["district_code", b"district_code", "min_severity", b"min_severity", "page_size", b"page_size", "page_token", b"page_token", "person_id", b"person_id", "rules", b"rules", "since", b"since", "sponsor_id", b"sponsor_id", "statuses", b"statuses", "subject", b"subject"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType_subject: _TypeAlias = _typing.Literal["person_id", "sponsor_id"]  # noqa: Y015
+    _WhichOneofArgType_subject: _TypeAlias = _typing.Literal["subject", b"subject"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType_subject) -> _WhichOneofReturnType_subject | None: ...
+
+Global___ListAlertsRequest: _TypeAlias = ListAlertsRequest  # noqa: Y015
+
+@_typing.final
+class ListAlertsResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ALERTS_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    next_page_token: _builtins.str
+    """Empty on the last page."""
+    @_builtins.property
+    def alerts(self) -> _containers.RepeatedCompositeFieldContainer[_alerts_pb2.Alert]:
+        """Newest first: by first detection, then by id."""
+
+    def __init__(
+        self,
+        *,
+        alerts: _abc.Iterable[_alerts_pb2.Alert] | None = ...,
+        next_page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["alerts", b"alerts", "next_page_token", b"next_page_token"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListAlertsResponse: _TypeAlias = ListAlertsResponse  # noqa: Y015
+
+@_typing.final
+class GetAlertRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ALERT_ID_FIELD_NUMBER: _builtins.int
+    alert_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        alert_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["alert_id", b"alert_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetAlertRequest: _TypeAlias = GetAlertRequest  # noqa: Y015
+
+@_typing.final
+class GetAlertResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ALERT_FIELD_NUMBER: _builtins.int
+    EVENTS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def alert(self) -> _alerts_pb2.Alert: ...
+    @_builtins.property
+    def events(self) -> _containers.RepeatedCompositeFieldContainer[_alerts_pb2.AlertEvent]:
+        """Every change of the alert, oldest first; the first is OPENED."""
+
+    def __init__(
+        self,
+        *,
+        alert: _alerts_pb2.Alert | None = ...,
+        events: _abc.Iterable[_alerts_pb2.AlertEvent] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["alert", b"alert"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["alert", b"alert", "events", b"events"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetAlertResponse: _TypeAlias = GetAlertResponse  # noqa: Y015

@@ -51,6 +51,16 @@ class QueryServiceStub:
                 request_serializer=pantau_dot_v1_dot_query__service__pb2.ListPersonsNearRequest.SerializeToString,
                 response_deserializer=pantau_dot_v1_dot_query__service__pb2.ListPersonsNearResponse.FromString,
                 _registered_method=True)
+        self.ListAlerts = channel.unary_unary(
+                '/pantau.v1.QueryService/ListAlerts',
+                request_serializer=pantau_dot_v1_dot_query__service__pb2.ListAlertsRequest.SerializeToString,
+                response_deserializer=pantau_dot_v1_dot_query__service__pb2.ListAlertsResponse.FromString,
+                _registered_method=True)
+        self.GetAlert = channel.unary_unary(
+                '/pantau.v1.QueryService/GetAlert',
+                request_serializer=pantau_dot_v1_dot_query__service__pb2.GetAlertRequest.SerializeToString,
+                response_deserializer=pantau_dot_v1_dot_query__service__pb2.GetAlertResponse.FromString,
+                _registered_method=True)
 
 
 class QueryServiceServicer:
@@ -82,6 +92,23 @@ class QueryServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListAlerts(self, request, context):
+        """Alerts of the early-warning rules that match every filter given,
+        newest first (by first detection). Local government receives them in
+        its district view: no document or permit numbers, no sponsor names, no
+        summaries, places only as district and village.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetAlert(self, request, context):
+        """One alert with its events, oldest first. NOT_FOUND names alert_id.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_QueryServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -99,6 +126,16 @@ def add_QueryServiceServicer_to_server(servicer, server):
                     servicer.ListPersonsNear,
                     request_deserializer=pantau_dot_v1_dot_query__service__pb2.ListPersonsNearRequest.FromString,
                     response_serializer=pantau_dot_v1_dot_query__service__pb2.ListPersonsNearResponse.SerializeToString,
+            ),
+            'ListAlerts': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListAlerts,
+                    request_deserializer=pantau_dot_v1_dot_query__service__pb2.ListAlertsRequest.FromString,
+                    response_serializer=pantau_dot_v1_dot_query__service__pb2.ListAlertsResponse.SerializeToString,
+            ),
+            'GetAlert': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetAlert,
+                    request_deserializer=pantau_dot_v1_dot_query__service__pb2.GetAlertRequest.FromString,
+                    response_serializer=pantau_dot_v1_dot_query__service__pb2.GetAlertResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -184,6 +221,60 @@ class QueryService:
             '/pantau.v1.QueryService/ListPersonsNear',
             pantau_dot_v1_dot_query__service__pb2.ListPersonsNearRequest.SerializeToString,
             pantau_dot_v1_dot_query__service__pb2.ListPersonsNearResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListAlerts(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/pantau.v1.QueryService/ListAlerts',
+            pantau_dot_v1_dot_query__service__pb2.ListAlertsRequest.SerializeToString,
+            pantau_dot_v1_dot_query__service__pb2.ListAlertsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetAlert(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/pantau.v1.QueryService/GetAlert',
+            pantau_dot_v1_dot_query__service__pb2.GetAlertRequest.SerializeToString,
+            pantau_dot_v1_dot_query__service__pb2.GetAlertResponse.FromString,
             options,
             channel_credentials,
             insecure,

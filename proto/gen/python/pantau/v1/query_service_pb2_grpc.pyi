@@ -47,6 +47,14 @@ class QueryServiceStub:
     """Persons whose current registered address lies within a radius, nearest
     first.
     """
+    ListAlerts: _grpc.UnaryUnaryMultiCallable[_query_service_pb2.ListAlertsRequest, _query_service_pb2.ListAlertsResponse]
+    """Alerts of the early-warning rules that match every filter given,
+    newest first (by first detection). Local government receives them in
+    its district view: no document or permit numbers, no sponsor names, no
+    summaries, places only as district and village.
+    """
+    GetAlert: _grpc.UnaryUnaryMultiCallable[_query_service_pb2.GetAlertRequest, _query_service_pb2.GetAlertResponse]
+    """One alert with its events, oldest first. NOT_FOUND names alert_id."""
 
 @_typing.type_check_only
 class QueryServiceAsyncStub(QueryServiceStub):
@@ -67,6 +75,14 @@ class QueryServiceAsyncStub(QueryServiceStub):
     """Persons whose current registered address lies within a radius, nearest
     first.
     """
+    ListAlerts: _aio.UnaryUnaryMultiCallable[_query_service_pb2.ListAlertsRequest, _query_service_pb2.ListAlertsResponse]  # type: ignore[assignment]
+    """Alerts of the early-warning rules that match every filter given,
+    newest first (by first detection). Local government receives them in
+    its district view: no document or permit numbers, no sponsor names, no
+    summaries, places only as district and village.
+    """
+    GetAlert: _aio.UnaryUnaryMultiCallable[_query_service_pb2.GetAlertRequest, _query_service_pb2.GetAlertResponse]  # type: ignore[assignment]
+    """One alert with its events, oldest first. NOT_FOUND names alert_id."""
 
 class QueryServiceServicer(metaclass=_abc_1.ABCMeta):
     """Answers questions about foreigners and places. Called by the police,
@@ -102,5 +118,25 @@ class QueryServiceServicer(metaclass=_abc_1.ABCMeta):
         """Persons whose current registered address lies within a radius, nearest
         first.
         """
+
+    @_abc_1.abstractmethod
+    def ListAlerts(
+        self,
+        request: _query_service_pb2.ListAlertsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_query_service_pb2.ListAlertsResponse, _abc.Awaitable[_query_service_pb2.ListAlertsResponse]]:
+        """Alerts of the early-warning rules that match every filter given,
+        newest first (by first detection). Local government receives them in
+        its district view: no document or permit numbers, no sponsor names, no
+        summaries, places only as district and village.
+        """
+
+    @_abc_1.abstractmethod
+    def GetAlert(
+        self,
+        request: _query_service_pb2.GetAlertRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_query_service_pb2.GetAlertResponse, _abc.Awaitable[_query_service_pb2.GetAlertResponse]]:
+        """One alert with its events, oldest first. NOT_FOUND names alert_id."""
 
 def add_QueryServiceServicer_to_server(servicer: QueryServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
