@@ -17,6 +17,7 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
+from zoneinfo import ZoneInfo
 
 from exchange_service.domain.alerts import (
     AlertChanges,
@@ -34,7 +35,7 @@ from exchange_service.services.ports import UnitOfWork
 log = logging.getLogger(__name__)
 
 # The parameters every rule statement gets from the engine.
-_ENGINE_PARAMETERS = frozenset({"as_of", "today", "rule"})
+_ENGINE_PARAMETERS = frozenset({"as_of", "today", "rule", "timezone"})
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,8 @@ class RuleEngineOptions:
     """What the engine takes from the settings."""
 
     # The office's timezone: a run's "today" is its day there (WIB), never UTC's.
+    # An IANA zone (ZoneInfo): the rules' SQL takes its name, to tell the
+    # office's day of a recorded instant (a sighting's WIB day).
     timezone: tzinfo
     # Every rule's numbers.
     rules: RuleSettings
@@ -76,9 +79,12 @@ class RuleEngine:
         for name, rule in rules.items():
             if rule.name != name:
                 raise ValueError(f"the catalogue holds rule {rule.name} under {name}")
+        if not isinstance(options.timezone, ZoneInfo):
+            raise ValueError(f"the office's timezone {options.timezone} is not an IANA zone")
         self._uow = uow
         self._rules = dict(rules)
         self._options = options
+        self._zone_name = options.timezone.key
         self._audit = audit
         self._clock = clock
         self._actor = actor or Actor.system("rules")
@@ -113,7 +119,13 @@ class RuleEngine:
         clash = _ENGINE_PARAMETERS & numbers.keys()
         if clash:
             raise ValueError(f"rule {name} names parameters {sorted(clash)} the engine gives")
-        parameters = {**numbers, "as_of": instant, "today": today, "rule": str(name)}
+        parameters = {
+            **numbers,
+            "as_of": instant,
+            "today": today,
+            "rule": str(name),
+            "timezone": self._zone_name,
+        }
         run_id = uuid.uuid4()
         started = self._clock()
         try:
