@@ -306,8 +306,11 @@ class RuleSettings:
     no_contact_days: int = 180
     # SPONSOR_OVERSTAY_CLUSTER: a sponsor with at least this many sponsees overstaying ...
     sponsor_cluster_min_sponsees: int = 3
-    # ... within this many days.
+    # ... whose overstay began within this many days.
     sponsor_cluster_window_days: int = 90
+    # RESTRICTED_AREA_PRESENCE: sightings in a restricted area within this many days count
+    # (not a figure of the law: how far back a sighting still calls for a look).
+    restricted_area_window_days: int = 30
 
 
 class RuleDefinition(Protocol):
