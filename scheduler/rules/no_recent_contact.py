@@ -53,32 +53,34 @@ WITH holders AS (
     JOIN ({LAST_PERMIT_PERIODS}) lp ON lp.stay_id = pr.stay_id
     WHERE lp.type IN {_RESIDENT_TYPES}
 ),
+-- Each person's last sighting, address report and stay's permit action, aggregated before
+-- they meet the holders: one pass over each table, never a look-up per holder.
 last_sighting AS (
-    SELECT h.stay_id, max(g.observed_at) AS at
-    FROM holders h JOIN sightings g ON g.person_id = h.person_id
+    SELECT g.person_id, max(g.observed_at) AS at
+    FROM sightings g
     WHERE g.observed_at <= {_AS_OF}
-    GROUP BY h.stay_id
+    GROUP BY g.person_id
 ),
 last_address AS (
-    SELECT h.stay_id, max(a.reported_at) AS at
-    FROM holders h JOIN addresses a ON a.person_id = h.person_id
+    SELECT a.person_id, max(a.reported_at) AS at
+    FROM addresses a
     WHERE a.reported_at <= {_AS_OF}
-    GROUP BY h.stay_id
+    GROUP BY a.person_id
 ),
 last_permit AS (
-    SELECT h.stay_id, max(sp.recorded_at) AS at
-    FROM holders h JOIN stay_permits sp ON sp.stay_id = h.stay_id
+    SELECT sp.stay_id, max(sp.recorded_at) AS at
+    FROM stay_permits sp
     WHERE sp.recorded_at <= {_AS_OF}
-    GROUP BY h.stay_id
+    GROUP BY sp.stay_id
 ),
 contact AS (
     SELECT h.*, c.at AS contact_at,
         CASE c.at WHEN ls.at THEN 'SIGHTING' WHEN la.at THEN 'ADDRESS_REPORT'
             WHEN lp.at THEN 'PERMIT' ELSE 'ENTRY' END AS contact_kind
     FROM holders h
-    LEFT JOIN last_sighting ls USING (stay_id)
-    LEFT JOIN last_address la USING (stay_id)
-    LEFT JOIN last_permit lp USING (stay_id)
+    LEFT JOIN last_sighting ls ON ls.person_id = h.person_id
+    LEFT JOIN last_address la ON la.person_id = h.person_id
+    LEFT JOIN last_permit lp ON lp.stay_id = h.stay_id
     CROSS JOIN LATERAL (SELECT greatest(h.entered_at, ls.at, la.at, lp.at) AS at) c
 ),
 silent AS (

@@ -71,18 +71,7 @@ def _place(sighting: str) -> str:
 
 
 FINDINGS = f"""
-WITH reported AS MATERIALIZED (
-    -- The addresses known as of the run, each with the day the next one took over from it.
-    SELECT a.id, a.person_id, a.line, a.location, a.district_code, a.village_code,
-        a.effective_from, a.reported_at,
-        lead(a.effective_from) OVER by_effect AS superseded_on,
-        max(a.reported_at) OVER (PARTITION BY a.person_id) AS last_reported_at
-    FROM addresses a
-    WHERE a.reported_at <= {_AS_OF}
-    WINDOW by_effect AS (
-        PARTITION BY a.person_id ORDER BY a.effective_from, a.reported_at, a.id)
-),
-recent AS (
+WITH recent AS NOT MATERIALIZED (
     -- The sightings of the window (its first WIB day from 00:00) on the present stays.
     SELECT g.id, g.person_id, pr.stay_id, pr.entered_at, g.location, g.observed_at, g.source,
         g.place_name, g.district_code, g.village_code, {office_day("g.observed_at")} AS seen_on
@@ -92,24 +81,38 @@ recent AS (
       AND g.observed_at <= {_AS_OF}
       AND g.observed_at >= pr.entered_at
 ),
-measured AS MATERIALIZED (
-    -- Each sighting after the last report, and its distance from the address then in force.
-    SELECT r.*, f.id AS address_id, f.last_reported_at,
-        ST_Distance(r.location, f.location) AS distance_meters
+candidates AS (
+    -- Seen K times in the window, the first past the grace, near or far: only their
+    -- addresses need to be put in order.
+    SELECT r.person_id FROM recent r
+    GROUP BY r.person_id
+    HAVING count(*) >= {_MIN} AND min(r.seen_on) + {_GRACE} < {_TODAY}
+),
+reported AS MATERIALIZED (
+    -- Their addresses known as of the run, each with the day the next one took over from it.
+    SELECT a.id, a.person_id, a.line, a.location, a.district_code, a.village_code,
+        a.effective_from, a.reported_at,
+        lead(a.effective_from) OVER by_effect AS superseded_on,
+        max(a.reported_at) OVER (PARTITION BY a.person_id) AS last_reported_at
+    FROM addresses a JOIN candidates USING (person_id)
+    WHERE a.reported_at <= {_AS_OF}
+    WINDOW by_effect AS (
+        PARTITION BY a.person_id ORDER BY a.effective_from, a.reported_at, a.id)
+),
+far AS (
+    -- Each sighting after the last report farther than D from the address then in force.
+    SELECT r.*, f.id AS address_id, ST_Distance(r.location, f.location) AS distance_meters,
+        ST_Y(CAST(r.location AS geometry)) AS latitude,
+        ST_X(CAST(r.location AS geometry)) AS longitude,
+        v.name AS village_name, d.name AS district_name
     FROM recent r
     JOIN reported f ON f.person_id = r.person_id
         AND f.effective_from <= r.seen_on
         AND (f.superseded_on IS NULL OR f.superseded_on > r.seen_on)
+    LEFT JOIN villages v ON v.code = r.village_code
+    LEFT JOIN districts d ON d.code = r.district_code
     WHERE r.observed_at > f.last_reported_at
-),
-far AS (
-    SELECT m.*, ST_Y(CAST(m.location AS geometry)) AS latitude,
-        ST_X(CAST(m.location AS geometry)) AS longitude,
-        v.name AS village_name, d.name AS district_name
-    FROM measured m
-    LEFT JOIN villages v ON v.code = m.village_code
-    LEFT JOIN districts d ON d.code = m.district_code
-    WHERE m.distance_meters > {_FAR}
+      AND ST_Distance(r.location, f.location) > {_FAR}
 ),
 found AS (
     SELECT f.person_id, f.stay_id, min(f.entered_at) AS entered_at, count(*) AS sightings,

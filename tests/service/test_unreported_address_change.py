@@ -76,6 +76,12 @@ def resident(
     return person
 
 
+def seen_in_letung_twice(registry: Registry, clock: SettableClock, person: Resident) -> None:
+    """Far from the Tarempa home 20 and 18 days ago: past the grace today."""
+    for n in (20, 18):
+        sight(registry, clock, person, at=LETUNG, observed_at=wib(days_ago(n), 10))
+
+
 def test_two_far_sightings_past_the_grace_open_a_warning_with_the_evidence(
     registry: Registry,
     rule_engine: RuleEngine,
@@ -323,8 +329,7 @@ def test_an_address_reported_after_the_first_far_sighting_resolves_it(
     connection: Connection,
 ) -> None:
     person = resident(registry, clock, connection)
-    for n in (20, 18):
-        sight(registry, clock, person, at=LETUNG, observed_at=wib(days_ago(n), 10))
+    seen_in_letung_twice(registry, clock, person)
     rule_engine.run(RULE, as_of=wib(TODAY, 9))
     opened = the_alert(uow, person, RULE)
     # Late, but reported: the new address takes effect from the first far sighting.
@@ -386,8 +391,7 @@ def test_leaving_resolves_it_and_a_rerun_writes_nothing(
     connection: Connection,
 ) -> None:
     person = resident(registry, clock, connection)
-    for n in (20, 18):
-        sight(registry, clock, person, at=LETUNG, observed_at=wib(days_ago(n), 10))
+    seen_in_letung_twice(registry, clock, person)
     rule_engine.run(RULE, as_of=wib(TODAY, 9))
     before = alert_rows(connection)
     again = rule_engine.run(RULE, as_of=wib(TODAY, 9))
@@ -412,8 +416,7 @@ def test_sightings_ageing_out_of_the_window_leave_the_alert_open(
     connection: Connection,
 ) -> None:
     person = resident(registry, clock, connection)
-    for n in (20, 18):
-        sight(registry, clock, person, at=LETUNG, observed_at=wib(days_ago(n), 10))
+    seen_in_letung_twice(registry, clock, person)
     rule_engine.run(RULE, as_of=wib(TODAY, 9))
     opened = the_alert(uow, person, RULE)
     run = rule_engine.run(RULE, as_of=wib(TODAY + timedelta(days=40), 9))
@@ -429,8 +432,7 @@ def test_a_dismissed_alert_stays_dismissed_until_another_address_is_reported(
     connection: Connection,
 ) -> None:
     person = resident(registry, clock, connection)
-    for n in (20, 18):
-        sight(registry, clock, person, at=LETUNG, observed_at=wib(days_ago(n), 10))
+    seen_in_letung_twice(registry, clock, person)
     rule_engine.run(RULE, as_of=wib(TODAY, 9))
     dismiss(connection, the_alert(uow, person, RULE))
     # More far sightings, the same registered address: still the same facts.
