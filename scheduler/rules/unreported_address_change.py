@@ -18,9 +18,10 @@ sightings after the person's last address report count, so a report answers
 every sighting before it. The distance test is ``ST_Distance > D`` alone
 (exactly D metres is not far): ``ST_DWithin`` disagrees with ``ST_Distance``
 in the last bits near D, and the evidence shows the distance the test used.
-The statement reads the window's sightings once and joins them to the
-address history by person in hashes, so the plan does not look up sightings
-person by person.
+The statement reads the window's sightings in two passes (who was seen K
+times past the grace; then their far sightings), each joined by person in
+hashes to the stays and to those persons' address history, so the plan never
+looks up sightings person by person.
 
 WARNING; the action is the demand of the address report. Resolved
 ADDRESS_REPORTED when an address is reported after the first far sighting of
