@@ -20,6 +20,7 @@ from exchange_service.api.access import DEV_AGENCY_KEY, AccessInterceptor
 from exchange_service.api.audit import AuditInterceptor
 from exchange_service.api.server import ServerOptions, build_server
 from exchange_service.audit.log import AuditLog, open_audit_log
+from exchange_service.data.loader import RestrictedAreasFileError
 from exchange_service.domain.alerts import RuleDefinition, RuleName, RuleSettings
 from exchange_service.domain.audit import Actor, AuditRecorder
 from exchange_service.domain.clock import Clock, system_clock
@@ -32,6 +33,7 @@ from exchange_service.settings import PermitLimitSetting, Settings
 from exchange_service.storage.boundaries import load_boundaries
 from exchange_service.storage.database import UnitOfWork, make_engine
 from exchange_service.storage.migrate import upgrade_to_head
+from exchange_service.storage.restricted_areas import load_restricted_areas
 
 log = logging.getLogger(__name__)
 
@@ -140,12 +142,15 @@ def build_application(settings: Settings, *, clock: Clock = system_clock) -> App
 
 
 def migrate(settings: Settings) -> None:
-    """Brings the schema to head and loads the Anambas boundaries."""
+    """Brings the schema to head, loads the Anambas boundaries and the restricted areas."""
     engine = make_engine(settings.database_url, pool_size=1)
     try:
         upgrade_to_head(engine)
         with engine.begin() as connection:
             load_boundaries(connection)
+            load_restricted_areas(connection, settings.rule_restricted_areas_file)
+    except RestrictedAreasFileError as error:
+        raise SystemExit(f"rule_restricted_areas_file: {error}") from error
     finally:
         engine.dispose()
 

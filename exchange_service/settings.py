@@ -165,7 +165,7 @@ class Settings(BaseSettings):
     rule_sponsor_cluster_min_sponsees: int = Field(
         default=_RULES.sponsor_cluster_min_sponsees, ge=1
     )
-    # ... within this many days.
+    # ... whose overstay began within this many days.
     rule_sponsor_cluster_window_days: int = Field(default=_RULES.sponsor_cluster_window_days, ge=1)
     # --- scheduler (`pantau scheduler`: the rules on a schedule, one leader) ------
     # When each rule runs, by rule name: cron expressions in the office's time
@@ -212,6 +212,13 @@ class Settings(BaseSettings):
                 " scheduler_lock_timeout_seconds"
             )
         return self
+
+    # RESTRICTED_AREA_PRESENCE: sightings in a restricted area within this many days count.
+    rule_restricted_area_window_days: int = Field(default=_RULES.restricted_area_window_days, ge=1)
+    # RESTRICTED_AREA_PRESENCE: the restricted areas (GeoJSON, each feature with its code, name
+    # and the permit purposes allowed there), loaded into the database by `pantau migrate`;
+    # None: the illustrative example shipped in exchange_service/data.
+    rule_restricted_areas_file: Path | None = None
 
     @classmethod
     def settings_customise_sources(

@@ -15,9 +15,12 @@ import functools
 import json
 from dataclasses import dataclass
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 _FILES = resources.files("exchange_service.data")
+# The restricted areas shipped as an example (illustrative, not official: LICENSES.md).
+RESTRICTED_AREAS_FILE = "restricted_areas.geojson"
 
 
 class BoundaryLayer(enum.StrEnum):
@@ -133,3 +136,86 @@ def icao_additional_state_codes() -> frozenset[str]:
     return frozenset(
         row["code"] for row in _rows("icao9303_additional_state_codes.csv") if len(row["code"]) == 3
     )
+
+
+@dataclass(frozen=True)
+class RestrictedArea:
+    """An area where only some permit purposes may be (RESTRICTED_AREA_PRESENCE).
+
+    A permit's purpose is allowed there when it contains one of
+    ``allowed_purposes`` as whole words, ignoring case and punctuation (the
+    rule compares them so).
+    """
+
+    code: str
+    name: str
+    allowed_purposes: tuple[str, ...]
+    note: str
+    geometry: dict[str, Any]  # GeoJSON Polygon or MultiPolygon, longitude first
+
+
+class RestrictedAreasFileError(ValueError):
+    """The restricted-areas file is not what the rule needs; the message names where."""
+
+
+def _area(source: str, index: int, feature: object) -> RestrictedArea:
+    where = f"{source}: feature {index}"
+    if not isinstance(feature, dict):
+        raise RestrictedAreasFileError(f"{where} is not a GeoJSON feature")
+    properties = feature.get("properties")
+    geometry = feature.get("geometry")
+    if not isinstance(properties, dict):
+        raise RestrictedAreasFileError(f"{where} has no properties")
+    for name in ("code", "name"):
+        value = properties.get(name)
+        if not isinstance(value, str) or not value.strip():
+            raise RestrictedAreasFileError(f"{where}: properties.{name} must be a non-empty text")
+    purposes = properties.get("allowed_purposes")
+    if not isinstance(purposes, list) or not all(
+        isinstance(p, str) and p.strip() for p in purposes
+    ):
+        raise RestrictedAreasFileError(
+            f"{where}: properties.allowed_purposes must be a list of non-empty texts"
+            " (an empty list: no purpose is allowed there)"
+        )
+    note = properties.get("note", "")
+    if not isinstance(note, str):
+        raise RestrictedAreasFileError(f"{where}: properties.note must be a text")
+    if not isinstance(geometry, dict) or geometry.get("type") not in ("Polygon", "MultiPolygon"):
+        raise RestrictedAreasFileError(f"{where}: geometry must be a Polygon or MultiPolygon")
+    return RestrictedArea(
+        code=properties["code"].strip(),
+        name=properties["name"].strip(),
+        allowed_purposes=tuple(p.strip() for p in purposes),
+        note=note,
+        geometry=geometry,
+    )
+
+
+def restricted_areas(path: Path | None = None) -> tuple[RestrictedArea, ...]:
+    """The restricted areas of a GeoJSON file (``None``: the example shipped here), in file order.
+
+    Raises ``RestrictedAreasFileError`` naming the file, the feature and the
+    property that is missing or wrong, or a code given twice.
+    """
+    source = str(path) if path is not None else f"exchange_service/data/{RESTRICTED_AREAS_FILE}"
+    try:
+        if path is None:
+            text = _FILES.joinpath(RESTRICTED_AREAS_FILE).read_text(encoding="utf-8")
+        else:
+            text = path.read_text(encoding="utf-8")
+        document = json.loads(text)
+    except (OSError, ValueError) as error:
+        raise RestrictedAreasFileError(f"{source}: cannot be read as JSON: {error}") from error
+    features = document.get("features") if isinstance(document, dict) else None
+    if not isinstance(features, list):
+        raise RestrictedAreasFileError(f"{source} is not a GeoJSON FeatureCollection")
+    areas = tuple(_area(source, index, feature) for index, feature in enumerate(features))
+    seen: set[str] = set()
+    for index, area in enumerate(areas):
+        if area.code in seen:
+            raise RestrictedAreasFileError(
+                f"{source}: feature {index}: properties.code {area.code!r} is given twice"
+            )
+        seen.add(area.code)
+    return areas

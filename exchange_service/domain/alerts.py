@@ -428,12 +428,15 @@ class RuleSettings:
     no_contact_days: int = 180
     # SPONSOR_OVERSTAY_CLUSTER: a sponsor with at least this many sponsees overstaying ...
     sponsor_cluster_min_sponsees: int = 3
-    # ... within this many days.
+    # ... whose overstay began within this many days.
     sponsor_cluster_window_days: int = 90
+    # RESTRICTED_AREA_PRESENCE: sightings in a restricted area within this many days count
+    # (not a figure of the law: how far back a sighting still calls for a look).
+    restricted_area_window_days: int = 30
 
 
 # The named parameters the engine gives every rule statement; a rule's own take other names.
-ENGINE_PARAMETERS = frozenset({"as_of", "today", "rule"})
+ENGINE_PARAMETERS = frozenset({"as_of", "today", "rule", "timezone"})
 
 
 class RuleDefinition(Protocol):

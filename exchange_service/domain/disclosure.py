@@ -74,6 +74,36 @@ EVIDENCE: Mapping[str, FieldRules] = MappingProxyType(
         # PERMIT_EXPIRING
         "days_left": _EVERY_VIEW,
         "within_days": _EVERY_VIEW,
+        # UNREPORTED_ADDRESS_CHANGE. The address (its line and point) and the sightings
+        # (their points, place names and distances from the home) locate the person more
+        # finely than a village; the places list says only when, by whom, district and village.
+        "registered_address": _FULL_VIEW_ONLY,
+        "far_sightings": _FULL_VIEW_ONLY,
+        "far_sighting_places": _EVERY_VIEW,
+        "far_sighting_count": _EVERY_VIEW,
+        "first_far_sighting_at": _EVERY_VIEW,
+        "grace_ended_on": _EVERY_VIEW,
+        "min_sightings": _EVERY_VIEW,
+        "window_days": _EVERY_VIEW,
+        "far_beyond_meters": _EVERY_VIEW,
+        "grace_days": _EVERY_VIEW,
+        # NO_RECENT_CONTACT
+        "last_contact_at": _EVERY_VIEW,
+        "last_contact_on": _EVERY_VIEW,
+        "last_contact_kind": _EVERY_VIEW,
+        "no_contact_days": _EVERY_VIEW,
+        # RESTRICTED_AREA_PRESENCE. An area (a port, the Matak zone) is a place finer than a
+        # village, and the sightings hold points, place names and permit numbers.
+        "restricted_areas": _FULL_VIEW_ONLY,
+        "area_sightings": _FULL_VIEW_ONLY,
+        "area_sighting_places": _EVERY_VIEW,
+        "area_sighting_count": _EVERY_VIEW,
+        "last_area_sighting_at": _EVERY_VIEW,
+        # SPONSOR_OVERSTAY_CLUSTER: the sponsees by id, name, nationality, stay, permit type,
+        # last valid day, days over, district and village (no permit number, no sponsor).
+        "sponsees": _EVERY_VIEW,
+        "sponsees_overstaying": _EVERY_VIEW,
+        "min_sponsees": _EVERY_VIEW,
     }
 )
 

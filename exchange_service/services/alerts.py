@@ -25,6 +25,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from functools import partial
+from zoneinfo import ZoneInfo
 
 from exchange_service.domain import commands as cmd
 from exchange_service.domain import model
@@ -70,6 +71,8 @@ class RuleEngineOptions:
     """What the engine takes from the settings."""
 
     # The office's timezone: a run's "today" is its day there (WIB), never UTC's.
+    # An IANA zone (ZoneInfo): the rules' SQL takes its name, to tell the
+    # office's day of a recorded instant (a sighting's WIB day).
     timezone: tzinfo
     # Every rule's numbers.
     rules: RuleSettings
@@ -104,9 +107,12 @@ class RuleEngine:
         for name, rule in rules.items():
             if rule.name != name:
                 raise ValueError(f"the catalogue holds rule {rule.name} under {name}")
+        if not isinstance(options.timezone, ZoneInfo):
+            raise ValueError(f"the office's timezone {options.timezone} is not an IANA zone")
         self._uow = uow
         self._rules = dict(rules)
         self._options = options
+        self._zone_name = options.timezone.key
         self._audit = audit
         self._clock = clock
         self._actor = actor or Actor.system("rules")
@@ -141,7 +147,13 @@ class RuleEngine:
         clash = ENGINE_PARAMETERS & numbers.keys()
         if clash:
             raise ValueError(f"rule {name} names parameters {sorted(clash)} the engine gives")
-        parameters = {**numbers, "as_of": instant, "today": today, "rule": str(name)}
+        parameters = {
+            **numbers,
+            "as_of": instant,
+            "today": today,
+            "rule": str(name),
+            "timezone": self._zone_name,
+        }
         run_id = uuid.uuid4()
         record = partial(
             self._run_record,

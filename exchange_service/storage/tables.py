@@ -491,3 +491,29 @@ class SchedulerFiring(Base):
             using="gist",
         ),
     )
+
+
+# --- restricted areas (RESTRICTED_AREA_PRESENCE) ---------------------------------------
+
+
+class RestrictedAreaRow(Base):
+    """An area where only some permit purposes may be, loaded from the file the settings name.
+
+    ``pantau migrate`` replaces the rows with the file's features
+    (``storage.restricted_areas``); alerts keep the code and name they found
+    in their evidence, so nothing refers to a row.
+    """
+
+    __tablename__ = "restricted_areas"
+    code: Mapped[str] = mapped_column(Text, primary_key=True)
+    name: Mapped[str] = mapped_column(Text)
+    # Phrases as the file gives them; the rule compares them word by word, ignoring case.
+    allowed_purposes: Mapped[list[str]] = mapped_column(ARRAY(Text))
+    note: Mapped[str] = mapped_column(Text, server_default=text("''"))
+    boundary: Mapped[str] = mapped_column(
+        Geography(geometry_type="MULTIPOLYGON", srid=4326, spatial_index=False)
+    )
+    __table_args__ = (
+        CheckConstraint("length(name) > 0", name="name_present"),
+        Index("ix_restricted_areas_boundary", "boundary", postgresql_using="gist"),
+    )

@@ -12,11 +12,25 @@ from types import MappingProxyType
 
 from exchange_service.domain.alerts import RuleName
 from scheduler.rules.base import Rule
+from scheduler.rules.no_recent_contact import NO_RECENT_CONTACT
 from scheduler.rules.overstay import OVERSTAY
 from scheduler.rules.permit_expiring import PERMIT_EXPIRING
+from scheduler.rules.restricted_area_presence import RESTRICTED_AREA_PRESENCE
+from scheduler.rules.sponsor_overstay_cluster import SPONSOR_OVERSTAY_CLUSTER
+from scheduler.rules.unreported_address_change import UNREPORTED_ADDRESS_CHANGE
 
 RULES: Mapping[RuleName, Rule] = MappingProxyType(
-    {rule.name: rule for rule in (OVERSTAY, PERMIT_EXPIRING)}
+    {
+        rule.name: rule
+        for rule in (
+            OVERSTAY,
+            PERMIT_EXPIRING,
+            UNREPORTED_ADDRESS_CHANGE,
+            NO_RECENT_CONTACT,
+            RESTRICTED_AREA_PRESENCE,
+            SPONSOR_OVERSTAY_CLUSTER,
+        )
+    }
 )
 
 __all__ = ["RULES", "Rule"]

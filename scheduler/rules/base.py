@@ -27,11 +27,13 @@ holds. An open alert neither found nor resolved stays as it is.
 Both are single SELECT statements (a WITH is fine, no trailing semicolon),
 run inside the engine's one statement, and take named parameters: ``:as_of``
 (timestamptz: the instant the run is as of), ``:today`` (date: the office's
-WIB day of ``as_of``), ``:rule`` (the rule's name), plus the rule's own
-numbers from ``parameters()``. Write ``CAST(:x AS type)``, not ``:x::type``
-(SQLAlchemy reads the latter as no parameter at all). A "now" in a rule is
-``:as_of`` or ``:today``, never ``now()`` or ``current_date``: a run as of an
-instant must give the same answer whenever it is made.
+WIB day of ``as_of``), ``:rule`` (the rule's name), ``:timezone`` (text: the
+office's IANA zone, ``Asia/Jakarta``, for the office's day of a recorded
+instant: ``office_day``), plus the rule's own numbers from ``parameters()``.
+Write ``CAST(:x AS type)``, not ``:x::type`` (SQLAlchemy reads the latter as
+no parameter at all). A "now" in a rule is ``:as_of`` or ``:today``, never
+``now()`` or ``current_date``: a run as of an instant must give the same
+answer whenever it is made.
 """
 
 from __future__ import annotations
@@ -146,6 +148,28 @@ def rupiah(amount: str) -> str:
         f"('Rp ' || replace(to_char(CAST({amount} AS numeric), 'FM999,999,999,999,999,990'),"
         " ',', '.'))"
     )
+
+
+def number_id(amount: str) -> str:
+    """A whole number as Indonesians write it, whatever the server's locale: 3.000."""
+    return (
+        f"replace(to_char(round(CAST({amount} AS numeric)), 'FM999,999,999,999,999,990'), ',', '.')"
+    )
+
+
+def number_en(amount: str) -> str:
+    """A whole number as English writes it, whatever the server's locale: 3,000."""
+    return f"to_char(round(CAST({amount} AS numeric)), 'FM999,999,999,999,999,990')"
+
+
+def office_day(instant: str) -> str:
+    """The office's calendar day (WIB) of a recorded instant, never UTC's."""
+    return f"CAST(timezone(CAST(:timezone AS text), {instant}) AS date)"
+
+
+def office_midnight(day: str) -> str:
+    """The instant the office's day ``day`` (a date expression) begins (00:00 WIB)."""
+    return f"timezone(CAST(:timezone AS text), CAST({day} AS timestamp))"
 
 
 def date_id(day: str) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from typing import Protocol
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, text
@@ -101,12 +102,19 @@ def leave(registry: Registry, clock: SettableClock, visitor: Visitor, at: dateti
     clock.set(was)
 
 
-def alerts_of(uow: SavepointUnitOfWork, visitor: Visitor, rule: RuleName) -> tuple[Alert, ...]:
+class Subject(Protocol):
+    """Whom alerts are about: a person (a visitor, a resident) or a sponsor."""
+
+    @property
+    def subject_id(self) -> str: ...
+
+
+def alerts_of(uow: SavepointUnitOfWork, visitor: Subject, rule: RuleName) -> tuple[Alert, ...]:
     with uow.begin() as tx:
         return tx.alerts.alerts_of(visitor.subject_id, rule)
 
 
-def the_alert(uow: SavepointUnitOfWork, visitor: Visitor, rule: RuleName) -> Alert:
+def the_alert(uow: SavepointUnitOfWork, visitor: Subject, rule: RuleName) -> Alert:
     (alert,) = alerts_of(uow, visitor, rule)
     return alert
 
