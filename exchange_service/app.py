@@ -21,7 +21,7 @@ from exchange_service.api.audit import AuditInterceptor
 from exchange_service.api.server import ServerOptions, build_server
 from exchange_service.audit.log import AuditLog, open_audit_log
 from exchange_service.domain.alerts import RuleDefinition, RuleName, RuleSettings
-from exchange_service.domain.audit import Actor, AuditRecorder
+from exchange_service.domain.audit import Actor
 from exchange_service.domain.clock import Clock, system_clock
 from exchange_service.domain.permits import PermitLimits, PermitTypeLimit
 from exchange_service.security.agencies import load_agencies
@@ -98,20 +98,25 @@ def rule_engine_options(settings: Settings) -> RuleEngineOptions:
 
 def build_rule_engine(
     settings: Settings,
-    engine: Engine,
+    engine: Engine | UnitOfWork,
     rules: Mapping[RuleName, RuleDefinition],
-    audit: AuditRecorder,
     *,
     clock: Clock = system_clock,
     actor: Actor | None = None,
 ) -> RuleEngine:
-    """The engine running ``rules`` (``scheduler.rules.RULES``) on ``engine``'s connections.
+    """The engine running ``rules`` (``scheduler.rules.RULES``) on ``engine``'s connections,
+    or on the unit of work given.
 
-    Each run records its audit event through ``audit`` as ``actor`` (default
-    the system process ``rules``); the caller owns and disposes ``engine``.
+    Each run records its audit event as ``actor`` (default the system process
+    ``rules``) in the audit inbox, in the run's own transaction, for the
+    trail's writer to chain; the caller owns and disposes ``engine``.
     """
-    uow = UnitOfWork(engine, boundary_tolerance_meters=settings.boundary_tolerance_meters)
-    return RuleEngine(uow, rules, rule_engine_options(settings), audit, clock=clock, actor=actor)
+    uow = (
+        engine
+        if isinstance(engine, UnitOfWork)
+        else UnitOfWork(engine, boundary_tolerance_meters=settings.boundary_tolerance_meters)
+    )
+    return RuleEngine(uow, rules, rule_engine_options(settings), clock=clock, actor=actor)
 
 
 def build_application(settings: Settings, *, clock: Clock = system_clock) -> Application:

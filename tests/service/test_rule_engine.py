@@ -88,10 +88,9 @@ def _engine_with(
     rule: Rule,
     uow: SavepointUnitOfWork,
     settings: Settings,
-    audit: AuditEvents,
     clock: SettableClock,
 ) -> RuleEngine:
-    return RuleEngine(uow, {rule.name: rule}, rule_engine_options(settings), audit, clock=clock)
+    return RuleEngine(uow, {rule.name: rule}, rule_engine_options(settings), clock=clock)
 
 
 def _run_rows(connection: Connection, run: RuleRun) -> list[tuple[object, ...]]:
@@ -114,7 +113,7 @@ def test_a_failed_run_changes_no_alert_and_records_its_error(world: World) -> No
     alert = the_alert(uow, visitor, RuleName.OVERSTAY)
     before = alert_rows(connection)
 
-    broken = _engine_with(BROKEN, uow, world.settings, world.audit, world.clock)
+    broken = _engine_with(BROKEN, uow, world.settings, world.clock)
     failed = broken.run(RuleName.OVERSTAY, as_of=AS_OF + timedelta(days=1))
     assert failed.error is not None
     assert "division by zero" in failed.error
@@ -133,7 +132,7 @@ def test_a_failed_run_changes_no_alert_and_records_its_error(world: World) -> No
 def test_a_rule_finding_a_subject_twice_fails_and_what_it_wrote_is_undone(world: World) -> None:
     visitor = visitor_until(world.registry, world.clock, LAST_DAY)
     before = alert_rows(world.connection)
-    twice = _engine_with(TWICE, world.uow, world.settings, world.audit, world.clock)
+    twice = _engine_with(TWICE, world.uow, world.settings, world.clock)
     failed = twice.run(RuleName.OVERSTAY, as_of=AS_OF)
     assert failed.error is not None
     assert "more than once" in failed.error
@@ -234,10 +233,9 @@ def test_a_bad_run_request_names_each_bad_field_and_writes_nothing(
 def test_a_rule_known_to_the_domain_but_not_to_the_catalogue_is_refused(
     uow: SavepointUnitOfWork,
     service_settings: Settings,
-    audit_events: AuditEvents,
     clock: SettableClock,
 ) -> None:
-    engine = _engine_with(OVERSTAY, uow, service_settings, audit_events, clock)
+    engine = _engine_with(OVERSTAY, uow, service_settings, clock)
     with pytest.raises(InvalidInput, match="rule: 'PERMIT_EXPIRING' is not a rule here"):
         engine.run(RuleName.PERMIT_EXPIRING, as_of=AS_OF)
 
@@ -254,14 +252,13 @@ def test_the_catalogue_lists_its_rules_with_their_numbers(rule_engine: RuleEngin
 def test_every_number_of_a_rule_comes_from_the_settings(
     uow: SavepointUnitOfWork,
     service_settings: Settings,
-    audit_events: AuditEvents,
     clock: SettableClock,
     registry: Registry,
 ) -> None:
     settings = service_settings.model_copy(
         update={"rule_overstay_fee_per_day_idr": 500_000, "rule_overstay_deportation_after_days": 5}
     )
-    engine = RuleEngine(uow, RULES, rule_engine_options(settings), audit_events, clock=clock)
+    engine = RuleEngine(uow, RULES, rule_engine_options(settings), clock=clock)
     visitor = visitor_until(registry, clock, LAST_DAY)
     engine.run(RuleName.OVERSTAY, as_of=AS_OF)
     alert = the_alert(uow, visitor, RuleName.OVERSTAY)
