@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import signal
 import sys
 import threading
-from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -20,14 +18,17 @@ from exchange_service.api.access import DEV_AGENCY_KEY, AccessInterceptor
 from exchange_service.api.audit import AuditInterceptor
 from exchange_service.api.server import ServerOptions, build_server
 from exchange_service.audit.log import AuditLog, open_audit_log
-from exchange_service.domain.alerts import RuleDefinition, RuleName, RuleSettings
-from exchange_service.domain.audit import Actor
 from exchange_service.domain.clock import Clock, system_clock
 from exchange_service.domain.permits import PermitLimits, PermitTypeLimit
+
+# The rule engine's composition lives apart, free of gRPC, so that the scheduler
+# process builds it too; its names stay importable from here.
+from exchange_service.rules_root import build_rule_engine as build_rule_engine  # noqa: PLC0414
+from exchange_service.rules_root import rule_engine_options as rule_engine_options  # noqa: PLC0414
+from exchange_service.rules_root import rule_settings as rule_settings  # noqa: PLC0414
 from exchange_service.security.agencies import load_agencies
 from exchange_service.security.revocation import RevocationList
 from exchange_service.services import Queries, QueryOptions, Registry, RegistryOptions
-from exchange_service.services.alerts import RuleEngine, RuleEngineOptions
 from exchange_service.settings import PermitLimitSetting, Settings
 from exchange_service.storage.boundaries import load_boundaries
 from exchange_service.storage.database import UnitOfWork, make_engine
@@ -82,41 +83,6 @@ def query_options(settings: Settings) -> QueryOptions:
         search_candidates=settings.search_candidates,
         search_min_score=settings.search_min_score,
     )
-
-
-def rule_settings(settings: Settings) -> RuleSettings:
-    """Every rule's numbers: each ``RuleSettings`` field from the setting ``rule_<field>``."""
-    return RuleSettings(
-        **{f.name: getattr(settings, f"rule_{f.name}") for f in dataclasses.fields(RuleSettings)}
-    )
-
-
-def rule_engine_options(settings: Settings) -> RuleEngineOptions:
-    """The settings the rule engine goes by."""
-    return RuleEngineOptions(timezone=ZoneInfo(settings.timezone), rules=rule_settings(settings))
-
-
-def build_rule_engine(
-    settings: Settings,
-    engine: Engine | UnitOfWork,
-    rules: Mapping[RuleName, RuleDefinition],
-    *,
-    clock: Clock = system_clock,
-    actor: Actor | None = None,
-) -> RuleEngine:
-    """The engine running ``rules`` (``scheduler.rules.RULES``) on ``engine``'s connections,
-    or on the unit of work given.
-
-    Each run records its audit event as ``actor`` (default the system process
-    ``rules``) in the audit inbox, in the run's own transaction, for the
-    trail's writer to chain; the caller owns and disposes ``engine``.
-    """
-    uow = (
-        engine
-        if isinstance(engine, UnitOfWork)
-        else UnitOfWork(engine, boundary_tolerance_meters=settings.boundary_tolerance_meters)
-    )
-    return RuleEngine(uow, rules, rule_engine_options(settings), clock=clock, actor=actor)
 
 
 def build_application(settings: Settings, *, clock: Clock = system_clock) -> Application:
