@@ -249,6 +249,9 @@ def serve(settings: Settings, *, insecure_dev: bool = False) -> None:
     stopped = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stopped.set())
-    stopped.wait()
+    # Woken now and then: a signal taken by one of gRPC's threads is handled only
+    # when the main thread next runs Python code, which a bare wait() never does.
+    while not stopped.wait(0.5):
+        pass
     log.info("pantau stopping")
     running.stop()

@@ -151,7 +151,10 @@ def run_scheduler(
         )
         leadership.start()
         try:
-            stop.wait()
+            # Woken now and then: a signal taken by another thread is handled
+            # only when the main thread next runs Python code.
+            while not stop.wait(0.5):
+                pass
         finally:
             log.info("scheduler %s stopping: waiting for running rule runs", holder)
             jobs.shutdown(wait=True)
