@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
@@ -13,7 +14,7 @@ from exchange_service.domain.alerts import AlertStatus, RuleName, RuleRun, RuleS
 from exchange_service.domain.audit import Actor
 from exchange_service.domain.disclosure import EVIDENCE
 from exchange_service.domain.errors import InvalidInput
-from exchange_service.domain.fencing import LeadershipLost
+from exchange_service.domain.fencing import Firing, LeadershipLost, SlotAlreadyFired
 from exchange_service.services import Registry
 from exchange_service.services.alerts import RuleEngine
 from exchange_service.settings import Settings
@@ -154,6 +155,23 @@ def test_a_run_fenced_with_a_passed_term_writes_nothing(world: World) -> None:
     assert world.audit.events == []
     with world.uow.begin() as tx:
         assert tx.alerts.alerts_of(visitor.subject_id) == ()
+
+
+def test_a_run_for_a_slot_already_fired_writes_nothing_not_even_a_failure(world: World) -> None:
+    connection, clock = world.connection, world.clock
+    visitor_until(world.registry, clock, LAST_DAY)
+    fence = take_term(connection, "scheduler-test", "leader", clock())
+
+    def firing() -> Firing:
+        return Firing(uuid.uuid4(), "OVERSTAY", AS_OF, AS_OF, "leader", clock())
+
+    first = world.engine.run(RuleName.OVERSTAY, as_of=AS_OF, fence=fence.for_firing(firing()))
+    assert first.error is None
+    before, events = alert_rows(connection), world.audit.events
+    with pytest.raises(SlotAlreadyFired):
+        world.engine.run(RuleName.OVERSTAY, as_of=AS_OF, fence=fence.for_firing(firing()))
+    assert alert_rows(connection) == before  # no run record, failed or not
+    assert world.audit.events == events
 
 
 def test_a_run_fenced_with_the_current_term_runs_and_names_its_term(
