@@ -3,13 +3,15 @@
 The launcher (``deploy/dev/serve-with-scheduler.sh``) runs against a project
 directory of the test's own (settings, PKI, a migrated database). Ctrl-C (SIGINT
 to the terminal's process group) or SIGTERM to the launcher stops both
-processes; the terminal shows the server's lines and one line about the
-scheduler; the scheduler's runs reach the trail through the server's writer.
-"""
+processes, and the server stops when the scheduler dies; the terminal shows
+the server's lines and one line about the scheduler; each of the scheduler's
+runs reaches the trail once, through the server's writer or, committed after
+its last drain, the next writer's."""
 
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -21,6 +23,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
+from exchange_service.audit.log import open_audit_log
+from exchange_service.settings import load_settings
 from tests.conftest import fresh_database
 
 REPOSITORY = Path(__file__).resolve().parents[2]
@@ -71,7 +75,24 @@ def _wait_for(what: str, condition: Callable[[], bool], logs: Callable[[], str])
         time.sleep(0.1)
 
 
-@pytest.mark.parametrize("stop", ["ctrl-c", "sigterm"])
+def _counts(url: str) -> tuple[int, int, int]:
+    """Audit events waiting in the inbox, the scheduler's records in the trail, its runs."""
+    engine = create_engine(url)
+    try:
+        with engine.connect() as connection:
+            return tuple(  # type: ignore[return-value]
+                int(connection.execute(text(sql)).scalar_one())
+                for sql in (
+                    "SELECT count(*) FROM audit_inbox",
+                    "SELECT count(*) FROM audit_records WHERE agency_id = 'scheduler'",
+                    "SELECT count(*) FROM rule_runs WHERE actor = 'scheduler'",
+                )
+            )
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.parametrize("stop", ["ctrl-c", "sigterm", "scheduler-killed"])
 def test_the_server_and_its_scheduler_start_and_stop_together(
     project: tuple[Path, str], stop: str
 ) -> None:
@@ -105,8 +126,12 @@ def test_the_server_and_its_scheduler_start_and_stop_together(
         assert len(children) == 3, logs()  # the launcher, the server, the scheduler
         if stop == "ctrl-c":
             os.killpg(launcher.pid, signal.SIGINT)
-        else:
+        elif stop == "sigterm":
             launcher.send_signal(signal.SIGTERM)
+        else:  # the scheduler dies: the launcher stops the server too
+            found = re.search(r"running beside the server \(pid (\d+)\)", output.read_text())
+            assert found is not None, logs()
+            os.kill(int(found.group(1)), signal.SIGKILL)
         try:
             status = launcher.wait(timeout=30)
         except subprocess.TimeoutExpired:
@@ -128,18 +153,22 @@ def test_the_server_and_its_scheduler_start_and_stop_together(
     shown = output.read_text()
     assert shown.count("scheduler: running beside the server") == 1
     assert "Traceback" not in shown + scheduler_log.read_text(), logs()
-    assert scheduler_log.read_text().splitlines()[-1].endswith("stopped")
-    engine = create_engine(url)
-    try:
-        with engine.connect() as connection:
-            waiting = connection.execute(text("SELECT count(*) FROM audit_inbox")).scalar_one()
-            chained = connection.execute(
-                text("SELECT count(*) FROM audit_records WHERE agency_id = 'scheduler'")
-            ).scalar_one()
-            runs = connection.execute(
-                text("SELECT count(*) FROM rule_runs WHERE actor = 'scheduler'")
-            ).scalar_one()
-    finally:
-        engine.dispose()
+    if stop != "scheduler-killed":
+        assert scheduler_log.read_text().splitlines()[-1].endswith("stopped")
+    waiting, chained, runs = _counts(url)
     assert runs >= 1
-    assert (waiting, chained) == (0, runs)  # the server's writer chained every run's event
+    # Each run's event is chained or waits for the next writer, once. On SIGTERM the
+    # launcher stops the scheduler first: the server's writer, closing last, chains
+    # them all. Ctrl-C reaches both at once: a run committing after the server's
+    # last drain waits in the inbox.
+    assert waiting + chained == runs
+    if stop == "sigterm":
+        assert waiting == 0
+    # The next writer (a server, `pantau rules run`) chains what waits.
+    trail = load_settings(
+        database_url=url,
+        audit_signing_key_file=directory / "var" / "audit" / "audit-signing.key",
+        audit_checkpoint_file=directory / "var" / "audit" / "checkpoints.jsonl",
+    )
+    open_audit_log(trail).close()
+    assert _counts(url) == (0, runs, runs)
