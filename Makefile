@@ -18,7 +18,11 @@ run: setup
 	$(RUN_ENV) $(BIN)/pantau pki --out var/pki
 	$(RUN_ENV) $(BIN)/pantau migrate
 	$(RUN_ENV) $(BIN)/pantau load-sample
-	$(RUN_ENV) $(BIN)/pantau serve
+	$(RUN_ENV) $(BIN)/pantau rules run
+	@echo "alerts: each line above is a rule's run and the alerts it opened, updated, escalated"
+	@echo "  and resolved; from this directory, beside the server, a supervisor runs the rules again"
+	@echo "  and sees what changed with: $(BIN)/pantau rules run   (the rules: $(BIN)/pantau rules list)"
+	@$(RUN_ENV) bash deploy/dev/serve-with-scheduler.sh $(BIN)/pantau
 
 # The tiers whose tests depend on the date, run again with the suite's clock
 # set just before and just after midnight in WIB (tests/clock.py).

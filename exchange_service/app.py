@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import signal
 import sys
 import threading
-from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -21,14 +19,18 @@ from exchange_service.api.audit import AuditInterceptor
 from exchange_service.api.server import ServerOptions, build_server
 from exchange_service.audit.log import AuditLog, open_audit_log
 from exchange_service.data.loader import RestrictedAreasFileError
-from exchange_service.domain.alerts import RuleDefinition, RuleName, RuleSettings
-from exchange_service.domain.audit import Actor, AuditRecorder
 from exchange_service.domain.clock import Clock, system_clock
 from exchange_service.domain.permits import PermitLimits, PermitTypeLimit
+
+# The rule engine's composition lives apart, free of gRPC, so that the scheduler
+# process builds it too; its names stay importable from here.
+from exchange_service.rules_root import build_rule_engine as build_rule_engine  # noqa: PLC0414
+from exchange_service.rules_root import rule_engine_options as rule_engine_options  # noqa: PLC0414
+from exchange_service.rules_root import rule_settings as rule_settings  # noqa: PLC0414
 from exchange_service.security.agencies import load_agencies
 from exchange_service.security.revocation import RevocationList
 from exchange_service.services import Queries, QueryOptions, Registry, RegistryOptions
-from exchange_service.services.alerts import Alerts, RuleEngine, RuleEngineOptions
+from exchange_service.services.alerts import Alerts
 from exchange_service.settings import PermitLimitSetting, Settings
 from exchange_service.storage.boundaries import load_boundaries
 from exchange_service.storage.database import UnitOfWork, make_engine
@@ -85,36 +87,6 @@ def query_options(settings: Settings) -> QueryOptions:
         search_candidates=settings.search_candidates,
         search_min_score=settings.search_min_score,
     )
-
-
-def rule_settings(settings: Settings) -> RuleSettings:
-    """Every rule's numbers: each ``RuleSettings`` field from the setting ``rule_<field>``."""
-    return RuleSettings(
-        **{f.name: getattr(settings, f"rule_{f.name}") for f in dataclasses.fields(RuleSettings)}
-    )
-
-
-def rule_engine_options(settings: Settings) -> RuleEngineOptions:
-    """The settings the rule engine goes by."""
-    return RuleEngineOptions(timezone=ZoneInfo(settings.timezone), rules=rule_settings(settings))
-
-
-def build_rule_engine(
-    settings: Settings,
-    engine: Engine,
-    rules: Mapping[RuleName, RuleDefinition],
-    audit: AuditRecorder,
-    *,
-    clock: Clock = system_clock,
-    actor: Actor | None = None,
-) -> RuleEngine:
-    """The engine running ``rules`` (``scheduler.rules.RULES``) on ``engine``'s connections.
-
-    Each run records its audit event through ``audit`` as ``actor`` (default
-    the system process ``rules``); the caller owns and disposes ``engine``.
-    """
-    uow = UnitOfWork(engine, boundary_tolerance_meters=settings.boundary_tolerance_meters)
-    return RuleEngine(uow, rules, rule_engine_options(settings), audit, clock=clock, actor=actor)
 
 
 def build_application(settings: Settings, *, clock: Clock = system_clock) -> Application:
@@ -286,6 +258,9 @@ def serve(settings: Settings, *, insecure_dev: bool = False) -> None:
     stopped = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stopped.set())
-    stopped.wait()
+    # Woken now and then: a signal taken by one of gRPC's threads is handled only
+    # when the main thread next runs Python code, which a bare wait() never does.
+    while not stopped.wait(0.5):
+        pass
     log.info("pantau stopping")
     running.stop()

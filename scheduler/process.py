@@ -27,13 +27,16 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError
 
+from exchange_service.domain.audit import Actor
 from exchange_service.domain.clock import Clock, system_clock
 from exchange_service.domain.errors import InvalidInput, Unavailable
 from exchange_service.domain.fencing import Fence
+from exchange_service.rules_root import build_rule_engine
 from exchange_service.settings import Settings
 from exchange_service.storage.database import UnitOfWork, make_engine
 from exchange_service.storage.leases import LeaseLock, last_fired_slot
 from scheduler.leadership import Leadership, LeadershipTimings
+from scheduler.rules import RULES
 from scheduler.runs import RecordOnlyRunner, RuleRunner, RunDispatcher
 from scheduler.schedule import Schedule
 
@@ -41,6 +44,8 @@ log = logging.getLogger(__name__)
 
 # The lease the scheduler processes compete for.
 SCHEDULER_LEASE = "scheduler"
+# The process named in the audit trail and the run records.
+SCHEDULER_ACTOR = "scheduler"
 
 
 def work_engine(settings: Settings) -> Engine:
@@ -65,17 +70,18 @@ def work_engine(settings: Settings) -> Engine:
 
 
 @contextmanager
-def rule_runner(settings: Settings, uow: UnitOfWork) -> Iterator[RuleRunner]:
-    """The runner of the rules, the rule engine on ``uow``, for as long as the process runs.
+def rule_runner(
+    settings: Settings, uow: UnitOfWork, *, clock: Clock = system_clock
+) -> Iterator[RuleRunner]:
+    """The rule engine on ``uow``, as the system process ``scheduler``, while the process runs.
 
-    The engine (``exchange_service.services.alerts.RuleEngine``, with the
-    audit trail it records to) comes from another part of issue 10 and is
-    wired here when the branches merge; until then only ``--dry-run`` runs.
+    Each run is one transaction opened with ``uow.begin(fence=fence)``: the
+    fence of its firing checks the leadership's term and claims the slot, and
+    the run's alerts, its record and its audit event (in the audit inbox, for
+    the trail's writer to chain: the server's, or the next ``pantau rules
+    run``'s) commit together or not at all.
     """
-    raise SystemExit(
-        "the rule engine is not wired into `pantau scheduler` yet: run it with --dry-run"
-    )
-    yield  # pragma: no cover
+    yield build_rule_engine(settings, uow, RULES, clock=clock, actor=Actor.system(SCHEDULER_ACTOR))
 
 
 def run_scheduler(
@@ -94,10 +100,14 @@ def run_scheduler(
         schedule = Schedule.from_settings(settings)
     except InvalidInput as error:
         raise SystemExit(f"pantau scheduler: bad settings: {error.message}") from error
+    if not dry_run:
+        schedule = _catalogued(schedule)
     holder = f"{socket.gethostname()}:{os.getpid()}"
     engine = work_engine(settings)
     uow = UnitOfWork(engine, boundary_tolerance_meters=settings.boundary_tolerance_meters)
-    runners = nullcontext(RecordOnlyRunner(uow)) if dry_run else rule_runner(settings, uow)
+    runners = (
+        nullcontext(RecordOnlyRunner(uow)) if dry_run else rule_runner(settings, uow, clock=clock)
+    )
     jobs = BackgroundScheduler(
         timezone=schedule.zone,
         executors={"default": ThreadPoolExecutor(settings.scheduler_run_workers)},
@@ -141,13 +151,31 @@ def run_scheduler(
         )
         leadership.start()
         try:
-            stop.wait()
+            # Woken now and then: a signal taken by another thread is handled
+            # only when the main thread next runs Python code.
+            while not stop.wait(0.5):
+                pass
         finally:
             log.info("scheduler %s stopping: waiting for running rule runs", holder)
             jobs.shutdown(wait=True)
             leadership.stop()
             engine.dispose()
             log.info("scheduler %s stopped", holder)
+
+
+def _catalogued(schedule: Schedule) -> Schedule:
+    """The schedule of the rules the catalogue holds: a scheduled rule it lacks is named once."""
+    missing = [rule for rule in schedule.rules if rule not in RULES]
+    if missing:
+        log.warning(
+            "scheduled rules the catalogue (scheduler.rules) does not hold, not run: %s",
+            ", ".join(missing),
+        )
+    return Schedule(
+        [rule_schedule for rule, rule_schedule in schedule.rules.items() if rule in RULES],
+        zone=schedule.zone,
+        misfire_grace=schedule.misfire_grace,
+    )
 
 
 def _lease_lock(settings: Settings) -> LeaseLock:

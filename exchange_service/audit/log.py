@@ -25,6 +25,15 @@ instead of serving personal data that could not be accounted for.
 One process writes a given trail: the writer holds a PostgreSQL advisory lock
 for its lifetime, and a second ``AuditLog`` on the same database fails to
 start.
+
+The inbox: any other process (the scheduler, a rule run beside the server)
+records its events in the ``audit_inbox`` table, in the transaction of the
+work they account for (``storage.audit_inbox``). The writer thread drains it
+on every flush: it chains the committed inbox events after the records queued
+so far, each at its own time or the last record's if that is later, and
+deletes them in the transaction that inserts their records, so an event is
+chained exactly once whenever the writer dies. The inbox ids it holds are
+kept apart by id, not by a high-water mark: a lower id may commit later.
 """
 
 from __future__ import annotations
@@ -112,6 +121,9 @@ class AuditLog:
         self._closed = False
         self._fatal: str | None = None
         self._file_backlog: list[Checkpoint] = []
+        # The inbox id of each record chained from the inbox and not yet written
+        # (by seq; only the writer thread uses it).
+        self._inbox_ids: dict[int, int] = {}
         self._connection: Connection | None = None
         connection = self._connect()
         last = store.last_record(connection)
@@ -223,11 +235,15 @@ class AuditLog:
             self._wake.wait(self._options.flush_interval)
             self._wake.clear()
             with self._lock:
-                batch, self._pending = self._pending, []
                 closing = self._closing
+            # Drained after reading ``closing``: whatever committed before ``close``
+            # was called is in the trail when it returns.
+            more = self._drain_inbox()
+            with self._lock:
+                batch, self._pending = self._pending, []
             if closing and close_deadline is None:
                 close_deadline = time.monotonic() + self._options.close_timeout
-            unwritten = self._write(batch, final=closing)
+            unwritten = self._write(batch, final=closing and not more)
             if unwritten is not None:
                 with self._lock:
                     self._pending[:0] = unwritten  # keep the order; retry
@@ -237,17 +253,57 @@ class AuditLog:
                     with self._lock:
                         lost = self._pending
                     log.critical(
-                        "audit: stopping with records %s NOT written to the database",
+                        "audit: stopping with records %s NOT written to the database"
+                        " (those of them drained from the inbox stay there for the next writer)",
                         f"{lost[0].seq} to {lost[-1].seq}" if lost else "(none)",
                     )
                     return
                 time.sleep(min(1.0, self._options.flush_interval * 10))
                 continue
             self._write_file_backlog()
-            if closing:
+            if more:
+                self._wake.set()
+            elif closing:
                 with self._lock:
                     if not self._pending:
                         return
+
+    def _drain_inbox(self) -> bool:
+        """Chains committed inbox events after the records queued so far; True if more wait.
+
+        Reads on the writer's connection, in the transaction ``_write`` then
+        commits with their records and the deletion of their rows. Events
+        already chained and not yet written are left out by their ids.
+        """
+        connection = self._connection
+        if connection is None or self._fatal is not None:
+            return False  # ``_write`` reconnects first; the next round drains
+        with self._lock:
+            limit = min(self._options.flush_batch, self._options.max_backlog - len(self._pending))
+        if limit <= 0:
+            return False
+        try:
+            waiting = store.waiting_events(
+                connection, excluding=self._inbox_ids.values(), limit=limit
+            )
+            if not waiting:
+                connection.rollback()
+                return False
+        except (SQLAlchemyError, psycopg.Error):
+            log.exception("audit: cannot read the inbox; will retry")
+            self._drop_connection()
+            return False
+        with self._lock:
+            for waiting_event in waiting:
+                at = waiting_event.at
+                if self._last_at is not None and at < self._last_at:
+                    at = self._last_at
+                record = record_of(self._head, at, waiting_event.event, _text)
+                self._head = record.head
+                self._last_at = at
+                self._pending.append(record)
+                self._inbox_ids[record.seq] = waiting_event.id
+        return len(waiting) == limit
 
     def _write(self, batch: list[AuditRecord], *, final: bool) -> list[AuditRecord] | None:
         """Inserts the batch and any due checkpoints in one transaction.
@@ -272,6 +328,7 @@ class AuditLog:
             if not batch and not checkpoints:
                 return None
             store.insert_records(connection, batch)
+            self._delete_drained(connection, batch)
             store.insert_checkpoints(connection, checkpoints)
             connection.commit()
         except (SQLAlchemyError, psycopg.Error, AuditUnavailable):
@@ -281,7 +338,20 @@ class AuditLog:
         self._mark_written(batch, checkpoints)
         return None
 
+    def _delete_drained(self, connection: Connection, batch: list[AuditRecord]) -> None:
+        """Deletes the inbox rows of the batch's records, in the transaction inserting them."""
+        if not self._inbox_ids:
+            return
+        ids = [self._inbox_ids[r.seq] for r in batch if r.seq in self._inbox_ids]
+        if store.delete_inbox_events(connection, ids) != len(ids):
+            self._fatal = "inbox events this writer chained were deleted by another process"
+            log.critical("audit: %s; refusing to write", self._fatal)
+            raise AuditUnavailable(self._fatal)
+
     def _mark_written(self, batch: list[AuditRecord], checkpoints: list[Checkpoint]) -> None:
+        if self._inbox_ids:
+            for record in batch:
+                self._inbox_ids.pop(record.seq, None)
         if batch:
             with self._flushed:
                 self._written = batch[-1].head
@@ -295,8 +365,11 @@ class AuditLog:
         """After a reconnection: how many records of the batch an earlier commit did write.
 
         A commit whose answer was lost may or may not have happened; the
-        trail in the database says which. A trail ending anywhere else means
-        another writer, and this log stops writing (``accepting`` turns False).
+        trail in the database says which. Inbox rows went with their records
+        (one transaction): those of the landed records are gone, the others
+        wait, still held by this writer, for the retry to delete them. A trail
+        ending anywhere else means another writer, and this log stops writing
+        (``accepting`` turns False).
         """
         last = store.last_record(connection)
         connection.rollback()

@@ -1,8 +1,9 @@
 """Where the audit trail is kept: two database tables and a checkpoint file outside them.
 
-Tables (``storage.tables``, created by migrations 0002 and 0003):
+Tables (``storage.tables``, created by migrations 0002, 0003 and 0009):
 ``audit_records``, whose columns are the fields of ``AuditRecord``, and
-``audit_checkpoints``, both append-only by trigger. Every function takes the
+``audit_checkpoints``, both append-only by trigger, and ``audit_inbox``,
+the events other processes recorded for the writer to chain. Every function takes the
 connection to use and never commits: the caller owns the transaction.
 
 The checkpoint file holds one checkpoint per line as canonical JSON. It is
@@ -16,19 +17,20 @@ from __future__ import annotations
 import json
 import operator
 import os
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import Connection, Row, Table, func, select, text
+from sqlalchemy import Connection, Row, Table, delete, func, select, text
 
 from exchange_service.audit.chain import AuditRecord, Checkpoint, Problem, canonical
 from exchange_service.domain import audit
-from exchange_service.storage.tables import AuditCheckpointRow, audit_records
+from exchange_service.storage.tables import AuditCheckpointRow, AuditInboxRow, audit_records
 
 records_table = audit_records
 checkpoints_table: Table = AuditCheckpointRow.__table__  # type: ignore[assignment]
+inbox_table: Table = AuditInboxRow.__table__  # type: ignore[assignment]
 
 # pg_advisory_lock key held by the one process that writes the trail
 # (int.from_bytes(sha256(b"pantau.audit.writer")[:8], "big", signed=True)).
@@ -190,6 +192,56 @@ def checkpoint_from(connection: Connection, seq: int) -> Checkpoint | None:
         .limit(1)
     ).first()
     return None if row is None else row_checkpoint(row)
+
+
+class InboxEvent(NamedTuple):
+    """An event waiting in the inbox (``storage.audit_inbox``): its row's id and its time."""
+
+    id: int
+    at: datetime
+    event: audit.AuditEvent
+
+
+def waiting_events(
+    connection: Connection, *, excluding: Collection[int], limit: int
+) -> list[InboxEvent]:
+    """Up to ``limit`` committed inbox events not in ``excluding``, oldest id first.
+
+    Ids come from a sequence, so a row with a lower id may commit after one
+    with a higher id: the caller excludes the ids it holds, never a range.
+    """
+    inbox = inbox_table.c
+    query = select(inbox_table).order_by(inbox.id).limit(limit)
+    if excluding:
+        query = query.where(inbox.id.not_in(list(excluding)))
+    return [
+        InboxEvent(
+            int(m["id"]),
+            _utc(m["at"]),
+            audit.AuditEvent(
+                actor=audit.Actor(m["actor_id"], m["actor_kind"], m["officer"]),
+                action=m["action"],
+                outcome=m["outcome"],
+                purpose=m["purpose"],
+                person_ids=tuple(m["person_ids"]),
+                recipient=m["recipient"],
+                request_digest=m["request_digest"],
+            ),
+        )
+        for m in (row._mapping for row in connection.execute(query))
+    ]
+
+
+def delete_inbox_events(connection: Connection, ids: Collection[int]) -> int:
+    """Deletes the inbox rows, in the caller's transaction; how many there were."""
+    if not ids:
+        return 0
+    return connection.execute(delete(inbox_table).where(inbox_table.c.id.in_(list(ids)))).rowcount
+
+
+def inbox_count(connection: Connection) -> int:
+    """How many committed events wait in the inbox for the trail's writer."""
+    return int(connection.execute(select(func.count()).select_from(inbox_table)).scalar_one())
 
 
 def try_writer_lock(connection: Connection) -> bool:

@@ -10,16 +10,18 @@ Settings: as every ``pantau`` command (``PANTAU_SETTINGS``, else
 the database `make run` serves with no environment set. It prints which file
 it read.
 
-The audit trail: each run is one audit event, recorded by this process. The
+The audit trail: each run is one audit event, recorded in the audit inbox
+in the run's own transaction, so the run and its event commit together. The
 trail has one writer at a time (an advisory lock its writer holds for its
-lifetime), so ``run`` first takes that lock, by opening the trail, before it
-runs anything; while another process writes the trail (a running server),
-it refuses and changes nothing. Whatever it ran is in the trail when it
-exits: closing the trail writes the records and signs a final checkpoint.
+lifetime), which chains the inbox's events: while a server runs, it is the
+writer and chains them; otherwise this command opens the trail itself, and
+whatever it ran (with any event waiting from the scheduler) is in the trail
+when it exits: closing the trail writes the records and signs a final
+checkpoint.
 
 Exit codes: 0 every run succeeded, 1 a run failed (recorded with its error;
-it changed no alert), 2 nothing was run (bad arguments, the trail held by
-another process, the database unreachable).
+it changed no alert), 2 nothing was run (bad arguments, the database
+unreachable or not migrated).
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.exc import DBAPIError
 
-from exchange_service.audit.log import AuditUnavailable, open_audit_log
+from exchange_service.audit.log import AuditLog, AuditUnavailable, open_audit_log
 from exchange_service.cli.audit import parse_when
 from exchange_service.domain.alerts import RuleName, RuleRun
 from exchange_service.domain.audit import SYSTEM_ACTOR_KIND, Actor
@@ -108,23 +110,22 @@ def run_rules(
     out: TextIO,
     actor: Actor | None = None,
 ) -> int:
-    """Runs each rule as of ``as_of`` (now if None) once this process holds the audit trail."""
+    """Runs each rule as of ``as_of`` (now if None); each run's audit event goes to the inbox.
+
+    The events are chained by the trail's writer: this process, when no
+    other holds the trail, before it returns.
+    """
     from exchange_service import app
 
     zone = ZoneInfo(settings.timezone)
+    audit_log: AuditLog | None = None
     try:
         audit_log = open_audit_log(settings)
-    except AuditUnavailable as error:
-        out.write(
-            f"cannot run the rules now: {error}. A run records its audit event, and the"
-            " trail has one writer at a time (a running `pantau serve` is one): stop it"
-            " first. Nothing was run.\n"
-        )
-        return CANNOT
+    except AuditUnavailable:
+        # Another process (a running server) writes the trail: it chains the events.
+        out.write("audit: the trail's writer (a running server) chains each run's event\n")
     except DBAPIError as error:
-        # Unreachable, or not migrated (`pantau migrate` makes the tables).
-        out.write(f"cannot use the database: {error.orig}. Nothing was run.\n")
-        return CANNOT
+        return _cannot_use_database(error, out)
     engine = make_engine(settings.database_url, pool_size=1, application_name="pantau-rules")
     status = OK
     try:
@@ -132,7 +133,6 @@ def run_rules(
             settings,
             engine,
             RULES,
-            audit_log,
             actor=actor or Actor(RULES_COMMAND, SYSTEM_ACTOR_KIND, getpass.getuser()),
         )
         for name in names:
@@ -141,14 +141,23 @@ def run_rules(
             except PantauError as error:
                 out.write(f"{name}: not run: {error.message}\n")
                 return CANNOT
+            except DBAPIError as error:
+                return _cannot_use_database(error, out)
             out.write(_describe(run, zone) + "\n")
             out.flush()
             if run.error is not None:
                 status = FAILED
     finally:
-        audit_log.close()
+        if audit_log is not None:
+            audit_log.close()
         engine.dispose()
     return status
+
+
+def _cannot_use_database(error: DBAPIError, out: TextIO) -> int:
+    # Unreachable, or not migrated (`pantau migrate` makes the tables).
+    out.write(f"cannot use the database: {error.orig}. Nothing was run.\n")
+    return CANNOT
 
 
 def run_rules_command(args: argparse.Namespace, settings: Settings) -> int:

@@ -9,7 +9,10 @@ Runs of one rule are serialised, so two at once cannot both open an alert
 (the database's unique index of open alerts would refuse it anyway). A run
 that fails changes no alert; its record (with the error) is written in a
 transaction of its own. Every run is one event in the audit trail, with the
-system as the actor and the persons whose alerts changed.
+system as the actor and the persons whose alerts changed, recorded through
+the audit inbox (``tx.audit``) in the transaction that records the run: the
+run and its event commit together or not at all, whichever process runs it,
+and the trail's writer chains the event.
 
 ``Alerts``: listings and single alerts on the read path, and reviews, each
 one REVIEWED alert event written with the alert's new status in one
@@ -43,7 +46,7 @@ from exchange_service.domain.alerts import (
     alert_superseded,
     review_refusal,
 )
-from exchange_service.domain.audit import Actor, AuditEvent, AuditRecorder
+from exchange_service.domain.audit import Actor, AuditEvent
 from exchange_service.domain.call import note_person_touched
 from exchange_service.domain.clock import Clock, system_clock
 from exchange_service.domain.errors import (
@@ -54,14 +57,14 @@ from exchange_service.domain.errors import (
     PantauError,
     PreconditionViolation,
 )
-from exchange_service.domain.fencing import Fence, LeadershipLost
+from exchange_service.domain.fencing import Fence, LeadershipLost, SlotAlreadyFired
 from exchange_service.domain.paging import (
     decode_page_token,
     encode_page_token,
     malformed_page_token,
     query_fingerprint,
 )
-from exchange_service.services.ports import UnitOfWork
+from exchange_service.services.ports import Transaction, UnitOfWork
 
 log = logging.getLogger(__name__)
 
@@ -99,7 +102,6 @@ class RuleEngine:
         uow: UnitOfWork,
         rules: Mapping[RuleName, RuleDefinition],
         options: RuleEngineOptions,
-        audit: AuditRecorder,
         *,
         clock: Clock = system_clock,
         actor: Actor | None = None,
@@ -113,7 +115,6 @@ class RuleEngine:
         self._rules = dict(rules)
         self._options = options
         self._zone_name = options.timezone.key
-        self._audit = audit
         self._clock = clock
         self._actor = actor or Actor.system("rules")
 
@@ -171,8 +172,10 @@ class RuleEngine:
                 )
                 done = record(changes=changes)
                 tx.alerts.record_run(done)
-        except LeadershipLost:
-            # Another leader runs the rules now; this one did nothing, and says nothing.
+                self._record_audit(tx, done, changes.person_ids)
+        except (LeadershipLost, SlotAlreadyFired):
+            # Another leader runs the rules now, or another run took the slot:
+            # this one did nothing, and says nothing.
             raise
         except PantauError as error:
             failed = record(
@@ -181,7 +184,6 @@ class RuleEngine:
             log.error("rule %s as of %s failed: %s", name, instant.isoformat(), failed.error)
             self._record_failure(failed, fence)
             return failed
-        self._record_audit(done, changes.person_ids)
         return done
 
     def _valid_run(
@@ -227,27 +229,22 @@ class RuleEngine:
         )
 
     def _record_failure(self, failed: RuleRun, fence: Fence | None) -> None:
-        """Records the failed run in its own transaction; the audit trail hears of it either way."""
-        try:
-            with self._uow.begin(fence=fence) as tx:
-                tx.alerts.record_run(failed)
-        except LeadershipLost:
-            raise
-        except PantauError:
-            self._record_audit(failed, ())
-            raise
-        self._record_audit(failed, ())
+        """Records the failed run and its audit event together, in a transaction of their own."""
+        with self._uow.begin(fence=fence) as tx:
+            tx.alerts.record_run(failed)
+            self._record_audit(tx, failed, ())
 
-    def _record_audit(self, run: RuleRun, person_ids: tuple[str, ...]) -> None:
+    def _record_audit(self, tx: Transaction, run: RuleRun, person_ids: tuple[str, ...]) -> None:
         outcome = "OK" if run.error is None else "FAILED " + run.error.split(":", 1)[0]
-        self._audit.record(
+        tx.audit.record(
             AuditEvent(
                 actor=self._actor,
                 action=audit_action(run.rule),
                 outcome=outcome,
                 purpose=f"rule run {run.id} as of {run.as_of.isoformat()}",
                 person_ids=person_ids,
-            )
+            ),
+            at=run.finished_at,
         )
 
 

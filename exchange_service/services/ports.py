@@ -14,7 +14,7 @@ from datetime import date, datetime
 from typing import Protocol
 
 from exchange_service.domain import alerts, model
-from exchange_service.domain.audit import Actor
+from exchange_service.domain.audit import Actor, AuditEvent
 from exchange_service.domain.fencing import Fence
 
 
@@ -176,6 +176,19 @@ class AlertStore(Protocol):
         ...
 
 
+class AuditInbox(Protocol):
+    """Audit events recorded in the transaction of the work they account for.
+
+    An event recorded here commits with that work or not at all; once
+    committed, the trail's one writer (``audit.log.AuditLog``, in whichever
+    process holds the trail) chains it exactly once, as of ``at`` or later.
+    """
+
+    def record(self, event: AuditEvent, at: datetime) -> None:
+        """Records the event, which happened at ``at``, in this transaction."""
+        ...
+
+
 class Transaction(Protocol):
     """The stores of one transaction: what they write is committed together or not at all."""
 
@@ -184,6 +197,9 @@ class Transaction(Protocol):
 
     @property
     def alerts(self) -> AlertStore: ...
+
+    @property
+    def audit(self) -> AuditInbox: ...
 
 
 class AlertReader(Protocol):

@@ -18,6 +18,7 @@ from exchange_service.domain.deadlines import seconds_left
 from exchange_service.domain.errors import DeadlineExceeded, Unavailable
 from exchange_service.domain.fencing import Fence
 from exchange_service.storage.alert_store import AlertStore
+from exchange_service.storage.audit_inbox import AuditInboxStore
 from exchange_service.storage.leases import check_fence
 from exchange_service.storage.registry_reader import RegistryReader
 from exchange_service.storage.registry_store import RegistryStore
@@ -71,6 +72,8 @@ class Transaction:
 
     registry: RegistryStore
     alerts: AlertStore
+    # Audit events of this transaction's work, chained by the trail's writer once committed.
+    audit: AuditInboxStore
 
 
 class _Transactions:
@@ -95,6 +98,7 @@ class _Transactions:
             yield Transaction(
                 registry=RegistryStore(session, boundary_tolerance_meters=self._tolerance),
                 alerts=AlertStore(session),
+                audit=AuditInboxStore(session),
             )
 
 

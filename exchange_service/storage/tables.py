@@ -517,3 +517,25 @@ class RestrictedAreaRow(Base):
         CheckConstraint("length(name) > 0", name="name_present"),
         Index("ix_restricted_areas_boundary", "boundary", postgresql_using="gist"),
     )
+
+
+class AuditInboxRow(Base):
+    """An ``AuditEvent`` waiting for the trail's one writer to chain it (``audit.log``).
+
+    Any process inserts its event here in the transaction of the work it
+    accounts for; the writer chains it and deletes it in the transaction
+    that inserts its record. ``at`` is when the event happened.
+    """
+
+    __tablename__ = "audit_inbox"
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    actor_id: Mapped[str] = mapped_column(Text)
+    actor_kind: Mapped[str] = mapped_column(Text)
+    officer: Mapped[str] = mapped_column(Text)
+    action: Mapped[str] = mapped_column(Text)
+    outcome: Mapped[str] = mapped_column(Text)
+    purpose: Mapped[str] = mapped_column(Text)
+    person_ids: Mapped[list[str]] = mapped_column(ARRAY(Text))
+    recipient: Mapped[str] = mapped_column(Text)
+    request_digest: Mapped[str] = mapped_column(CHAR(64))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import grpc
@@ -175,6 +176,16 @@ def _records(
         ]
 
 
+def _inbox_drained(engine: Engine) -> None:
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        with engine.connect() as connection:
+            if not connection.execute(text("SELECT count(*) FROM audit_inbox")).scalar_one():
+                return
+        time.sleep(0.05)
+    pytest.fail("the audit inbox was not drained in 10 s")
+
+
 def test_the_audit_trail_names_the_person_of_each_alert_call_and_of_the_run(  # noqa: PLR0917 (fixtures)
     grpc_channel: grpc.Channel,
     grpc_target: str,
@@ -186,6 +197,8 @@ def test_the_audit_trail_names_the_person_of_each_alert_call_and_of_the_run(  # 
     overstayer = register_overstayer(grpc_channel)
     person_id = overstayer.person.id
     run_overstay(rule_engine)
+    # The run's event waits in the audit inbox until the server's trail writer chains it.
+    _inbox_drained(engine)
     with agency_channel(grpc_target, pki_dir, AGENCIES["SUPERVISOR"]) as channel:
         queries = q_grpc.QueryServiceStub(channel)
         reviews = ar_grpc.AlertReviewServiceStub(channel)

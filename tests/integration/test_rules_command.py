@@ -3,7 +3,7 @@
 The project directory here is a temporary one holding ``deploy/pantau.dev.toml``
 (as the repository does) that names a database of this module's own; the
 command must find it with no ``PANTAU_*`` variable set, record its runs in
-the audit trail, and refuse while another process writes the trail.
+the audit trail, chained by whichever process writes the trail.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -165,22 +166,53 @@ def test_rules_run_acts_on_the_make_run_database_and_records_each_run_in_the_tra
     assert _rows(project) == (middle[0], middle[1], middle[2] + 1, middle[3] + 1)
 
 
-def test_rules_run_refuses_while_another_process_writes_the_audit_trail(
+def test_rules_run_while_a_server_holds_the_trail_has_its_events_chained_by_that_writer(
     project: Project,
 ) -> None:
     before = _rows(project)
     server_trail = open_audit_log(project.settings)  # as a running server holds it
     try:
-        refused = pantau(project, "rules", "run", "--as-of", AS_OF_DAY.isoformat())
+        ran = pantau(project, "rules", "run", "--as-of", AS_OF_DAY.isoformat())
+        assert ran.returncode == 0, ran.stdout + ran.stderr
+        assert "the trail's writer (a running server) chains each run's event" in ran.stdout
+        # The command wrote no record itself: its events wait for the server's writer,
+        # or were chained by it already.
+        deadline = time.monotonic() + 20
+        while _scalar(project, "SELECT count(*) FROM audit_inbox") > 0:
+            assert time.monotonic() < deadline, "the server's writer did not drain the inbox"
+            time.sleep(0.05)
+        assert server_trail.flush(timeout=10)
+        assert server_trail.head.seq == before[3] + len(RULES)
     finally:
         server_trail.close()
-    assert refused.returncode == 2
-    assert "another process is writing this audit trail" in refused.stdout
+    after = _rows(project)
+    assert after[2:] == (before[2] + len(RULES), before[3] + len(RULES))
+    with project.engine.connect() as connection:
+        chained = connection.execute(
+            text("SELECT method, agency_id FROM audit_records WHERE seq > :seq ORDER BY seq"),
+            {"seq": before[3]},
+        ).all()
+    assert [tuple(r) for r in chained] == [(f"rules/{name}", "rules-command") for name in RULES]
+    verified = pantau(project, "audit", "verify", env={"PANTAU_SETTINGS": "deploy/pantau.dev.toml"})
+    assert verified.returncode == 0, verified.stdout
+    assert "OK: audit trail" in verified.stdout
+    assert "inbox" not in verified.stdout
+
+
+def test_rules_run_on_a_database_not_migrated_runs_nothing(
+    project: Project, tmp_path: Path
+) -> None:
+    with fresh_database("pantau_test_rules_unmigrated", migrated=False) as url:
+        other = tmp_path / "unmigrated.toml"
+        other.write_text(
+            f'database_url = "{url}"\n'
+            f'audit_signing_key_file = "{tmp_path}/audit.key"\n'
+            f'audit_checkpoint_file = "{tmp_path}/checkpoints.jsonl"\n'
+        )
+        refused = pantau(project, "rules", "run", env={"PANTAU_SETTINGS": str(other)})
+    assert refused.returncode == 2, refused.stdout + refused.stderr
+    assert "cannot use the database" in refused.stdout
     assert "Nothing was run." in refused.stdout
-    assert _rows(project) == before
-    # Once the trail is free, the command runs.
-    ran = pantau(project, "rules", "run", "--rule", "OVERSTAY")
-    assert ran.returncode == 0, ran.stdout + ran.stderr
 
 
 @pytest.mark.parametrize(

@@ -21,12 +21,8 @@ import pytest
 from sqlalchemy import Connection, Engine, text
 
 from exchange_service.app import query_options, registry_options, rule_engine_options
-from exchange_service.domain.audit import (
-    GENESIS,
-    AuditEvent,
-    AuditRecord,
-    record_of,
-)
+from exchange_service.audit.store import waiting_events
+from exchange_service.domain.audit import AuditEvent
 from exchange_service.services import Queries, Registry
 from exchange_service.services.alerts import RuleEngine
 from exchange_service.settings import Settings, load_settings
@@ -144,26 +140,25 @@ def row_counts(connection: Connection) -> RowCountsInTransaction:
 
 
 class AuditEvents:
-    """An audit recorder that keeps the events it is given, chained as the trail chains them.
+    """The audit events the use cases recorded, waiting in the audit inbox, oldest first.
 
-    The trail itself (signing, writing, verifying) is tested in ``tests/audit``;
-    here what matters is which events the use cases report.
+    As the test's transaction sees them; the trail's writer, which chains
+    them (signing, writing, verifying), is tested in ``tests/audit``. Here
+    what matters is which events the use cases report.
     """
 
-    def __init__(self) -> None:
-        self.events: list[AuditEvent] = []
-        self._head = GENESIS
+    def __init__(self, connection: Connection) -> None:
+        self._connection = connection
 
-    def record(self, event: AuditEvent) -> AuditRecord:
-        record = record_of(self._head, DEFAULT_INSTANT, event)
-        self._head = record.head
-        self.events.append(event)
-        return record
+    @property
+    def events(self) -> list[AuditEvent]:
+        waiting = waiting_events(self._connection, excluding=(), limit=10_000)
+        return [w.event for w in waiting]
 
 
 @pytest.fixture
-def audit_events() -> AuditEvents:
-    return AuditEvents()
+def audit_events(connection: Connection) -> AuditEvents:
+    return AuditEvents(connection)
 
 
 @pytest.fixture
@@ -171,7 +166,6 @@ def rule_engine(
     uow: SavepointUnitOfWork,
     service_settings: Settings,
     clock: SettableClock,
-    audit_events: AuditEvents,
 ) -> RuleEngine:
     """The rule engine on the test's transaction, with the rules of ``scheduler.rules``."""
-    return RuleEngine(uow, RULES, rule_engine_options(service_settings), audit_events, clock=clock)
+    return RuleEngine(uow, RULES, rule_engine_options(service_settings), clock=clock)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
@@ -13,7 +14,7 @@ from exchange_service.domain.alerts import AlertStatus, RuleName, RuleRun, RuleS
 from exchange_service.domain.audit import Actor
 from exchange_service.domain.disclosure import EVIDENCE
 from exchange_service.domain.errors import InvalidInput
-from exchange_service.domain.fencing import LeadershipLost
+from exchange_service.domain.fencing import Firing, LeadershipLost, SlotAlreadyFired
 from exchange_service.services import Registry
 from exchange_service.services.alerts import RuleEngine
 from exchange_service.settings import Settings
@@ -88,10 +89,9 @@ def _engine_with(
     rule: Rule,
     uow: SavepointUnitOfWork,
     settings: Settings,
-    audit: AuditEvents,
     clock: SettableClock,
 ) -> RuleEngine:
-    return RuleEngine(uow, {rule.name: rule}, rule_engine_options(settings), audit, clock=clock)
+    return RuleEngine(uow, {rule.name: rule}, rule_engine_options(settings), clock=clock)
 
 
 def _run_rows(connection: Connection, run: RuleRun) -> list[tuple[object, ...]]:
@@ -114,7 +114,7 @@ def test_a_failed_run_changes_no_alert_and_records_its_error(world: World) -> No
     alert = the_alert(uow, visitor, RuleName.OVERSTAY)
     before = alert_rows(connection)
 
-    broken = _engine_with(BROKEN, uow, world.settings, world.audit, world.clock)
+    broken = _engine_with(BROKEN, uow, world.settings, world.clock)
     failed = broken.run(RuleName.OVERSTAY, as_of=AS_OF + timedelta(days=1))
     assert failed.error is not None
     assert "division by zero" in failed.error
@@ -133,7 +133,7 @@ def test_a_failed_run_changes_no_alert_and_records_its_error(world: World) -> No
 def test_a_rule_finding_a_subject_twice_fails_and_what_it_wrote_is_undone(world: World) -> None:
     visitor = visitor_until(world.registry, world.clock, LAST_DAY)
     before = alert_rows(world.connection)
-    twice = _engine_with(TWICE, world.uow, world.settings, world.audit, world.clock)
+    twice = _engine_with(TWICE, world.uow, world.settings, world.clock)
     failed = twice.run(RuleName.OVERSTAY, as_of=AS_OF)
     assert failed.error is not None
     assert "more than once" in failed.error
@@ -155,6 +155,23 @@ def test_a_run_fenced_with_a_passed_term_writes_nothing(world: World) -> None:
     assert world.audit.events == []
     with world.uow.begin() as tx:
         assert tx.alerts.alerts_of(visitor.subject_id) == ()
+
+
+def test_a_run_for_a_slot_already_fired_writes_nothing_not_even_a_failure(world: World) -> None:
+    connection, clock = world.connection, world.clock
+    visitor_until(world.registry, clock, LAST_DAY)
+    fence = take_term(connection, "scheduler-test", "leader", clock())
+
+    def firing() -> Firing:
+        return Firing(uuid.uuid4(), "OVERSTAY", AS_OF, AS_OF, "leader", clock())
+
+    first = world.engine.run(RuleName.OVERSTAY, as_of=AS_OF, fence=fence.for_firing(firing()))
+    assert first.error is None
+    before, events = alert_rows(connection), world.audit.events
+    with pytest.raises(SlotAlreadyFired):
+        world.engine.run(RuleName.OVERSTAY, as_of=AS_OF, fence=fence.for_firing(firing()))
+    assert alert_rows(connection) == before  # no run record, failed or not
+    assert world.audit.events == events
 
 
 def test_a_run_fenced_with_the_current_term_runs_and_names_its_term(
@@ -234,10 +251,9 @@ def test_a_bad_run_request_names_each_bad_field_and_writes_nothing(
 def test_a_rule_known_to_the_domain_but_not_to_the_catalogue_is_refused(
     uow: SavepointUnitOfWork,
     service_settings: Settings,
-    audit_events: AuditEvents,
     clock: SettableClock,
 ) -> None:
-    engine = _engine_with(OVERSTAY, uow, service_settings, audit_events, clock)
+    engine = _engine_with(OVERSTAY, uow, service_settings, clock)
     with pytest.raises(InvalidInput, match="rule: 'PERMIT_EXPIRING' is not a rule here"):
         engine.run(RuleName.PERMIT_EXPIRING, as_of=AS_OF)
 
@@ -273,14 +289,13 @@ def test_the_catalogue_lists_its_rules_with_their_numbers(rule_engine: RuleEngin
 def test_every_number_of_a_rule_comes_from_the_settings(
     uow: SavepointUnitOfWork,
     service_settings: Settings,
-    audit_events: AuditEvents,
     clock: SettableClock,
     registry: Registry,
 ) -> None:
     settings = service_settings.model_copy(
         update={"rule_overstay_fee_per_day_idr": 500_000, "rule_overstay_deportation_after_days": 5}
     )
-    engine = RuleEngine(uow, RULES, rule_engine_options(settings), audit_events, clock=clock)
+    engine = RuleEngine(uow, RULES, rule_engine_options(settings), clock=clock)
     visitor = visitor_until(registry, clock, LAST_DAY)
     engine.run(RuleName.OVERSTAY, as_of=AS_OF)
     alert = the_alert(uow, visitor, RuleName.OVERSTAY)

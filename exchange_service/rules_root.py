@@ -1,0 +1,55 @@
+"""The rule engine's composition root: its options from the settings, and the engine on storage.
+
+Apart from ``exchange_service.app`` (which re-exports these names) because it
+must not bring gRPC along: the scheduler process builds the engine from here.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Engine
+
+from exchange_service.domain.alerts import RuleDefinition, RuleName, RuleSettings
+from exchange_service.domain.audit import Actor
+from exchange_service.domain.clock import Clock, system_clock
+from exchange_service.services.alerts import RuleEngine, RuleEngineOptions
+from exchange_service.settings import Settings
+from exchange_service.storage.database import UnitOfWork
+
+
+def rule_settings(settings: Settings) -> RuleSettings:
+    """Every rule's numbers: each ``RuleSettings`` field from the setting ``rule_<field>``."""
+    return RuleSettings(
+        **{f.name: getattr(settings, f"rule_{f.name}") for f in dataclasses.fields(RuleSettings)}
+    )
+
+
+def rule_engine_options(settings: Settings) -> RuleEngineOptions:
+    """The settings the rule engine goes by."""
+    return RuleEngineOptions(timezone=ZoneInfo(settings.timezone), rules=rule_settings(settings))
+
+
+def build_rule_engine(
+    settings: Settings,
+    engine: Engine | UnitOfWork,
+    rules: Mapping[RuleName, RuleDefinition],
+    *,
+    clock: Clock = system_clock,
+    actor: Actor | None = None,
+) -> RuleEngine:
+    """The engine running ``rules`` (``scheduler.rules.RULES``) on ``engine``'s connections,
+    or on the unit of work given.
+
+    Each run records its audit event as ``actor`` (default the system process
+    ``rules``) in the audit inbox, in the run's own transaction, for the
+    trail's writer to chain; the caller owns and disposes ``engine``.
+    """
+    uow = (
+        engine
+        if isinstance(engine, UnitOfWork)
+        else UnitOfWork(engine, boundary_tolerance_meters=settings.boundary_tolerance_meters)
+    )
+    return RuleEngine(uow, rules, rule_engine_options(settings), clock=clock, actor=actor)
