@@ -230,6 +230,15 @@ supervisor-tarempa). Calls with personal data name the officer and purpose:
       -d '{{"name": "nguyen", "page_size": 5}}' \\
       localhost:{port} pantau.v1.QueryService/SearchPersons
 
+A supervisor lists the early-warning alerts (the overstays here; GetAlert gives
+one with its events, AlertReviewService.ReviewAlert records a review):
+
+  grpcurl -cacert {pki}/ca.crt -cert {pki}/supervisor-tarempa.crt \
+      -key {pki}/supervisor-tarempa.key \
+      -H 'x-pantau-officer: Kepala Kantor' -H 'x-pantau-purpose: pengawasan harian' \
+      -d '{{"rules": ["ALERT_RULE_OVERSTAY"], "page_size": 5}}' \
+      localhost:{port} pantau.v1.QueryService/ListAlerts
+
 or in Python, with the generated package `pantau.v1`:
 
   .venv/bin/python -m exchange_service.client_example {target} {pki} polres-anambas
