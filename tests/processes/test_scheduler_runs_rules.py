@@ -18,7 +18,7 @@ import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -29,9 +29,10 @@ from exchange_service.app import build_application
 from exchange_service.audit.log import open_audit_log
 from exchange_service.cli import audit as audit_commands
 from exchange_service.settings import SCHEDULER_CRONS, Settings, load_settings
+from tests.clock import TestClock
 from tests.conftest import fresh_database
 from tests.service.conftest import SettableClock
-from tests.service.stays import WIB, Visitor, visitor_until, wib
+from tests.service.stays import Visitor, visitor_until, wib
 
 PANTAU = Path(sys.executable).parent / "pantau"
 EVERY_TWO_SECONDS = "* * * * * */2"
@@ -46,18 +47,19 @@ class World:
 
 
 @pytest.fixture
-def world(tmp_path: Path) -> Iterator[World]:
+def world(tmp_path: Path, clock: TestClock) -> Iterator[World]:
     with fresh_database("pantau_scheduler_runs") as url:
         settings = load_settings(
             database_url=url,
             audit_signing_key_file=tmp_path / "audit" / "signing.key",
             audit_checkpoint_file=tmp_path / "audit" / "checkpoints.jsonl",
         )
-        # Ten days over today (the office's day, as the scheduler's runs see it).
-        last_day = datetime.now(WIB).date() - timedelta(days=10)
-        clock = SettableClock(wib(last_day))
-        application = build_application(settings, clock=clock)
-        overstayer = visitor_until(application.registry, clock, last_day)
+        # Ten days over today: the office's day of the suite's clock, which is the
+        # real time here (this tier is not rerun frozen), as the scheduler process sees it.
+        last_day = clock.today() - timedelta(days=10)
+        registration_clock = SettableClock(wib(last_day))
+        application = build_application(settings, clock=registration_clock)
+        overstayer = visitor_until(application.registry, registration_clock, last_day)
         application.close()
         engine = create_engine(url)
         try:
