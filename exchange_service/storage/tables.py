@@ -145,6 +145,12 @@ class Stay(Base):
     entered_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     exit_port_code: Mapped[str | None] = mapped_column(String(10))
     exited_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # The permit period ending last (the highest sequence of a tie), kept by the
+    # triggers of migration 0010 whenever ``stay_permits`` is written: the rules
+    # find the present stays by it through ``ix_stays_present_permit_valid_until``.
+    permit_valid_until: Mapped[date | None] = mapped_column(Date)
+    permit_sequence: Mapped[int | None] = mapped_column(SmallInteger)
+    permit_type: Mapped[str | None] = mapped_column(String(16))
     __table_args__ = (
         CheckConstraint("exited_at IS NULL OR exited_at >= entered_at", name="exit_after_entry"),
         CheckConstraint("(exited_at IS NULL) = (exit_port_code IS NULL)", name="exit_has_port"),
@@ -156,6 +162,12 @@ class Stay(Base):
             postgresql_where=text("exited_at IS NULL"),
         ),
         Index("ix_stays_person_entered", "person_id", "entered_at"),
+        Index(
+            "ix_stays_present_permit_valid_until",
+            "permit_valid_until",
+            postgresql_where=text("exited_at IS NULL"),
+        ),
+        Index("ix_stays_exited_at", "exited_at", postgresql_where=text("exited_at IS NOT NULL")),
     )
 
 
@@ -182,6 +194,7 @@ class StayPermit(Base):
             "type IN ('VOA', 'VISIT', 'LIMITED_STAY', 'PERMANENT_STAY', 'DIPLOMATIC')",
             name="type_code",
         ),
+        Index("ix_stay_permits_recorded_at", "recorded_at", postgresql_include=["stay_id"]),
     )
 
 
@@ -209,6 +222,7 @@ class AddressReport(Base):
     __table_args__ = (
         Index("ix_addresses_person_effective", "person_id", "effective_from"),
         Index("ix_addresses_location", "location", postgresql_using="gist"),
+        Index("ix_addresses_reported_at", "reported_at", postgresql_include=["person_id"]),
     )
 
 
@@ -248,6 +262,7 @@ class Sighting(Base):
     __table_args__ = (
         Index("ix_sightings_person_observed", "person_id", "observed_at"),
         Index("ix_sightings_location", "location", postgresql_using="gist"),
+        Index("ix_sightings_observed_at", "observed_at", postgresql_include=["person_id"]),
         # A report sent twice (a re-imported lodging batch) is recorded once.
         Index(
             "uq_sightings_source_reference",
@@ -383,6 +398,8 @@ class AlertRow(Base):
         # Dismissed alerts of a key, and a subject's alerts whatever their status.
         Index("ix_alerts_rule_subject", "rule", "subject_kind", "subject_id"),
         Index("ix_alerts_changed_at", "changed_at"),
+        # ListAlerts' order: newest first.
+        Index("ix_alerts_listing", text("first_detected_at DESC"), text("id DESC")),
     )
 
 

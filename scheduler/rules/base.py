@@ -99,22 +99,38 @@ class Rule:
 # The statuses of an open alert, as an SQL list: ('OPEN', 'ACKNOWLEDGED', 'CONFIRMED').
 OPEN_STATUS_LIST = "(" + ", ".join(f"'{status}'" for status in sorted(OPEN_STATUSES)) + ")"
 
-# The stays present as of the run: entered by then and not yet left.
-PRESENT_STAYS = """
-    SELECT s.id AS stay_id, s.person_id, s.entered_at, s.entry_port_code
+_STAY_COLUMNS = (
+    "s.id AS stay_id, s.person_id, s.entered_at, s.entry_port_code, s.permit_valid_until,"
+    " s.permit_sequence, s.permit_type"
+)
+
+
+def present_stays(condition: str = "TRUE") -> str:
+    """The stays present as of the run (entered by then, not yet left) that meet ``condition``.
+
+    ``condition`` is on ``stays s``; its permit state (``s.permit_valid_until``,
+    ``s.permit_sequence``, ``s.permit_type``: the period ending last, kept by
+    migration 0010's triggers) is what a rule usually asks about, so that the
+    stays still open come from the partial index of their last valid day and
+    only a rule's window is read. Those that left after the run's instant (a
+    run as of the past) come from the index of exits. Columns: ``stay_id``,
+    ``person_id``, ``entered_at``, ``entry_port_code``, ``permit_valid_until``,
+    ``permit_sequence``, ``permit_type``.
+    """
+    return f"""
+    SELECT {_STAY_COLUMNS}
     FROM stays s
-    WHERE s.entered_at <= CAST(:as_of AS timestamptz)
-      AND (s.exited_at IS NULL OR s.exited_at > CAST(:as_of AS timestamptz))
+    WHERE s.exited_at IS NULL AND s.entered_at <= CAST(:as_of AS timestamptz) AND ({condition})
+    UNION ALL
+    SELECT {_STAY_COLUMNS}
+    FROM stays s
+    WHERE s.exited_at > CAST(:as_of AS timestamptz) AND s.entered_at <= CAST(:as_of AS timestamptz)
+      AND ({condition})
 """
 
-# The last permit period of each stay (the one ending last): the permit a stay is on.
-LAST_PERMIT_PERIODS = """
-    SELECT DISTINCT ON (sp.stay_id)
-        sp.stay_id, sp.permit_number, sp.type, sp.valid_from, sp.valid_until, sp.sponsor,
-        sp.purpose
-    FROM stay_permits sp
-    ORDER BY sp.stay_id, sp.valid_until DESC, sp.sequence DESC
-"""
+
+# Every stay present as of the run.
+PRESENT_STAYS = present_stays()
 
 # The condition on ``alerts a`` that holds for the open alerts of the rule being run.
 OPEN_ALERT_OF_RULE = f"a.rule = :rule AND a.status IN {OPEN_STATUS_LIST}"
@@ -203,16 +219,18 @@ def departed_by_as_of(stay: str) -> str:
     return f"({stay}.exited_at IS NOT NULL AND {stay}.exited_at <= CAST(:as_of AS timestamptz))"
 
 
-# The stays present as of the run, each on its last permit period, with its person and
-# the person's current place, one row a stay: stay_id, person_id, entered_at,
-# entry_port_code; the period's permit_number, type, valid_from, valid_until, sponsor,
-# purpose; the person's name and nationality; district_code and village_code.
-PRESENT_ON_LAST_PERIOD = f"""
+def present_on_last_period(condition: str) -> str:
+    """The stays present as of the run that meet ``condition`` (on ``stays s``, see
+    ``present_stays``), each on its last permit period, with its person and the person's
+    current place, one row a stay: stay_id, person_id, entered_at, entry_port_code; the
+    period's permit_number, type, valid_from, valid_until, sponsor, purpose; the person's
+    name and nationality; district_code and village_code."""
+    return f"""
     SELECT pr.stay_id, pr.person_id, pr.entered_at, pr.entry_port_code,
         lp.permit_number, lp.type, lp.valid_from, lp.valid_until, lp.sponsor, lp.purpose,
         {person_name("p")} AS name, p.nationality, ad.district_code, ad.village_code
-    FROM ({PRESENT_STAYS}) pr
-    JOIN ({LAST_PERMIT_PERIODS}) lp ON lp.stay_id = pr.stay_id
+    FROM ({present_stays(condition)}) pr
+    JOIN stay_permits lp ON lp.stay_id = pr.stay_id AND lp.sequence = pr.permit_sequence
     JOIN persons p ON p.id = pr.person_id
     {current_address_of("pr.person_id")}
 """

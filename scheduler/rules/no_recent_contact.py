@@ -24,16 +24,16 @@ from collections.abc import Mapping
 
 from exchange_service.domain.alerts import RuleName, RuleSettings
 from scheduler.rules.base import (
-    LAST_PERMIT_PERIODS,
     OPEN_ALERT_OF_RULE,
-    PRESENT_STAYS,
     Rule,
     current_address_of,
     date_en,
     date_id,
     departed_by_as_of,
     office_day,
+    office_midnight,
     person_name,
+    present_stays,
     utc_time,
 )
 
@@ -45,48 +45,51 @@ _TODAY = "CAST(:today AS date)"
 RESIDENT_PERMIT_TYPES = ("LIMITED_STAY", "PERMANENT_STAY")
 _RESIDENT_TYPES = "(" + ", ".join(f"'{kind}'" for kind in RESIDENT_PERMIT_TYPES) + ")"
 
+# The start (00:00 WIB) of the first day a contact keeps a holder out of the rule: a last
+# contact before it is X days old or more today.
+_CUTOFF = office_midnight(f"{_TODAY} - {_DAYS} + 1")
+
 FINDINGS = f"""
 WITH holders AS (
     SELECT pr.stay_id, pr.person_id, pr.entered_at,
         lp.permit_number, lp.type, lp.valid_from, lp.valid_until, lp.sponsor, lp.purpose
-    FROM ({PRESENT_STAYS}) pr
-    JOIN ({LAST_PERMIT_PERIODS}) lp ON lp.stay_id = pr.stay_id
-    WHERE lp.type IN {_RESIDENT_TYPES}
+    FROM ({present_stays(f"s.permit_type IN {_RESIDENT_TYPES} AND s.entered_at < {_CUTOFF}")}) pr
+    JOIN stay_permits lp ON lp.stay_id = pr.stay_id AND lp.sequence = pr.permit_sequence
 ),
--- Each person's last sighting, address report and stay's permit action, aggregated before
--- they meet the holders: one pass over each table, never a look-up per holder.
-last_sighting AS (
-    SELECT g.person_id, max(g.observed_at) AS at
-    FROM sightings g
-    WHERE g.observed_at <= {_AS_OF}
-    GROUP BY g.person_id
+-- Who was heard of since the cutoff: the window of each table, read by its index of time,
+-- so the rule reads the last X days and not the history.
+heard_of AS (
+    SELECT g.person_id FROM sightings g
+    WHERE g.observed_at >= {_CUTOFF} AND g.observed_at <= {_AS_OF}
+    UNION
+    SELECT a.person_id FROM addresses a
+    WHERE a.reported_at >= {_CUTOFF} AND a.reported_at <= {_AS_OF}
 ),
-last_address AS (
-    SELECT a.person_id, max(a.reported_at) AS at
-    FROM addresses a
-    WHERE a.reported_at <= {_AS_OF}
-    GROUP BY a.person_id
+acted_on AS (
+    SELECT sp.stay_id FROM stay_permits sp
+    WHERE sp.recorded_at >= {_CUTOFF} AND sp.recorded_at <= {_AS_OF}
 ),
-last_permit AS (
-    SELECT sp.stay_id, max(sp.recorded_at) AS at
-    FROM stay_permits sp
-    WHERE sp.recorded_at <= {_AS_OF}
-    GROUP BY sp.stay_id
+quiet AS (
+    SELECT h.* FROM holders h
+    WHERE NOT EXISTS (SELECT 1 FROM heard_of x WHERE x.person_id = h.person_id)
+      AND NOT EXISTS (SELECT 1 FROM acted_on x WHERE x.stay_id = h.stay_id)
 ),
-contact AS (
-    SELECT h.*, c.at AS contact_at,
+-- The last contact of each quiet holder (all before the cutoff), looked up for them alone.
+silent AS (
+    SELECT q.*, c.at AS contact_at, {office_day("c.at")} AS contact_on,
         CASE c.at WHEN ls.at THEN 'SIGHTING' WHEN la.at THEN 'ADDRESS_REPORT'
             WHEN lp.at THEN 'PERMIT' ELSE 'ENTRY' END AS contact_kind
-    FROM holders h
-    LEFT JOIN last_sighting ls ON ls.person_id = h.person_id
-    LEFT JOIN last_address la ON la.person_id = h.person_id
-    LEFT JOIN last_permit lp ON lp.stay_id = h.stay_id
-    CROSS JOIN LATERAL (SELECT greatest(h.entered_at, ls.at, la.at, lp.at) AS at) c
-),
-silent AS (
-    SELECT c.*, {office_day("c.contact_at")} AS contact_on
-    FROM contact c
-    WHERE {office_day("c.contact_at")} + {_DAYS} <= {_TODAY}
+    FROM quiet q
+    CROSS JOIN LATERAL (
+        SELECT max(g.observed_at) AS at FROM sightings g
+        WHERE g.person_id = q.person_id AND g.observed_at <= {_AS_OF}) ls
+    CROSS JOIN LATERAL (
+        SELECT max(a.reported_at) AS at FROM addresses a
+        WHERE a.person_id = q.person_id AND a.reported_at <= {_AS_OF}) la
+    CROSS JOIN LATERAL (
+        SELECT max(sp.recorded_at) AS at FROM stay_permits sp
+        WHERE sp.stay_id = q.stay_id AND sp.recorded_at <= {_AS_OF}) lp
+    CROSS JOIN LATERAL (SELECT greatest(q.entered_at, ls.at, la.at, lp.at) AS at) c
 ),
 described AS (
     SELECT s.*, {person_name("p")} AS name, p.nationality,

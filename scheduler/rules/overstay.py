@@ -18,11 +18,11 @@ from collections.abc import Mapping
 
 from exchange_service.domain.alerts import RuleName, RuleSettings
 from scheduler.rules.base import (
-    PRESENT_ON_LAST_PERIOD,
     Rule,
     date_en,
     date_id,
     departed_or_extended,
+    present_on_last_period,
     rupiah,
     stay_evidence,
     stay_facts,
@@ -34,7 +34,7 @@ _LIMIT = "CAST(:deportation_after_days AS integer)"
 FINDINGS = f"""
 WITH overstays AS (
     SELECT s.*, CAST(:today AS date) - s.valid_until AS days_over
-    FROM ({PRESENT_ON_LAST_PERIOD}) s
+    FROM ({present_on_last_period("s.permit_valid_until < CAST(:today AS date)")}) s
     WHERE s.valid_until < CAST(:today AS date)
 ),
 described AS (

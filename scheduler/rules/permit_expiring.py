@@ -16,21 +16,23 @@ from collections.abc import Mapping
 
 from exchange_service.domain.alerts import RuleName, RuleSettings
 from scheduler.rules.base import (
-    PRESENT_ON_LAST_PERIOD,
     Rule,
     date_en,
     date_id,
     departed_or_extended,
+    present_on_last_period,
     stay_evidence,
     stay_facts,
 )
 
 _WITHIN = "CAST(:within_days AS integer)"
+# The present stays whose last valid day is today or within the next N days.
+_WINDOW = f"s.permit_valid_until BETWEEN CAST(:today AS date) AND CAST(:today AS date) + {_WITHIN}"
 
 FINDINGS = f"""
 WITH described AS (
     SELECT s.*, s.valid_until - CAST(:today AS date) AS days_left
-    FROM ({PRESENT_ON_LAST_PERIOD}) s
+    FROM ({present_on_last_period(_WINDOW)}) s
     WHERE s.valid_until >= CAST(:today AS date)
       AND s.valid_until - CAST(:today AS date) <= {_WITHIN}
 )

@@ -27,12 +27,11 @@ from collections.abc import Mapping
 
 from exchange_service.domain.alerts import RuleName, RuleSettings
 from scheduler.rules.base import (
-    LAST_PERMIT_PERIODS,
     OPEN_ALERT_OF_RULE,
-    PRESENT_STAYS,
     Rule,
     current_address_of,
     person_name,
+    present_stays,
 )
 
 _MIN = "CAST(:min_sponsees AS integer)"
@@ -49,9 +48,9 @@ def sponsor_key(sponsor: str) -> str:
 OVERSTAYING_SPONSEES = f"""
     SELECT pr.stay_id, pr.person_id, lp.sponsor, lp.type, lp.valid_until,
         {_TODAY} - lp.valid_until AS days_over
-    FROM ({PRESENT_STAYS}) pr
-    JOIN ({LAST_PERMIT_PERIODS}) lp ON lp.stay_id = pr.stay_id
-    WHERE lp.valid_until < {_TODAY} AND lp.sponsor <> ''
+    FROM ({present_stays(f"s.permit_valid_until < {_TODAY}")}) pr
+    JOIN stay_permits lp ON lp.stay_id = pr.stay_id AND lp.sequence = pr.permit_sequence
+    WHERE lp.sponsor <> ''
 """
 
 FINDINGS = f"""

@@ -102,3 +102,68 @@ def test_history_tables_are_append_only(engine: Engine, table: str) -> None:
                 connection.execute(text(f"{statement} WHERE ctid IS NOT NULL"))
             nested.rollback()
         connection.rollback()
+
+
+def _permit(connection: object, stay_id: uuid.UUID, sequence: int, kind: str, days: str) -> None:
+    first, last = days.split("..")
+    connection.execute(  # type: ignore[attr-defined]
+        text(
+            "INSERT INTO stay_permits (stay_id, sequence, permit_number, type, valid_from,"
+            " valid_until, sponsor, purpose)"
+            " VALUES (:stay, :sequence, 'P-' || :sequence, :type, CAST(:first AS date),"
+            " CAST(:last AS date), '', '')"
+        ),
+        {"stay": stay_id, "sequence": sequence, "type": kind, "first": first, "last": last},
+    )
+
+
+def _person_id(connection: object) -> uuid.UUID:
+    person_id = uuid.uuid4()
+    _person(connection, person_id)
+    return person_id
+
+
+def _permit_state(connection: object, stay_id: uuid.UUID) -> tuple[object, ...]:
+    row = connection.execute(  # type: ignore[attr-defined]
+        text(
+            "SELECT CAST(permit_valid_until AS text), permit_sequence, permit_type"
+            " FROM stays WHERE id = :id"
+        ),
+        {"id": stay_id},
+    ).one()
+    return tuple(row)
+
+
+def test_each_stay_keeps_the_period_ending_last_whichever_way_periods_are_written(
+    engine: Engine,
+) -> None:
+    with engine.connect() as connection:
+        person_id = uuid.uuid4()
+        _person(connection, person_id)
+        stay_id = _stay(connection, person_id)
+        assert _permit_state(connection, stay_id) == (None, None, None)
+        _permit(connection, stay_id, 1, "VOA", "2026-01-01..2026-01-30")
+        assert _permit_state(connection, stay_id) == ("2026-01-30", 1, "VOA")
+        _permit(connection, stay_id, 2, "VOA", "2026-01-31..2026-03-01")
+        assert _permit_state(connection, stay_id) == ("2026-03-01", 2, "VOA")
+        # A period written late (an import of an older one) does not take over.
+        _permit(connection, stay_id, 3, "VISIT", "2025-12-01..2025-12-31")
+        assert _permit_state(connection, stay_id) == ("2026-03-01", 2, "VOA")
+        # A tie goes to the highest sequence, as the rules order the periods.
+        _permit(connection, stay_id, 4, "LIMITED_STAY", "2026-02-01..2026-03-01")
+        assert _permit_state(connection, stay_id) == ("2026-03-01", 4, "LIMITED_STAY")
+        # One statement writing several stays' periods keeps each stay's own.
+        other = _stay(connection, _person_id(connection))
+        connection.execute(
+            text(
+                "INSERT INTO stay_permits (stay_id, sequence, permit_number, type, valid_from,"
+                " valid_until, sponsor, purpose)"
+                " VALUES (:a, 5, 'P-5', 'VOA', '2026-03-02', '2026-03-31', '', ''),"
+                " (:b, 1, 'Q-1', 'VISIT', '2026-01-01', '2026-02-28', '', ''),"
+                " (:b, 2, 'Q-2', 'VISIT', '2026-03-01', '2026-04-30', '', '')"
+            ),
+            {"a": stay_id, "b": other},
+        )
+        assert _permit_state(connection, stay_id) == ("2026-03-31", 5, "VOA")
+        assert _permit_state(connection, other) == ("2026-04-30", 2, "VISIT")
+        connection.rollback()
