@@ -18,6 +18,12 @@ columns of ``FINDING_COLUMNS``:
                            officer acts on (SQL ``format()``)
 ``summary_en``     text    the same in English
 ``action``         text    a ``domain.alerts.AdministrativeAction``
+``inputs``         text    everything the other columns are made of, as text (usually
+                           ``CAST(ROW(d.*) AS text)`` of the row they are rendered from):
+                           the engine renders a finding's evidence and summaries only when
+                           its inputs (or the rule's statement or numbers) changed since the
+                           alert was last written, so a rerun with nothing changed renders
+                           nothing; it must hold every value the finding depends on
 =================  ======  ==============================================================
 
 ``resolutions_sql`` returns ``alert_id uuid, reason text`` (a
@@ -61,6 +67,7 @@ FINDING_COLUMNS = (
     "summary_id",
     "summary_en",
     "action",
+    "inputs",
 )
 RESOLUTION_COLUMNS = ("alert_id", "reason")
 

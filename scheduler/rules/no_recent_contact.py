@@ -139,7 +139,8 @@ SELECT
         d.name, d.nationality, d.permit_word, d.permit_number, {date_en("d.contact_on")},
         {_DAYS}, d.contact_en, coalesce(ad.line, '-')
     ) AS summary_en,
-    'NONE' AS action
+    'NONE' AS action,
+    CAST(ROW(d.*, ad.district_code, ad.village_code) AS text) AS inputs
 FROM described d
 {current_address_of("d.person_id")}
 """

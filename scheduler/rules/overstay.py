@@ -82,7 +82,8 @@ SELECT
         d.type, d.permit_number, {date_en("d.valid_until")}, {rupiah("d.fee_idr")},
         {rupiah(_FEE)})
     END AS summary_en,
-    CASE WHEN d.past_limit THEN 'DEPORTATION_AND_ENTRY_BAN' ELSE 'OVERSTAY_FEE' END AS action
+    CASE WHEN d.past_limit THEN 'DEPORTATION_AND_ENTRY_BAN' ELSE 'OVERSTAY_FEE' END AS action,
+    CAST(ROW(d.*) AS text) AS inputs
 FROM described d
 """
 

@@ -65,7 +65,8 @@ SELECT
             ELSE format('in %s days', d.days_left) END,
         {date_en("d.valid_until")}
     ) AS summary_en,
-    'NONE' AS action
+    'NONE' AS action,
+    CAST(ROW(d.*) AS text) AS inputs
 FROM described d
 """
 

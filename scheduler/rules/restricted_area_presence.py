@@ -173,7 +173,8 @@ SELECT
         CASE WHEN d.sightings = 1 THEN 'time' ELSE 'times' END, {_WINDOW}, d.area_names,
         {date_en("d.last_seen_on")}, d.last_place
     ) AS summary_en,
-    'PLACE_BAN' AS action
+    'PLACE_BAN' AS action,
+    CAST(ROW(d.*, ad.district_code, ad.village_code) AS text) AS inputs
 FROM described d
 {current_address_of("d.person_id")}
 """

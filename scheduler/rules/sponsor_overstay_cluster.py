@@ -112,7 +112,8 @@ SELECT
         ' (Article 63 of Law 6/2011): review this sponsor and its obligations.',
         c.sponsor, c.sponsees, {_WINDOW}, c.names_en
     ) AS summary_en,
-    'SPONSOR_REVIEW' AS action
+    'SPONSOR_REVIEW' AS action,
+    CAST(ROW(c.*) AS text) AS inputs
 FROM clusters c
 """
 

@@ -213,7 +213,8 @@ SELECT
         coalesce(d.registered_line, '-'), {date_en("d.first_seen_on")}, d.first_place,
         {number_en("d.first_distance")}, {_GRACE}, {date_en(f"d.first_seen_on + {_GRACE}")}
     ) AS summary_en,
-    'ADDRESS_REPORT_DEMAND' AS action
+    'ADDRESS_REPORT_DEMAND' AS action,
+    CAST(ROW(d.*) AS text) AS inputs
 FROM described d
 """
 

@@ -38,7 +38,8 @@ BROKEN = Rule(
             'HIGH' AS severity, CAST(NULL AS text) AS district_code,
             CAST(NULL AS text) AS village_code,
             jsonb_build_object('days_over', 1 / (count(*) - count(*))) AS evidence,
-            'nobody' AS facts, '' AS summary_id, '' AS summary_en, 'NONE' AS action
+            'nobody' AS facts, '' AS summary_id, '' AS summary_en, 'NONE' AS action,
+            'nobody' AS inputs
         FROM persons
     """,
     resolutions_sql=f"SELECT a.id AS alert_id, 'DEPARTED' AS reason FROM alerts a"
