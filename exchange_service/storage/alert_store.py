@@ -18,6 +18,8 @@ it, and then sees the reviewed status. ``alert_from_row`` and
 
 from __future__ import annotations
 
+import hashlib
+import json
 import uuid
 from collections.abc import Mapping
 from datetime import datetime
@@ -54,14 +56,22 @@ _SAME_KEY = (
 )
 
 _DIFF = f"""
-WITH found AS MATERIALIZED (
+WITH found_all AS NOT MATERIALIZED (
 {_FINDINGS}
+),
+-- The findings' keys and digests alone: the planner drops the columns this does not read
+-- from the rule's statement, so nothing is rendered here.
+found AS MATERIALIZED (
+    SELECT subject_kind, subject_id, stay_id,
+        CAST(md5(inputs || :definition) AS uuid) AS digest
+    FROM found_all
 ),
 resolving AS MATERIALIZED (
 {_RESOLUTIONS}
 ),
-open_alerts AS (
-    SELECT * FROM alerts WHERE rule = :rule AND status IN {_OPEN}
+open_alerts AS MATERIALIZED (
+    SELECT id, subject_kind, subject_id, stay_id, digest
+    FROM alerts WHERE rule = :rule AND status IN {_OPEN}
 ),
 resolution AS (
     SELECT DISTINCT ON (r.alert_id) r.alert_id, r.reason
@@ -76,31 +86,51 @@ resolved AS (
     WHERE x.id = r.alert_id AND x.status IN {_OPEN}
     RETURNING x.*
 ),
+-- The findings to render: new ones, and those of open alerts (not resolving now) whose
+-- digest changed. A rerun with nothing changed has none.
+stale AS MATERIALIZED (
+    SELECT f.subject_kind, f.subject_id, f.stay_id, f.digest, o.id AS alert_id
+    FROM found f LEFT JOIN open_alerts o ON {_SAME_KEY}
+    WHERE o.id IS NULL
+       OR (o.digest IS DISTINCT FROM f.digest
+           AND NOT EXISTS (SELECT 1 FROM resolution r WHERE r.alert_id = o.id))
+),
+-- Rendered only when there is something to render (a one-time filter: with nothing stale
+-- the rule's statement is not run again).
+rendered AS MATERIALIZED (
+    SELECT s.alert_id, s.digest, {_of("fa", "subject_kind, subject_id, stay_id")},
+        {_of("fa", _FINDING)}
+    FROM found_all fa
+    JOIN stale s ON s.subject_kind = fa.subject_kind AND s.subject_id = fa.subject_id
+        AND s.stay_id IS NOT DISTINCT FROM fa.stay_id
+    WHERE EXISTS (SELECT 1 FROM stale)
+),
 changed AS (
-    SELECT o.id, {_of("f", _FINDING)},
+    SELECT o.id, f.digest, {_of("f", _FINDING)},
+        ({_of("o", _FINDING)}) IS DISTINCT FROM ({_of("f", _FINDING)}) AS differs,
         array_position({_SEVERITIES}, f.severity)
             > array_position({_SEVERITIES}, o.severity) AS escalates
-    FROM found f JOIN open_alerts o ON {_SAME_KEY}
-    WHERE NOT EXISTS (SELECT 1 FROM resolution r WHERE r.alert_id = o.id)
-      AND ({_of("o", _FINDING)}) IS DISTINCT FROM ({_of("f", _FINDING)})
+    FROM rendered f JOIN alerts o ON o.id = f.alert_id
 ),
+-- A new digest whose finding renders the same (an input no part of it shows) is noted,
+-- with no event: nothing an agency sees changed.
 updated AS (
     UPDATE alerts x
     SET severity = c.severity, district_code = c.district_code, village_code = c.village_code,
         evidence = c.evidence, facts = c.facts, summary_id = c.summary_id,
-        summary_en = c.summary_en, action = c.action, changed_at = :as_of
+        summary_en = c.summary_en, action = c.action, digest = c.digest,
+        changed_at = CASE WHEN c.differs THEN CAST(:as_of AS timestamptz) ELSE x.changed_at END
     FROM changed c
     WHERE x.id = c.id AND x.status IN {_OPEN}
-      AND ({_of("x", _FINDING)}) IS DISTINCT FROM ({_of("c", _FINDING)})
-    RETURNING x.*, c.escalates
+    RETURNING x.*, c.escalates, c.differs
 ),
 opened AS (
     INSERT INTO alerts (id, rule, subject_kind, subject_id, stay_id, status, {_FINDING},
-        first_detected_at, changed_at)
+        digest, first_detected_at, changed_at)
     SELECT gen_random_uuid(), :rule, f.subject_kind, f.subject_id, f.stay_id, 'OPEN',
-        {_of("f", _FINDING)}, :as_of, :as_of
-    FROM found f
-    WHERE NOT EXISTS (SELECT 1 FROM open_alerts o WHERE {_SAME_KEY})
+        {_of("f", _FINDING)}, f.digest, :as_of, :as_of
+    FROM rendered f
+    WHERE f.alert_id IS NULL
       -- A false positive stays dismissed while its facts are the same.
       AND NOT EXISTS (
           SELECT 1 FROM alerts o
@@ -113,7 +143,7 @@ changes AS (
     SELECT 'OPENED' AS kind, {_EVENT_COLUMNS} FROM opened
     UNION ALL
     SELECT CASE WHEN escalates THEN 'ESCALATED' ELSE 'UPDATED' END, {_EVENT_COLUMNS}
-    FROM updated
+    FROM updated WHERE differs
     UNION ALL
     SELECT 'RESOLVED', {_EVENT_COLUMNS} FROM resolved
 ),
@@ -130,8 +160,9 @@ events AS (
 SELECT
     (SELECT count(*) FROM found) AS findings,
     (SELECT count(*) FROM resolving) AS resolutions,
-    (SELECT count(*) - count(DISTINCT (subject_kind, subject_id, stay_id)) FROM found)
-        AS found_twice,
+    (SELECT count(*) FROM (
+        SELECT 1 FROM found GROUP BY subject_kind, subject_id, stay_id HAVING count(*) > 1
+    ) twice) AS found_twice,
     count(*) FILTER (WHERE kind = 'OPENED') AS opened,
     count(*) FILTER (WHERE kind = 'UPDATED') AS updated,
     count(*) FILTER (WHERE kind = 'ESCALATED') AS escalated,
@@ -147,6 +178,9 @@ _RECORD_RUN = text(
     " VALUES (:id, :rule, :as_of, :started_at, :finished_at, :actor, :rows_scanned, :opened,"
     " :updated, :escalated, :resolved, :error, :fence_lease, :fence_term)"
 )
+# A run's hashes (its findings against the rule's open alerts, a whole population's
+# worth) fit in memory rather than spill to disk; for the run's transaction alone.
+_RUN_WORK_MEM = text("SET LOCAL work_mem = '64MB'")
 _LOCK_RULE = text("SELECT pg_advisory_xact_lock(hashtextextended('rule-run:' || :rule, 0))")
 
 # What ``alert_from_row`` and ``event_from_row`` read, in the tables' own names.
@@ -250,6 +284,14 @@ def event_from_row(row: Mapping[Any, Any]) -> a.AlertEvent:
     )
 
 
+def _definition(rule: a.RuleDefinition, parameters: Mapping[str, object]) -> str:
+    """What a finding's rendering depends on besides its inputs: the rule's statement and its
+    numbers (not the run's instant or day), as hex."""
+    numbers = {k: v for k, v in parameters.items() if k not in a.ENGINE_PARAMETERS}
+    described = json.dumps([rule.findings_sql, numbers], sort_keys=True, default=str)
+    return hashlib.sha256(described.encode()).hexdigest()
+
+
 class AlertStore:
     """The alert tables as seen from one transaction."""
 
@@ -281,12 +323,14 @@ class AlertStore:
         )
         values = {
             **parameters,
+            "definition": _definition(rule, parameters),
             "run_id": run_id,
             "actor_id": actor.id,
             "actor_kind": actor.kind,
             "officer": actor.officer,
         }
         try:
+            self.session.execute(_RUN_WORK_MEM)
             row = self.session.execute(statement, values).one()
         except OperationalError:
             raise  # the database, not the rule: a deadline or a lost connection

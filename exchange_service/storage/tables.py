@@ -365,6 +365,9 @@ class AlertRow(Base):
     summary_en: Mapped[str] = mapped_column(Text)
     action: Mapped[str] = mapped_column(Text)
     facts: Mapped[str] = mapped_column(Text)
+    # What the finding was last rendered from (the rule's inputs, statement and numbers):
+    # a run renders it again only when this changes.
+    digest: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
     first_detected_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     changed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     resolved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

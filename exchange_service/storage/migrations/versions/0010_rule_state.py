@@ -16,7 +16,10 @@ Windows over recent activity (the sightings of the last 30 or 180 days, the
 addresses and permit periods recorded since a day) are index range scans on
 the time alone, with the person or stay included, so the rules read the
 window and not the history. The alerts get the index of their listing order
-(first detected, newest first).
+(first detected, newest first), and the digest of what each open alert's
+finding was rendered from (``digest``: its rule's inputs, statement and
+numbers), so a run renders evidence and summaries only for the findings
+whose inputs changed.
 
 Revision ID: 0010
 Revises: 0009
@@ -27,6 +30,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic import op
+from sqlalchemy.dialects import postgresql
 
 revision = "0010"
 down_revision = "0009"
@@ -107,6 +111,7 @@ def upgrade() -> None:
         ["recorded_at"],
         postgresql_include=["stay_id"],
     )
+    op.add_column("alerts", sa.Column("digest", postgresql.UUID(as_uuid=True), nullable=True))
     op.create_index(
         "ix_alerts_listing", "alerts", [sa.text("first_detected_at DESC"), sa.text("id DESC")]
     )
@@ -114,6 +119,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_index("ix_alerts_listing", table_name="alerts")
+    op.drop_column("alerts", "digest")
     op.drop_index("ix_stay_permits_recorded_at", table_name="stay_permits")
     op.drop_index("ix_addresses_reported_at", table_name="addresses")
     op.drop_index("ix_sightings_observed_at", table_name="sightings")
