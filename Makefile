@@ -25,8 +25,9 @@ run: setup
 	@$(RUN_ENV) bash deploy/dev/serve-with-scheduler.sh $(BIN)/pantau
 
 # The tiers whose tests depend on the date, run again with the suite's clock
-# set just before and just after midnight in WIB (tests/clock.py).
-CLOCK_TIERS := tests/e2e tests/audit tests/integration
+# set just before and just after midnight in WIB (tests/clock.py), and the
+# sample's rule cases, which are set against the day.
+CLOCK_TIERS := tests/e2e tests/audit tests/integration tests/tools/test_sample_rules.py
 
 test: setup lint
 	$(BIN)/pytest

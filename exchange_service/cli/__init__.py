@@ -29,7 +29,12 @@ def main(argv: list[str] | None = None) -> int:
     pki.add_argument("--out", type=Path, default=Path("var/pki"))
     commands.add_parser("migrate", help="bring the database schema to head, load boundaries")
     sample = commands.add_parser("load-sample", help="load the realistic Anambas sample")
-    sample.add_argument("--persons", type=int, default=300)
+    sample.add_argument(
+        "--persons",
+        type=int,
+        default=300,
+        help="persons drawn from the groups (the rule cases come on top)",
+    )
     sample.add_argument("--seed", type=int, default=2105)
     bench = commands.add_parser("bench", help="bulk-load a large population and measure")
     bench.add_argument("--persons", type=int, default=1_000_000)

@@ -194,7 +194,13 @@ class RegistryStore:
     def add_permit(
         self, stay_id: uuid.UUID, permit: model.StayPermit, *, sequence: int
     ) -> model.StayPermit:
-        """Adds the stay's next permit period; returns it as recorded."""
+        """Adds the stay's next permit period; returns it as recorded.
+
+        It is recorded now (the database's time) unless ``permit.recorded_at``
+        says when: a record migrated from a previous system keeps the time that
+        system recorded the period, as an imported report keeps its own time.
+        The use cases' permits carry none (a request cannot set it).
+        """
         row = t.StayPermit(
             stay_id=stay_id,
             sequence=sequence,
@@ -205,6 +211,8 @@ class RegistryStore:
             sponsor=permit.sponsor,
             purpose=permit.purpose,
         )
+        if permit.recorded_at is not None:
+            row.recorded_at = permit.recorded_at
         self.session.add(row)
         self.session.flush()
         return replace(permit, recorded_at=row.recorded_at)

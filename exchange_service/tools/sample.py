@@ -8,16 +8,53 @@ extensions, exits, address reports and sightings. ``load_sample_into`` sends
 them through the real use cases, so the sample is validated exactly like real
 input, and can be run again without failing or writing anything twice.
 
+Beside the persons drawn from the groups comes a fixed cast, the rule cases
+(``SamplePerson.cases``): on the sample's day each early-warning rule holds
+for someone of it, and someone stands one step short of each rule (its edge),
+their facts set against the rules' numbers (``RuleSettings``) and the visa on
+arrival's limit:
+
+- OVERSTAY: crews whose permits lapsed (the sponsors' below); at the edge, a
+  yacht tourist whose visa on arrival ends today.
+- PERMIT_EXPIRING: that yacht tourist (0 days left); at the edge, a seagrass
+  surveyor whose visit permit ends a day after the warning begins.
+- UNREPORTED_ADDRESS_CHANGE: an oil and gas worker registered at his Matak
+  mess, seen at a Tarempa lodging and by the police in Tarempa since a day
+  past the grace window; at the edge, a reef researcher seen far from her
+  homestay only once, a ship's engineer from Letung first seen in Tarempa on
+  the grace window's last day, and a turtle researcher who reported the
+  house in Tarempa after being seen there.
+- NO_RECENT_CONTACT: a Vietnamese wife of a Kuala Maras fisherman on an ITAP,
+  last heard of in a village head's report; at the edge, a seaweed-farm
+  investor last seen a day inside the threshold.
+- RESTRICTED_AREA_PRESENCE: a yachtsman stopped at the Matak oil and gas
+  zone's security post; at the edge, an oil and gas worker stopped there.
+- SPONSOR_OVERSTAY_CLUSTER: a fishing company whose crew, left behind by
+  their vessel, all overstay; at the edge, a company with one overstaying
+  crew member fewer than the threshold (the last one's permit extended).
+- PERMIT_LIMIT_EXCEEDED: a yachtsman's visa on arrival extended by a calendar
+  month in the previous system, a day over its limit; at the edge, one
+  extended through ``ExtendPermit`` to exactly its limit.
+
+Those two residents and the over-limit visa come with the records migrated
+from the previous system the office used before Pantau: their stays are
+written as it held them, straight to the registry store (``_PreviousSystem``),
+past ``ExtendPermit``'s limit check and with the times it recorded each
+permit period (a period recorded at the load would be a contact of today).
+The edges hold on the day the sample was first loaded; days later, as in
+life, some have passed them.
+
 Names, passport numbers, villages and address lines come from
 ``tools.people``, as the benchmark's do; a home is drawn where the registry's
 own placement of points (``storage.boundaries.place_point``) files it under
 the village its address names.
 
-Names, documents and party sizes come from one random stream per group and
-never depend on the day; dates are drawn as offsets from the day, so the same
-seed gives the same people on any day. A database that already holds the
-sample keeps the day it was first loaded on (the first person's registration
-day), so a later run regenerates the very same records and writes nothing new.
+Names, documents and party sizes come from one random stream per group (and
+one for the rule cases, drawn after the groups') and never depend on the day;
+dates are drawn as offsets from the day, so the same seed gives the same
+people on any day. A database that already holds the sample keeps the day it
+was first loaded on (the first person's registration day), so a later run
+regenerates the very same records and writes nothing new.
 
 Every instant lies on a day before ``today`` (local time), so the server never
 sees the future. Addresses and sightings carry the time they were reported,
@@ -45,9 +82,12 @@ from zoneinfo import ZoneInfo
 from rich.console import Console
 from rich.table import Table
 
-from exchange_service.app import Application, build_application
+from exchange_service.app import Application, build_application, permit_limits, rule_settings
 from exchange_service.data.loader import PlaceKind, airports, places
 from exchange_service.domain import commands as cmd
+from exchange_service.domain import validation as valid
+from exchange_service.domain.alerts import RuleName, RuleSettings, SubjectKind
+from exchange_service.domain.clock import Clock, local_today, system_clock
 from exchange_service.domain.errors import FailedPrecondition, NotFound
 from exchange_service.domain.model import (
     GeoPoint,
@@ -57,14 +97,16 @@ from exchange_service.domain.model import (
     SightingSource,
     Stay,
 )
+from exchange_service.domain.permits import PermitLimits
 from exchange_service.settings import Settings
 from exchange_service.storage.boundaries import place_point
-from exchange_service.storage.database import make_engine
+from exchange_service.storage.database import UnitOfWork, make_engine
 from exchange_service.tools import people
 from exchange_service.tools.people import Village
 
 __all__ = [
     "Group",
+    "RuleCase",
     "SamplePerson",
     "SampleStay",
     "SampleSummary",
@@ -103,6 +145,8 @@ class Group(enum.StrEnum):
     OIL_GAS_WORKER = "oil and gas worker"
     INVESTOR = "investor"
     RESEARCHER = "researcher"
+    # Only in the rule cases: a foreigner married to an Indonesian, on a family permit.
+    SPOUSE = "spouse of a citizen"
 
 
 class Trait(enum.StrEnum):
@@ -117,9 +161,11 @@ class Trait(enum.StrEnum):
     RETURNING = "returning"  # an earlier stay ended with an exit
     RENEWED_PASSPORT = "renewed passport"  # a second travel document was added
     ABSCONDED = "absconded"  # stayed behind when the vessel's crew left
+    MIGRATED = "migrated"  # the stay came with the records migrated from the previous system
 
 
-# Share of each group in the sample, and the nationalities within it.
+# Share of each group in the drawn population, and the nationalities within it (the rule
+# cases come on top).
 GROUP_SHARES: dict[Group, float] = {
     Group.FISHING_CREW: 0.38,
     Group.YACHT_TOURIST: 0.22,
@@ -330,11 +376,39 @@ class SampleStay:
 
     ``person_id`` in the entry and exit is empty until loading fills it in; the
     extensions become ``ExtendPermit`` commands once the stay has an id.
+
+    A stay of the records migrated from the previous system has
+    ``previously_recorded_at``: when that system recorded each period (the
+    entry's, then each extension's). It is written as that system holds it,
+    straight to the registry store (``_migrate_stay``), not through the use
+    cases, so an extension past its type's limit arrives as legacy data does.
     """
 
     entry: cmd.RecordEntry
     extensions: tuple[cmd.RawPermit, ...] = ()
     exit: cmd.RecordExit | None = None
+    previously_recorded_at: tuple[datetime, ...] = ()
+
+    @property
+    def migrated(self) -> bool:
+        """Whether the stay comes with the records migrated from the previous system."""
+        return bool(self.previously_recorded_at)
+
+
+@dataclass(frozen=True)
+class RuleCase:
+    """An early-warning rule a sample person is meant to trip, or to stay just short of.
+
+    ``trips``: on the sample's day the rule's condition holds for the subject;
+    otherwise the person is at the rule's edge, one step short of it, and
+    ``why`` says which step. ``subject`` is whom the rule's alert is about: the
+    person, or (``SPONSOR``) the sponsor of the person's last permit period.
+    """
+
+    rule: RuleName
+    trips: bool
+    why: str
+    subject: SubjectKind = SubjectKind.PERSON
 
 
 @dataclass(frozen=True)
@@ -353,6 +427,8 @@ class SamplePerson:
     addresses: tuple[cmd.ReportAddress, ...]
     sightings: tuple[cmd.RecordSighting, ...]
     traits: frozenset[Trait]
+    # The rule cases the person was made for (empty for the drawn population).
+    cases: tuple[RuleCase, ...] = ()
 
     @property
     def nationality(self) -> str:
@@ -379,6 +455,8 @@ class SampleSummary:
     sightings_known: int
     by_group: tuple[tuple[Group, str, int], ...] = ()
     traits: tuple[tuple[Trait, int], ...] = ()
+    # Per rule, the rule cases' persons meant to trip it and those at its edge.
+    rule_cases: tuple[tuple[RuleName, int, int], ...] = ()
 
 
 class _Fate(enum.Enum):
@@ -651,14 +729,18 @@ class _Generator:
             if draft.lodging is not None and draft.home_village == draft.lodging.village:
                 self.homes[key] = self.lodging_site(draft.lodging)
             elif draft.moored:
-                harbour = self.landmark(draft.stays[-1][2])
-                line = f"Kapal layar {draft.party}, labuh jangkar dekat {harbour.name}"
-                point = _offset(rng, harbour.latitude, harbour.longitude, 150.0, 600.0)
-                self.homes[key] = _Home(line, point, "")
+                self.homes[key] = self.anchorage(rng, draft.party, draft.stays[-1][2])
             else:
                 place = self.village(draft.home_village or rng.choice(AREAS[draft.home_area]))
                 self.homes[key] = self.street_home(rng, place, draft.address_prefix)
         return self.homes[key]
+
+    def anchorage(self, rng: random.Random, yacht: str, port: Port) -> _Home:
+        """A yacht at anchor a few hundred meters off the port it entered by: in no village."""
+        harbour = self.landmark(port)
+        line = f"Kapal layar {yacht}, labuh jangkar dekat {harbour.name}"
+        point = _offset(rng, harbour.latitude, harbour.longitude, 150.0, 600.0)
+        return _Home(line, point, "")
 
     def address(
         self, rng: random.Random, home: _Home, day: date, reported: tuple[date, date], key: str
@@ -682,7 +764,7 @@ class _Generator:
     def lodging_report(
         self,
         rng: random.Random,
-        draft: _Draft,
+        document: cmd.RawDocument,
         lodging: Lodging,
         check_in: datetime,
         check_out: datetime | None,
@@ -697,7 +779,7 @@ class _Generator:
         return [
             cmd.RecordSighting(
                 person_id=None,
-                document=draft.document,
+                document=document,
                 location=where,
                 observed_at=moment,
                 source=source,
@@ -1124,7 +1206,7 @@ def _sightings(
         if exited_at:
             out_day = min(out_day, exited_at.date())
         check_out = gen.at(rng, out_day, (6, 9)) if out_day > entered_at.date() else None
-        sightings += gen.lodging_report(rng, draft, draft.lodging, check_in, check_out)
+        sightings += gen.lodging_report(rng, draft.document, draft.lodging, check_in, check_out)
     checks: list[tuple[SightingSource, cmd.RawPoint, str, str, datetime | None]] = []
     if draft.group is Group.FISHING_CREW and rng.random() < 0.6:
         port = draft.stays[-1][2]
@@ -1195,6 +1277,646 @@ def _telling_sightings(
     return found
 
 
+# --- rule cases -------------------------------------------------------------------
+#
+# A fixed cast beside the drawn population: persons whose facts are set against the
+# rules' numbers, so that on the sample's day each early-warning rule holds for
+# someone, and someone stands one step short of each (its edge). Their names and
+# documents come from streams of their own, drawn after the population's, so adding
+# them changed no one else; their days are counted back from the sample's day.
+
+# The reference each kind of report gives a sighting, as the groups' sightings have.
+_REFERENCE_PATTERNS: dict[SightingSource, str] = {
+    SightingSource.POLICE_CHECK: "POLRES-KKA-{}",
+    SightingSource.IMMIGRATION_CHECK: "TIMPORA-KKA-{}",
+    SightingSource.LOCAL_GOVERNMENT: "KESBANGPOL-KKA-{}",
+    SightingSource.COMMUNITY_REPORT: "LAPOR-KKA-{}",
+}
+VILLAGE_HEAD_REPORT = "Laporan kepala desa"
+MATAK_GAS_POST = "Pos pengamanan kawasan migas Matak"
+
+
+@dataclass
+class _Member:
+    """A person of the cast being built: one open stay, and what was reported of them."""
+
+    group: Group
+    party: str
+    registration: cmd.RegisterPerson
+    stay: SampleStay
+    entered_at: datetime
+    cases: tuple[RuleCase, ...]
+    addresses: list[cmd.ReportAddress] = field(default_factory=list)
+    sightings: list[cmd.RecordSighting] = field(default_factory=list)
+
+    @property
+    def document(self) -> cmd.RawDocument:
+        return self.registration.documents[0]
+
+
+class _Cast:
+    """Builds the rule cases' persons, every day given as days before the sample's day."""
+
+    def __init__(self, gen: _Generator) -> None:
+        self.gen = gen
+        self.ids = random.Random(f"pantau-sample:{gen.seed}:rule-cases:identity")
+        self.rng = random.Random(f"pantau-sample:{gen.seed}:rule-cases:timeline")
+        self.people: list[SamplePerson] = []
+
+    def ago(self, days: int) -> date:
+        """The day ``days`` before the sample's day (a negative count: after it)."""
+        return self.gen.today - timedelta(days=days)
+
+    def member(
+        self,
+        group: Group,
+        party: str,
+        nationality: str,
+        *,
+        sex: Sex,
+        years: tuple[int, int],
+        spec: _PermitSpec,
+        port: Port,
+        entered_ago: int,
+        until_ago: Sequence[int],
+        cases: Sequence[RuleCase],
+        previously_recorded_ago: Sequence[int] | None = None,
+    ) -> _Member:
+        """A person who entered ``entered_ago`` days ago on ``spec``, still here.
+
+        ``until_ago`` gives the last valid day of each permit period, the entry's
+        first (each next period starts the day after the one before). With
+        ``previously_recorded_ago`` the stay is of the records migrated from the
+        previous system: it recorded the entry's period at the port on the day of
+        entry, and each extension on the day given.
+        """
+        gen, ids, rng = self.gen, self.ids, self.rng
+        identity = gen.identity(ids, nationality, sex, years)
+        document = gen.document(ids, nationality, ids.randint(300, 3400))
+        days = _StayDays(self.ago(entered_ago), tuple(self.ago(d) for d in until_ago), None)
+        stay, entered_at, _ = _stay_commands(
+            gen, rng, party=party, days=days, spec=spec, entry_port=port, exit_port=port
+        )
+        if previously_recorded_ago is not None:
+            at_the_port = entered_at + timedelta(hours=rng.randint(1, 3))
+            granted = tuple(gen.at(rng, self.ago(d), (8, 15)) for d in previously_recorded_ago)
+            stay = replace(stay, previously_recorded_at=(at_the_port, *granted))
+        registration = cmd.RegisterPerson(
+            family_name=identity.family,
+            given_names=identity.given,
+            nationality=nationality,
+            birth_date=identity.birth,
+            sex=sex,
+            documents=(document,),
+        )
+        return _Member(group, party, registration, stay, entered_at, tuple(cases))
+
+    # -- where ------------------------------------------------------------------------
+
+    def near(self, village: str) -> cmd.RawPoint:
+        """A spot in the village, filed under it by the registry."""
+        return self.gen.spot(self.rng, self.gen.village(village), 60.0, 400.0)
+
+    def centre(self, village: str) -> cmd.RawPoint:
+        place = self.gen.village(village)
+        return cmd.RawPoint(place.latitude, place.longitude)
+
+    def street_home(self, village: str, prefix: str = "") -> _Home:
+        return self.gen.street_home(self.rng, self.gen.village(village), prefix)
+
+    def anchorage(self, yacht: str, port: Port) -> _Home:
+        return self.gen.anchorage(self.rng, yacht, port)
+
+    # -- what was reported ------------------------------------------------------------
+
+    def lives_at(
+        self, member: _Member, home: _Home, from_ago: int, *, reported_ago: int | None = None
+    ) -> None:
+        """A report of living at ``home`` from that day: made within two days, or on the
+        day ``reported_ago``."""
+        day = self.ago(from_ago)
+        if reported_ago is None:
+            reported = (day, min(day + timedelta(days=2), self.ago(1)))
+        else:
+            reported = (self.ago(reported_ago), self.ago(reported_ago))
+        key = f"{member.document.issuing_state}:{member.document.number}:{len(member.addresses)}"
+        member.addresses.append(self.gen.address(self.rng, home, day, reported, key))
+
+    def seen(
+        self,
+        member: _Member,
+        days_ago: int,
+        *,
+        by: SightingSource,
+        near: cmd.RawPoint,
+        place: str,
+        hours: tuple[int, int] = (9, 17),
+    ) -> None:
+        """A sighting near ``near`` on the day ``days_ago``, reported the same day."""
+        sighting = self.gen.sighting(
+            self.rng,
+            source=by,
+            observed_at=self.gen.at(self.rng, self.ago(days_ago), hours),
+            near=near,
+            place_name=place,
+            pattern=_REFERENCE_PATTERNS[by],
+        )
+        member.sightings.append(sighting)
+
+    def lodged(
+        self, member: _Member, lodging: Lodging, check_in: datetime, check_out: datetime | None
+    ) -> None:
+        """The lodging's report of the check-in (and check-out) of the member."""
+        member.sightings += self.gen.lodging_report(
+            self.rng, member.document, lodging, check_in, check_out
+        )
+
+    def evening(self, days_ago: int) -> datetime:
+        return self.gen.at(self.rng, self.ago(days_ago), (17, 20))
+
+    def morning(self, days_ago: int) -> datetime:
+        return self.gen.at(self.rng, self.ago(days_ago), (6, 9))
+
+    def after_arrival(self, member: _Member) -> datetime:
+        return member.entered_at + timedelta(hours=self.rng.randint(1, 4))
+
+    # -- done -------------------------------------------------------------------------
+
+    def cast(self, member: _Member) -> None:
+        """Adds the member to the cast, with the traits their facts give."""
+        stay = member.stay
+        last = stay.extensions[-1] if stay.extensions else stay.entry.permit
+        traits = {Trait.PRESENT}
+        if stay.extensions:
+            traits.add(Trait.EXTENDED)
+        if last is not None and _day_of(last.valid_until) < self.gen.today:
+            traits.add(Trait.OVERSTAYING)
+        if len(member.addresses) > 1:
+            traits.add(Trait.MOVED)
+        if stay.migrated:
+            traits.add(Trait.MIGRATED)
+        self.people.append(
+            SamplePerson(
+                group=member.group,
+                party=member.party,
+                registration=member.registration,
+                later_documents=(),
+                stays=(stay,),
+                addresses=tuple(member.addresses),
+                sightings=tuple(member.sightings),
+                traits=frozenset(traits),
+                cases=member.cases,
+            )
+        )
+
+
+def _unreported_moves(cast: _Cast, rules: RuleSettings) -> None:
+    """UNREPORTED_ADDRESS_CHANGE: one who moved without telling, and three who fall short."""
+    rule = RuleName.UNREPORTED_ADDRESS_CHANGE
+    grace = rules.address_change_grace_days
+    needed = rules.address_change_min_sightings
+    tarempa = LODGINGS["tarempa"]
+    # He spends his days off with his partner in Tarempa, and kept the Matak mess as
+    # his address: first seen there a day past the grace window.
+    operator = "PT Anambas Migas Operasi"
+    worker = cast.member(
+        Group.OIL_GAS_WORKER,
+        operator,
+        "PHL",
+        sex=Sex.MALE,
+        years=(1972, 1994),
+        spec=_kitas(operator, "tenaga kerja asing migas lepas pantai", "E23", 365),
+        port=MATAK_AIR,
+        entered_ago=200,
+        until_ago=(200 - 364,),
+        cases=[
+            RuleCase(
+                rule,
+                True,
+                f"registered at the Matak mess, seen 3 times in Tarempa since {grace + 1} days"
+                f" ago (a day past the {grace}-day grace), no new address reported",
+            )
+        ],
+    )
+    cast.lives_at(worker, cast.street_home("Payamaram", f"Mes Karyawan {operator}"), 199)
+    cast.lodged(worker, tarempa[1], cast.evening(grace + 1), cast.morning(max(grace - 1, 1)))
+    police = SightingSource.POLICE_CHECK
+    cast.seen(worker, 4, by=police, near=cast.near("Tarempa Barat Daya"), place=POLICE_CHECK)
+    cast.cast(worker)
+
+    # A reef researcher living at the Air Bini homestay, seen in Tarempa once.
+    times = "once" if needed == 2 else f"{needed - 1} times"
+    brin = "Pusat Riset Oseanografi BRIN"
+    once = cast.member(
+        Group.RESEARCHER,
+        f"penelitian terumbu karang ({brin})",
+        "DEU",
+        sex=Sex.FEMALE,
+        years=(1978, 1996),
+        spec=_kitas(brin, "penelitian terumbu karang", "E25", 180),
+        port=MATAK_AIR,
+        entered_ago=100,
+        until_ago=(100 - 179,),
+        cases=[
+            RuleCase(
+                rule,
+                False,
+                f"seen far from the Air Bini homestay {times} in the window: one sighting"
+                " fewer than the rule needs",
+            )
+        ],
+    )
+    homestay = LODGINGS["siantan_selatan"][0]
+    home = cast.gen.lodging_site(homestay)
+    cast.lives_at(once, home, 100)
+    cast.lodged(once, homestay, cast.after_arrival(once), None)
+    for i in range(needed - 1):
+        cast.seen(once, grace + 6 + i, by=police, near=cast.near("Terempa"), place=POLICE_CHECK)
+    village_head = SightingSource.LOCAL_GOVERNMENT
+    cast.seen(once, 10, by=village_head, near=home.point, place=VILLAGE_HEAD_REPORT, hours=(9, 15))
+    cast.cast(once)
+
+    # A ship's engineer of a Letung vessel, in Tarempa for repairs: first seen there
+    # on the last day of the grace window.
+    vessel = "KM Jemaja Jaya 12"
+    engineer = cast.member(
+        Group.FISHING_CREW,
+        vessel,
+        "CHN",
+        sex=Sex.MALE,
+        years=(1975, 2000),
+        spec=_kitas("PT Jemaja Jaya Perikanan", "awak kapal perikanan", "E23", 365),
+        port=JEMAJA_SEA,
+        entered_ago=150,
+        until_ago=(150 - 364,),
+        cases=[
+            RuleCase(
+                rule,
+                False,
+                f"seen 3 times in Tarempa, far from the Letung mess, the first {grace} days"
+                " ago: still inside the grace window",
+            )
+        ],
+    )
+    cast.lives_at(engineer, cast.street_home("Letung", f"Mes ABK {vessel}"), 149)
+    cast.seen(engineer, grace, by=police, near=cast.near("Terempa"), place=POLICE_CHECK)
+    stay_from = max(grace - 5, 3)
+    cast.lodged(engineer, tarempa[0], cast.evening(stay_from), cast.morning(stay_from - 2))
+    cast.cast(engineer)
+
+    # A turtle researcher who moved from the Mubur homestay to a rented house in
+    # Tarempa, seen there twice, then reported the house.
+    umrah = "Universitas Maritim Raja Ali Haji"
+    mover = cast.member(
+        Group.RESEARCHER,
+        f"penelitian penyu hijau ({umrah})",
+        "USA",
+        sex=Sex.MALE,
+        years=(1970, 1995),
+        spec=_kitas(umrah, "penelitian penyu hijau", "E25", 180),
+        port=MATAK_AIR,
+        entered_ago=120,
+        until_ago=(120 - 179,),
+        cases=[
+            RuleCase(
+                rule,
+                False,
+                "seen twice in Tarempa, far from the Mubur homestay, then reported the house"
+                " there: the report answers the sightings",
+            )
+        ],
+    )
+    homestay = LODGINGS["siantan_utara"][0]
+    cast.lives_at(mover, cast.gen.lodging_site(homestay), 120)
+    cast.lodged(mover, homestay, cast.after_arrival(mover), None)
+    house = cast.street_home("Tarempa Barat Daya", "Rumah sewa")
+    cast.seen(mover, grace + 11, by=police, near=house.point, place=POLICE_CHECK)
+    cast.seen(mover, grace + 6, by=police, near=house.point, place=POLICE_CHECK)
+    cast.lives_at(mover, house, grace + 2, reported_ago=grace + 1)
+    cast.seen(mover, 5, by=village_head, near=house.point, place=VILLAGE_HEAD_REPORT, hours=(9, 15))
+    cast.cast(mover)
+
+
+def _quiet_residents(cast: _Cast, rules: RuleSettings) -> None:
+    """NO_RECENT_CONTACT: two residents of the migrated records, one unheard of too long.
+
+    Their stays are migrated (the previous system's times kept): a period recorded
+    through the registry today would be a contact of today.
+    """
+    rule = RuleName.NO_RECENT_CONTACT
+    quiet = rules.no_contact_days
+    # A Vietnamese woman married to a Kuala Maras fisherman, on an ITAP, last heard of
+    # in a village head's report.
+    husband = "Rusdi Hamzah"
+    entered = quiet + 500
+    wife = cast.member(
+        Group.SPOUSE,
+        f"istri WNI ({husband}, Kuala Maras)",
+        "VNM",
+        sex=Sex.FEMALE,
+        years=(1986, 1999),
+        spec=_PermitSpec(
+            PermitType.PERMANENT_STAY, "E33", 1826, 1826, 0, husband, "penyatuan keluarga"
+        ),
+        port=JEMAJA_SEA,
+        entered_ago=entered,
+        until_ago=(entered - 1825,),
+        previously_recorded_ago=(),
+        cases=[
+            RuleCase(
+                rule,
+                True,
+                f"ITAP holder last heard of {quiet + 20} days ago (a village head's report):"
+                f" more than {quiet} days",
+            )
+        ],
+    )
+    home = cast.street_home("Kuala Maras")
+    cast.lives_at(wife, home, entered - 1)
+    village_head = SightingSource.LOCAL_GOVERNMENT
+    cast.seen(
+        wife, quiet + 20, by=village_head, near=home.point, place=VILLAGE_HEAD_REPORT, hours=(9, 15)
+    )
+    cast.cast(wife)
+
+    # A seaweed-farm investor on a renewed ITAS, last seen by a police check at the
+    # farm a day inside the threshold.
+    company = "PT Siantan Rumput Laut Mandiri"
+    entered = quiet + 420
+    investor = cast.member(
+        Group.INVESTOR,
+        company,
+        "KOR",
+        sex=Sex.MALE,
+        years=(1962, 1985),
+        spec=_kitas(company, "investasi: budidaya rumput laut", "E28A", 365),
+        port=MATAK_AIR,
+        entered_ago=entered,
+        until_ago=(entered - 364, entered - 365 - 729),
+        previously_recorded_ago=(entered - 360,),
+        cases=[
+            RuleCase(
+                rule,
+                False,
+                f"ITAS holder last seen {quiet - 1} days ago (a police check at the farm):"
+                f" a day inside the {quiet} days",
+            )
+        ],
+    )
+    home = cast.street_home("Tiangau")
+    cast.lives_at(investor, home, entered - 1)
+    police = SightingSource.POLICE_CHECK
+    cast.seen(investor, quiet - 1, by=police, near=home.point, place=POLICE_CHECK)
+    cast.cast(investor)
+
+
+def _sponsored_crews(cast: _Cast, rules: RuleSettings) -> None:
+    """SPONSOR_OVERSTAY_CLUSTER: a company whose left-behind crew overstay, and one short."""
+    rule = RuleName.SPONSOR_OVERSTAY_CLUSTER
+    needed = rules.sponsor_cluster_min_sponsees
+    police = SightingSource.POLICE_CHECK
+    # Left behind in Tarempa when their vessel sailed, waiting for their wages: every
+    # one of them overstays, 12 days now.
+    company, vessel, days_over = "PT Harapan Siantan Samudera", "KM Harapan Siantan 07", 12
+    mess = cast.street_home("Pesisir Timur", f"Mes ABK {vessel}")
+    for _ in range(needed):
+        deckhand = cast.member(
+            Group.FISHING_CREW,
+            vessel,
+            "VNM",
+            sex=Sex.MALE,
+            years=(1980, 2004),
+            spec=_visit(company, "awak kapal perikanan", "C1"),
+            port=TAREMPA_SEA,
+            entered_ago=days_over + 59,
+            until_ago=(days_over,),
+            cases=[
+                RuleCase(
+                    rule,
+                    True,
+                    f"{needed} crew left behind by {vessel}, each {days_over} days over",
+                    SubjectKind.SPONSOR,
+                ),
+                RuleCase(RuleName.OVERSTAY, True, f"{days_over} days over"),
+            ],
+        )
+        cast.lives_at(deckhand, mess, days_over + 58)
+        cast.seen(deckhand, 5, by=police, near=mess.point, place=POLICE_CHECK)
+        cast.cast(deckhand)
+
+    # A Letung company's crew: all but one overstay, the last was given an extension.
+    company, vessel = "PT Karya Laut Jemaja", "KM Karya Jemaja 03"
+    days_over = min(31, rules.sponsor_cluster_window_days)
+    mess = cast.street_home("Letung", f"Mes ABK {vessel}")
+    for i in range(needed):
+        extended = i == needed - 1
+        why = (
+            f"{needed - 1} of the {needed} crew of {vessel} overstay: one fewer than the rule"
+            " needs (the last one's permit was extended)"
+        )
+        cases = [RuleCase(rule, False, why, SubjectKind.SPONSOR)]
+        if not extended:
+            cases.append(RuleCase(RuleName.OVERSTAY, True, f"{days_over} days over"))
+        crew = cast.member(
+            Group.FISHING_CREW,
+            vessel,
+            "VNM",
+            sex=Sex.MALE,
+            years=(1978, 2003),
+            spec=_kitas(company, "awak kapal perikanan", "E23", 180),
+            port=JEMAJA_SEA,
+            entered_ago=days_over + 179,
+            until_ago=(days_over, days_over - 180) if extended else (days_over,),
+            cases=cases,
+        )
+        cast.lives_at(crew, mess, days_over + 178)
+        cast.seen(crew, 8, by=police, near=mess.point, place=POLICE_CHECK)
+        cast.cast(crew)
+
+
+def _permit_ends(cast: _Cast, rules: RuleSettings) -> None:
+    """OVERSTAY and PERMIT_EXPIRING: a visa on arrival ending today, a visit permit beyond the
+    warning."""
+    within = rules.permit_expiring_within_days
+    voa = _voa()
+    yacht = "SY Southern Star"
+    leaving = cast.member(
+        Group.YACHT_TOURIST,
+        yacht,
+        "AUS",
+        sex=Sex.MALE,
+        years=(1950, 1985),
+        spec=voa,
+        port=TAREMPA_SEA,
+        entered_ago=voa.first_days - 1,
+        until_ago=(0,),
+        cases=[
+            RuleCase(RuleName.OVERSTAY, False, "visa on arrival ends today: no day over yet"),
+            RuleCase(RuleName.PERMIT_EXPIRING, True, "visa on arrival ends today: 0 days left"),
+        ],
+    )
+    cast.lives_at(leaving, cast.anchorage(yacht, TAREMPA_SEA), voa.first_days - 1)
+    cast.cast(leaving)
+
+    umrah = "Universitas Maritim Raja Ali Haji"
+    visit = _visit(umrah, "survei padang lamun", "C7")
+    entered = visit.first_days - 1 - (within + 1)
+    surveyor = cast.member(
+        Group.RESEARCHER,
+        f"survei padang lamun ({umrah})",
+        "JPN",
+        sex=Sex.FEMALE,
+        years=(1975, 1998),
+        spec=visit,
+        port=MATAK_AIR,
+        entered_ago=entered,
+        until_ago=(-(within + 1),),
+        cases=[
+            RuleCase(
+                RuleName.PERMIT_EXPIRING,
+                False,
+                f"visit permit ends in {within + 1} days: a day before the {within}-day warning",
+            )
+        ],
+    )
+    homestay = LODGINGS["siantan_tengah"][0]
+    home = cast.gen.lodging_site(homestay)
+    cast.lives_at(surveyor, home, entered)
+    cast.lodged(surveyor, homestay, cast.after_arrival(surveyor), None)
+    village_head = SightingSource.LOCAL_GOVERNMENT
+    cast.seen(
+        surveyor,
+        min(12, entered - 1),
+        by=village_head,
+        near=home.point,
+        place=VILLAGE_HEAD_REPORT,
+        hours=(9, 15),
+    )
+    cast.cast(surveyor)
+
+
+def _matak_zone(cast: _Cast, rules: RuleSettings) -> None:
+    """RESTRICTED_AREA_PRESENCE: a yacht tourist and an oil and gas worker stopped at the
+    Matak oil and gas zone's security post; only the worker's purpose is allowed there."""
+    rule = RuleName.RESTRICTED_AREA_PRESENCE
+    days_ago = min(6, rules.restricted_area_window_days - 1)
+    police = SightingSource.POLICE_CHECK
+    gate = cast.centre("Matak")
+    yacht = "SY Mistral"
+    sailor = cast.member(
+        Group.YACHT_TOURIST,
+        yacht,
+        "GBR",
+        sex=Sex.MALE,
+        years=(1955, 1990),
+        spec=_voa(),
+        port=TAREMPA_SEA,
+        entered_ago=12,
+        until_ago=(12 - 29,),
+        cases=[
+            RuleCase(
+                rule,
+                True,
+                "on a visa on arrival (yachting), went ashore inside the Matak oil and gas zone",
+            )
+        ],
+    )
+    cast.lives_at(sailor, cast.anchorage(yacht, TAREMPA_SEA), 12)
+    cast.seen(sailor, days_ago, by=police, near=gate, place=MATAK_GAS_POST)
+    cast.cast(sailor)
+
+    operator = "PT Matak Offshore Services"
+    worker = cast.member(
+        Group.OIL_GAS_WORKER,
+        operator,
+        "NOR",
+        sex=Sex.MALE,
+        years=(1968, 1992),
+        spec=_kitas(operator, "tenaga kerja asing migas lepas pantai", "E23", 365),
+        port=MATAK_AIR,
+        entered_ago=90,
+        until_ago=(90 - 364,),
+        cases=[
+            RuleCase(
+                rule,
+                False,
+                "an oil and gas worker inside the Matak oil and gas zone, where his permit's"
+                " purpose is allowed",
+            )
+        ],
+    )
+    cast.lives_at(worker, cast.street_home("Matak", f"Mes Karyawan {operator}"), 89)
+    cast.seen(worker, days_ago, by=police, near=gate, place=MATAK_GAS_POST)
+    cast.cast(worker)
+
+
+def _voa_extensions(cast: _Cast, voa_limit_days: int) -> None:
+    """PERMIT_LIMIT_EXCEEDED: a migrated visa on arrival a day over its limit, and one that
+    ExtendPermit extended to exactly the limit."""
+    rule = RuleName.PERMIT_LIMIT_EXCEEDED
+    voa = _voa()
+    first = voa.first_days
+    # The previous system extended it by a calendar month, 31 days, and let it pass.
+    yacht, extension = "SY Étoile du Sud", voa_limit_days - first + 1
+    skipper = cast.member(
+        Group.YACHT_TOURIST,
+        yacht,
+        "FRA",
+        sex=Sex.MALE,
+        years=(1952, 1985),
+        spec=voa,
+        port=TAREMPA_SEA,
+        entered_ago=50,
+        until_ago=(50 - first + 1, 50 - first - extension + 1),
+        previously_recorded_ago=(50 - first + 2,),
+        cases=[
+            RuleCase(
+                rule,
+                True,
+                f"visa on arrival extended by {extension} days in the previous system:"
+                f" {voa_limit_days + 1} days in all, a day over",
+            )
+        ],
+    )
+    cast.lives_at(skipper, cast.anchorage(yacht, TAREMPA_SEA), 50)
+    cast.cast(skipper)
+
+    yacht, extension = "SY Kahu", voa_limit_days - first
+    sailor = cast.member(
+        Group.YACHT_TOURIST,
+        yacht,
+        "NZL",
+        sex=Sex.FEMALE,
+        years=(1958, 1992),
+        spec=voa,
+        port=TAREMPA_SEA,
+        entered_ago=40,
+        until_ago=(40 - first + 1, 40 - first - extension + 1),
+        cases=[
+            RuleCase(
+                rule,
+                False,
+                f"visa on arrival extended by {extension} days through ExtendPermit: exactly"
+                f" {voa_limit_days} days",
+            )
+        ],
+    )
+    cast.lives_at(sailor, cast.anchorage(yacht, TAREMPA_SEA), 40)
+    cast.cast(sailor)
+
+
+def _rule_cases(gen: _Generator, rules: RuleSettings, voa_limit_days: int) -> list[SamplePerson]:
+    """The cast: for every early-warning rule, persons who trip it and persons at its edge."""
+    cast = _Cast(gen)
+    _unreported_moves(cast, rules)
+    _quiet_residents(cast, rules)
+    _sponsored_crews(cast, rules)
+    _permit_ends(cast, rules)
+    _matak_zone(cast, rules)
+    _voa_extensions(cast, voa_limit_days)
+    return cast.people
+
+
 def generate_sample(
     persons: int = 300,
     seed: int = 2105,
@@ -1202,13 +1924,21 @@ def generate_sample(
     *,
     timezone: str = DEFAULT_TIMEZONE,
     village_of: VillageOf,
+    rules: RuleSettings | None = None,
+    limits: PermitLimits | None = None,
 ) -> list[SamplePerson]:
-    """The sample population and the commands to load it; deterministic.
+    """The sample and the commands to load it; deterministic.
 
-    ``today`` is the local day the sample is relative to (default: today in
-    ``timezone``). Every instant lies on a day before it. ``village_of`` is
-    the registry's placement of points (:func:`registry_placement`): the
-    same seed, day and boundaries give the same sample.
+    ``persons`` drawn from the groups by their shares, then the rule cases: a
+    fixed cast of a score of persons, each with the ``cases`` they were made
+    for, set against the rules' numbers ``rules`` and the visa on arrival's
+    limit in ``limits`` (default: the settings' defaults), so that on
+    ``today`` every rule holds for someone and someone stands at each rule's
+    edge. ``today`` is the local day the sample is relative to (default:
+    today in ``timezone``). Every instant lies on a day before it.
+    ``village_of`` is the registry's placement of points
+    (:func:`registry_placement`): the same seed, day, numbers and boundaries
+    give the same sample.
     """
     if persons < 0:
         raise ValueError("persons must not be negative")
@@ -1227,6 +1957,11 @@ def generate_sample(
     for group, build in builders.items():
         rng = random.Random(f"pantau-sample:{seed}:{group.name}:details")
         sample.extend(_person(gen, rng, draft) for draft in build(gen, counts[group]))
+    voa = _voa()
+    voa_limit_days = limits.voa.total_days if limits is not None else None
+    sample += _rule_cases(
+        gen, rules or RuleSettings(), voa_limit_days or voa.cover(voa.max_extensions)
+    )
     return sample
 
 
@@ -1262,18 +1997,67 @@ def _resume_from(
     return len(stays), None  # an open stay the sample did not make: leave it alone
 
 
+# --- records migrated from the previous system ---------------------------------------
+
+
+@dataclass(frozen=True)
+class _PreviousSystem:
+    """Writes the stays of the records migrated from the previous system, as it held them.
+
+    Before Pantau the office kept stays and permits in another system, which
+    checked no permit type's limit: its records hold a visa on arrival extended
+    past 60 days, which ``ExtendPermit`` refuses. A migrated stay is validated
+    as the registry validates an entry and an extension (the same fields, the
+    same errors), then written straight to the registry store in one
+    transaction, as an import writes it: past the use case's limit check, each
+    period with the time the previous system recorded it
+    (``StayPermit.recorded_at``), not the time of the load. The person, their
+    addresses and sightings go through the use cases as everyone's do.
+    """
+
+    uow: UnitOfWork
+    clock: Clock
+    zone: tzinfo
+
+    def write(self, planned: SampleStay, person_id: str) -> Stay:
+        """The stay with every period, written in one transaction."""
+        entry = replace(planned.entry, person_id=person_id)
+        person, port, entered_at, first = valid.valid_entry(entry, self.clock(), self.zone)
+        recorded = planned.previously_recorded_at
+        with self.uow.begin() as tx:
+            stay = tx.registry.add_stay(
+                person, port, entered_at, replace(first, recorded_at=recorded[0])
+            )
+            permits = list(stay.permits)
+            later = zip(planned.extensions, recorded[1:], strict=True)
+            for sequence, (raw, recorded_at) in enumerate(later, start=2):
+                _, permit = valid.valid_extension(cmd.ExtendPermit(str(stay.id), raw))
+                permits.append(
+                    tx.registry.add_permit(
+                        stay.id, replace(permit, recorded_at=recorded_at), sequence=sequence
+                    )
+                )
+        return replace(stay, permits=tuple(permits))
+
+
 def _load_stays(
     application: Application,
     person: SamplePerson,
     person_id: str,
     dossier: PersonDossier | None,
     tally: _Tally,
+    *,
+    previous_system: _PreviousSystem,
 ) -> None:
     registry = application.registry
     start, current = _resume_from(dossier, person.stays)
     for i in range(start, len(person.stays)):
         planned = person.stays[i]
-        if current is None:
+        if current is None and planned.migrated:
+            stay = previous_system.write(planned, person_id)
+            tally.stays += 1
+            tally.extensions += len(planned.extensions)
+        elif current is None:
             try:
                 stay = registry.record_entry(replace(planned.entry, person_id=person_id))
             except FailedPrecondition:
@@ -1312,7 +2096,12 @@ def _load_addresses(
         tally.addresses += 1
 
 
-def _load_person(application: Application, person: SamplePerson, tally: _Tally) -> None:
+def _load_person(
+    application: Application,
+    previous_system: _PreviousSystem,
+    person: SamplePerson,
+    tally: _Tally,
+) -> None:
     dossier: PersonDossier | None
     try:
         dossier = application.queries.get_person(cmd.PersonKey(document=person.document))
@@ -1326,7 +2115,7 @@ def _load_person(application: Application, person: SamplePerson, tally: _Tally) 
         updated = application.registry.add_travel_document(replace(addition, person_id=person_id))
         tally.documents += len(updated.documents) - len(known)
         known = {(d.issuing_state, d.number) for d in updated.documents}
-    _load_stays(application, person, person_id, dossier, tally)
+    _load_stays(application, person, person_id, dossier, tally, previous_system=previous_system)
     _load_addresses(application, person, person_id, dossier, tally)
     for sighting in person.sightings:
         _, is_new = application.registry.record_sighting(_with_id(sighting, person_id))
@@ -1366,6 +2155,14 @@ def _summarise(sample: Sequence[SamplePerson], day: date, tally: _Tally) -> Samp
             )
         ),
         traits=tuple((t, traits[t]) for t in Trait if traits[t]),
+        rule_cases=tuple(
+            (
+                rule,
+                sum(c.rule is rule and c.trips for p in sample for c in p.cases),
+                sum(c.rule is rule and not c.trips for p in sample for c in p.cases),
+            )
+            for rule in RuleName
+        ),
     )
 
 
@@ -1394,6 +2191,10 @@ def _print_summary(sample: Sequence[SamplePerson], summary: SampleSummary) -> No
         f"{summary.exits_written} exits), {summary.addresses_written} addresses, "
         f"{summary.sightings_written} sightings ({summary.sightings_known} already recorded)."
     )
+    cases = ", ".join(f"{rule} {trips}/{edges}" for rule, trips, edges in summary.rule_cases)
+    console.print(
+        f"Rule cases (persons meant to trip the rule / at its edge, as of {summary.day}): {cases}."
+    )
 
 
 @contextmanager
@@ -1420,30 +2221,55 @@ def registry_placement(settings: Settings) -> Iterator[VillageOf]:
         engine.dispose()
 
 
-def load_sample_into(settings: Settings, *, persons: int = 300, seed: int = 2105) -> SampleSummary:
+def load_sample_into(
+    settings: Settings, *, persons: int = 300, seed: int = 2105, clock: Clock = system_clock
+) -> SampleSummary:
     """Loads the sample through the registry's use cases; a second run writes nothing.
 
-    The schema must be migrated already (``pantau migrate``).
+    The sample is relative to today in the settings' timezone by ``clock``
+    (the time the use cases go by too), its rule cases set against the
+    settings' rule numbers and permit limits. The stays of the records
+    migrated from the previous system go straight to the registry store
+    (``_PreviousSystem``). The schema must be migrated already (``pantau
+    migrate``).
     """
-    application = build_application(settings)
+    application = build_application(settings, clock=clock)
+    zone = ZoneInfo(settings.timezone)
+    previous_system = _PreviousSystem(
+        UnitOfWork(
+            application.engine,
+            application.read_engine,
+            boundary_tolerance_meters=settings.boundary_tolerance_meters,
+        ),
+        clock,
+        zone,
+    )
+    rules, limits = rule_settings(settings), permit_limits(settings)
     try:
         with registry_placement(settings) as village_of:
-            zone = ZoneInfo(settings.timezone)
-            day = datetime.now(zone).date()
-            sample = generate_sample(
-                persons, seed, day, timezone=settings.timezone, village_of=village_of
-            )
+
+            def sample_on(day: date) -> list[SamplePerson]:
+                return generate_sample(
+                    persons,
+                    seed,
+                    day,
+                    timezone=settings.timezone,
+                    village_of=village_of,
+                    rules=rules,
+                    limits=limits,
+                )
+
+            day = local_today(clock, zone)
+            sample = sample_on(day)
             # Names and documents do not depend on the day: if the sample is there
             # already, rebuild it as of the day it was loaded, so nothing is new.
-            loaded_on = _first_loaded_on(application, sample[0], zone) if sample else None
+            loaded_on = _first_loaded_on(application, sample[0], zone)
             if loaded_on is not None and loaded_on < day:
                 day = loaded_on
-                sample = generate_sample(
-                    persons, seed, day, timezone=settings.timezone, village_of=village_of
-                )
+                sample = sample_on(day)
         tally = _Tally()
         for person in sample:
-            _load_person(application, person, tally)
+            _load_person(application, previous_system, person, tally)
     finally:
         application.close()
     summary = _summarise(sample, day, tally)

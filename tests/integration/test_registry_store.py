@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
 from datetime import UTC, date, datetime
 
 import pytest
@@ -95,3 +96,26 @@ def test_what_the_stores_wrote_is_undone_when_the_block_raises(uow: SavepointUni
     with uow.begin() as tx:
         assert tx.registry.person(written[0]) is None
         assert {t: _count(tx.registry.session.connection(), t) for t in counts} == counts
+
+
+def test_a_permit_period_keeps_the_time_a_previous_system_recorded_it(
+    uow: SavepointUnitOfWork,
+) -> None:
+    """As a migration writes it; a period given no time is recorded at the database's."""
+    person = _person(uow)
+    recorded_there = datetime(2025, 11, 20, 3, 15, tzinfo=UTC)
+    extension = model.StayPermit(
+        "VOA-1-P2", model.PermitType.VOA, date(2026, 3, 31), date(2026, 4, 29)
+    )
+    with uow.begin() as tx:
+        stay = tx.registry.add_stay(
+            person.id, "IDTRE", ENTERED, replace(PERMIT, recorded_at=recorded_there)
+        )
+        added = tx.registry.add_permit(stay.id, extension, sequence=2)
+        database_now = tx.registry.session.execute(text("SELECT now()")).scalar_one()
+    assert stay.permits[0].recorded_at == recorded_there
+    assert added.recorded_at == database_now != recorded_there
+    with uow.begin() as tx:
+        stored = tx.registry.lock_stay(stay.id)
+    assert stored is not None
+    assert [p.recorded_at for p in stored.permits] == [recorded_there, database_now]

@@ -70,11 +70,14 @@ def test_the_first_load_writes_the_whole_sample(
     sample_settings: Settings, first_load: SampleSummary, village_of: VillageOf
 ) -> None:
     sample = generate_sample(PERSONS, today=first_load.day, village_of=village_of)
-    assert first_load.persons == first_load.persons_written == PERSONS
+    # The persons drawn, and the rule cases beside them.
+    assert len(sample) > PERSONS
+    assert first_load.persons == first_load.persons_written == len(sample)
     assert first_load.stays_written == sum(len(p.stays) for p in sample)
+    assert first_load.extensions_written == sum(len(s.extensions) for p in sample for s in p.stays)
     assert first_load.sightings_written == sum(len(p.sightings) for p in sample)
     persons, documents, stays, addresses, sightings = _counts(sample_settings)
-    assert persons == PERSONS
+    assert persons == len(sample)
     registered = sum(len(p.registration.documents) for p in sample)
     assert documents == registered + first_load.documents_written
     assert stays == first_load.stays_written
