@@ -149,7 +149,8 @@ class Stay(Base):
     # triggers of migration 0010 whenever ``stay_permits`` is written: the rules
     # find the present stays by it through ``ix_stays_present_permit_valid_until``.
     permit_valid_until: Mapped[date | None] = mapped_column(Date)
-    permit_sequence: Mapped[int | None] = mapped_column(SmallInteger)
+    # The period's own id: one key, so the planner knows a stay meets one period.
+    permit_id: Mapped[int | None] = mapped_column(Integer)
     permit_type: Mapped[str | None] = mapped_column(String(16))
     __table_args__ = (
         CheckConstraint("exited_at IS NULL OR exited_at >= entered_at", name="exit_after_entry"),

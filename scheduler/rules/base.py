@@ -108,7 +108,7 @@ OPEN_STATUS_LIST = "(" + ", ".join(f"'{status}'" for status in sorted(OPEN_STATU
 
 _STAY_COLUMNS = (
     "s.id AS stay_id, s.person_id, s.entered_at, s.entry_port_code, s.permit_valid_until,"
-    " s.permit_sequence, s.permit_type"
+    " s.permit_id, s.permit_type"
 )
 
 
@@ -116,13 +116,13 @@ def present_stays(condition: str = "TRUE") -> str:
     """The stays present as of the run (entered by then, not yet left) that meet ``condition``.
 
     ``condition`` is on ``stays s``; its permit state (``s.permit_valid_until``,
-    ``s.permit_sequence``, ``s.permit_type``: the period ending last, kept by
+    ``s.permit_id``, ``s.permit_type``: the period ending last, kept by
     migration 0010's triggers) is what a rule usually asks about, so that the
     stays still open come from the partial index of their last valid day and
     only a rule's window is read. Those that left after the run's instant (a
     run as of the past) come from the index of exits. Columns: ``stay_id``,
     ``person_id``, ``entered_at``, ``entry_port_code``, ``permit_valid_until``,
-    ``permit_sequence``, ``permit_type``.
+    ``permit_id``, ``permit_type``.
     """
     return f"""
     SELECT {_STAY_COLUMNS}
@@ -237,7 +237,7 @@ def present_on_last_period(condition: str) -> str:
         lp.permit_number, lp.type, lp.valid_from, lp.valid_until, lp.sponsor, lp.purpose,
         {person_name("p")} AS name, p.nationality, ad.district_code, ad.village_code
     FROM ({present_stays(condition)}) pr
-    JOIN stay_permits lp ON lp.stay_id = pr.stay_id AND lp.sequence = pr.permit_sequence
+    JOIN stay_permits lp ON lp.id = pr.permit_id
     JOIN persons p ON p.id = pr.person_id
     {current_address_of("pr.person_id")}
 """

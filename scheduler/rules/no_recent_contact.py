@@ -54,7 +54,7 @@ WITH holders AS (
     SELECT pr.stay_id, pr.person_id, pr.entered_at,
         lp.permit_number, lp.type, lp.valid_from, lp.valid_until, lp.sponsor, lp.purpose
     FROM ({present_stays(f"s.permit_type IN {_RESIDENT_TYPES} AND s.entered_at < {_CUTOFF}")}) pr
-    JOIN stay_permits lp ON lp.stay_id = pr.stay_id AND lp.sequence = pr.permit_sequence
+    JOIN stay_permits lp ON lp.id = pr.permit_id
 ),
 -- Who was heard of since the cutoff: the window of each table, read by its index of time,
 -- so the rule reads the last X days and not the history.

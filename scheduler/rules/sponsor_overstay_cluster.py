@@ -49,7 +49,7 @@ OVERSTAYING_SPONSEES = f"""
     SELECT pr.stay_id, pr.person_id, lp.sponsor, lp.type, lp.valid_until,
         {_TODAY} - lp.valid_until AS days_over
     FROM ({present_stays(f"s.permit_valid_until < {_TODAY}")}) pr
-    JOIN stay_permits lp ON lp.stay_id = pr.stay_id AND lp.sequence = pr.permit_sequence
+    JOIN stay_permits lp ON lp.id = pr.permit_id
     WHERE lp.sponsor <> ''
 """
 

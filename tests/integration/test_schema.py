@@ -126,8 +126,9 @@ def _person_id(connection: object) -> uuid.UUID:
 def _permit_state(connection: object, stay_id: uuid.UUID) -> tuple[object, ...]:
     row = connection.execute(  # type: ignore[attr-defined]
         text(
-            "SELECT CAST(permit_valid_until AS text), permit_sequence, permit_type"
-            " FROM stays WHERE id = :id"
+            "SELECT CAST(s.permit_valid_until AS text), sp.sequence, s.permit_type"
+            " FROM stays s LEFT JOIN stay_permits sp ON sp.id = s.permit_id"
+            " WHERE s.id = :id"
         ),
         {"id": stay_id},
     ).one()

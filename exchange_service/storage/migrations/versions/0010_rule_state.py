@@ -4,7 +4,7 @@ A rule asks "which present stays are on a permit ending before today" (or
 within 14 days, or in the last 90): with a million stays, each on its last
 permit period, answering that by sorting every period of every stay is a
 scan of the population on every run. So each stay keeps its permit state,
-the period ending last (``permit_valid_until``, ``permit_sequence``,
+the period ending last (``permit_valid_until``, ``permit_id``,
 ``permit_type``; the highest sequence wins a tie, as ``LAST_PERMIT_PERIODS``
 orders), written by a statement-level trigger on ``stay_permits`` in the
 statement that inserts the periods, whichever path inserts them (use case,
@@ -43,19 +43,19 @@ CREATE FUNCTION stays_sync_permit_state() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     UPDATE stays s
     SET permit_valid_until = last.valid_until,
-        permit_sequence = last.sequence,
+        permit_id = last.id,
         permit_type = last.type
     FROM (SELECT DISTINCT stay_id FROM changed) c
     LEFT JOIN LATERAL (
-        SELECT sp.valid_until, sp.sequence, sp.type
+        SELECT sp.valid_until, sp.id, sp.type
         FROM stay_permits sp
         WHERE sp.stay_id = c.stay_id
         ORDER BY sp.valid_until DESC, sp.sequence DESC
         LIMIT 1
     ) last ON true
     WHERE s.id = c.stay_id
-      AND (s.permit_valid_until, s.permit_sequence, s.permit_type)
-          IS DISTINCT FROM (last.valid_until, last.sequence, last.type);
+      AND (s.permit_valid_until, s.permit_id, s.permit_type)
+          IS DISTINCT FROM (last.valid_until, last.id, last.type);
     RETURN NULL;
 END
 $$
@@ -66,15 +66,15 @@ _TRIGGER = "stay_permits_state"
 
 def upgrade() -> None:
     op.add_column("stays", sa.Column("permit_valid_until", sa.Date(), nullable=True))
-    op.add_column("stays", sa.Column("permit_sequence", sa.SmallInteger(), nullable=True))
+    op.add_column("stays", sa.Column("permit_id", sa.Integer(), nullable=True))
     op.add_column("stays", sa.Column("permit_type", sa.String(length=16), nullable=True))
     op.execute(
         """
         UPDATE stays s
-        SET permit_valid_until = last.valid_until, permit_sequence = last.sequence,
+        SET permit_valid_until = last.valid_until, permit_id = last.id,
             permit_type = last.type
         FROM (
-            SELECT DISTINCT ON (stay_id) stay_id, valid_until, sequence, type
+            SELECT DISTINCT ON (stay_id) stay_id, valid_until, id, type
             FROM stay_permits
             ORDER BY stay_id, valid_until DESC, sequence DESC
         ) last
@@ -128,5 +128,5 @@ def downgrade() -> None:
     op.execute(f"DROP TRIGGER {_TRIGGER} ON stay_permits")
     op.execute("DROP FUNCTION stays_sync_permit_state()")
     op.drop_column("stays", "permit_type")
-    op.drop_column("stays", "permit_sequence")
+    op.drop_column("stays", "permit_id")
     op.drop_column("stays", "permit_valid_until")
