@@ -20,18 +20,18 @@ from exchange_service.api.server import ServerOptions, build_server
 from exchange_service.audit.log import AuditLog, open_audit_log
 from exchange_service.data.loader import RestrictedAreasFileError
 from exchange_service.domain.clock import Clock, system_clock
-from exchange_service.domain.permits import PermitLimits, PermitTypeLimit
 
 # The rule engine's composition lives apart, free of gRPC, so that the scheduler
 # process builds it too; its names stay importable from here.
 from exchange_service.rules_root import build_rule_engine as build_rule_engine  # noqa: PLC0414
+from exchange_service.rules_root import permit_limits as permit_limits  # noqa: PLC0414
 from exchange_service.rules_root import rule_engine_options as rule_engine_options  # noqa: PLC0414
 from exchange_service.rules_root import rule_settings as rule_settings  # noqa: PLC0414
 from exchange_service.security.agencies import load_agencies
 from exchange_service.security.revocation import RevocationList
 from exchange_service.services import Queries, QueryOptions, Registry, RegistryOptions
 from exchange_service.services.alerts import Alerts
-from exchange_service.settings import PermitLimitSetting, Settings
+from exchange_service.settings import Settings
 from exchange_service.storage.boundaries import load_boundaries
 from exchange_service.storage.database import UnitOfWork, make_engine
 from exchange_service.storage.migrate import upgrade_to_head
@@ -52,21 +52,6 @@ class Application:
     def close(self) -> None:
         self.engine.dispose()
         self.read_engine.dispose()
-
-
-def permit_limits(settings: Settings) -> PermitLimits:
-    """What each type of permit allows in one stay: for ExtendPermit and the rule alike."""
-
-    def limit(setting: PermitLimitSetting) -> PermitTypeLimit:
-        return PermitTypeLimit(setting.total_days, setting.extensions)
-
-    return PermitLimits(
-        voa=limit(settings.permit_voa),
-        visit=limit(settings.permit_visit),
-        limited_stay=limit(settings.permit_limited_stay),
-        permanent_stay=limit(settings.permit_permanent_stay),
-        diplomatic=limit(settings.permit_diplomatic),
-    )
 
 
 def registry_options(settings: Settings) -> RegistryOptions:

@@ -15,15 +15,42 @@ from sqlalchemy import Engine
 from exchange_service.domain.alerts import RuleDefinition, RuleName, RuleSettings
 from exchange_service.domain.audit import Actor
 from exchange_service.domain.clock import Clock, system_clock
+from exchange_service.domain.permits import PermitLimits, PermitTypeLimit
 from exchange_service.services.alerts import RuleEngine, RuleEngineOptions
-from exchange_service.settings import Settings
+from exchange_service.settings import PermitLimitSetting, Settings
 from exchange_service.storage.database import UnitOfWork
 
 
+def permit_limits(settings: Settings) -> PermitLimits:
+    """What each type of permit allows in one stay: for ExtendPermit and the rule alike."""
+
+    def limit(setting: PermitLimitSetting) -> PermitTypeLimit:
+        return PermitTypeLimit(setting.total_days, setting.extensions)
+
+    return PermitLimits(
+        voa=limit(settings.permit_voa),
+        visit=limit(settings.permit_visit),
+        limited_stay=limit(settings.permit_limited_stay),
+        permanent_stay=limit(settings.permit_permanent_stay),
+        diplomatic=limit(settings.permit_diplomatic),
+    )
+
+
+# The rules' numbers that are not settings ``rule_<field>``: the permit limits are the
+# registry's settings ``permit_<type>`` (ExtendPermit goes by the same value).
+_NOT_RULE_SETTINGS = frozenset({"permit_limits"})
+
+
 def rule_settings(settings: Settings) -> RuleSettings:
-    """Every rule's numbers: each ``RuleSettings`` field from the setting ``rule_<field>``."""
+    """Every rule's numbers: each ``RuleSettings`` field from the setting ``rule_<field>``,
+    and ``permit_limits`` from the settings ``permit_<type>`` (``permit_limits``)."""
     return RuleSettings(
-        **{f.name: getattr(settings, f"rule_{f.name}") for f in dataclasses.fields(RuleSettings)}
+        **{
+            f.name: getattr(settings, f"rule_{f.name}")
+            for f in dataclasses.fields(RuleSettings)
+            if f.name not in _NOT_RULE_SETTINGS
+        },
+        permit_limits=permit_limits(settings),
     )
 
 

@@ -24,6 +24,7 @@ from pydantic_settings import (
 )
 
 from exchange_service.domain.alerts import RuleSettings
+from exchange_service.domain.permits import PermitTypeLimit
 
 DEFAULT_SETTINGS_FILE = "pantau.toml"
 # The file `make run` serves with (PANTAU_SETTINGS in the Makefile).
@@ -56,6 +57,13 @@ class PermitLimitSetting(BaseModel):
     total_days: int | None = Field(default=None, ge=1)
     # Periods of the type after its first.
     extensions: int | None = Field(default=None, ge=0)
+
+
+_LIMITS = _RULES.permit_limits
+
+
+def _default_limit(limit: PermitTypeLimit) -> PermitLimitSetting:
+    return PermitLimitSetting(total_days=limit.total_days, extensions=limit.extensions)
 
 
 class Settings(BaseSettings):
@@ -100,16 +108,17 @@ class Settings(BaseSettings):
     # What each type of permit allows in one stay (domain/permits.py counts it):
     # ExtendPermit refuses to go over it, the rule PERMIT_LIMIT_EXCEEDED finds
     # stays over it. DOMAIN.md's stay permit lengths, all marked "(check)".
-    # Visa on arrival: 30 days, extendable once by 30.
-    permit_voa: PermitLimitSetting = PermitLimitSetting(total_days=60, extensions=1)
+    # The defaults: domain/permits.py's DOMAIN_PERMIT_LIMITS.
+    # Visa on arrival: 30 days, extendable once by 30 (60 days in all, 1 extension).
+    permit_voa: PermitLimitSetting = _default_limit(_LIMITS.voa)
     # Visit visa: 60 days, extensions up to 180 days in all (how many: not limited).
-    permit_visit: PermitLimitSetting = PermitLimitSetting(total_days=180)
+    permit_visit: PermitLimitSetting = _default_limit(_LIMITS.visit)
     # ITAS / KITAS: periods of 6 months, 1 or 2 years (investors 10); no limit in all.
-    permit_limited_stay: PermitLimitSetting = PermitLimitSetting()
+    permit_limited_stay: PermitLimitSetting = _default_limit(_LIMITS.limited_stay)
     # ITAP / KITAP: 5 years, renewable: no limit.
-    permit_permanent_stay: PermitLimitSetting = PermitLimitSetting()
+    permit_permanent_stay: PermitLimitSetting = _default_limit(_LIMITS.permanent_stay)
     # Diplomatic or service stay permit: per assignment: no limit.
-    permit_diplomatic: PermitLimitSetting = PermitLimitSetting()
+    permit_diplomatic: PermitLimitSetting = _default_limit(_LIMITS.diplomatic)
     log_level: str = "INFO"
 
     # --- mutual TLS (see `pantau pki` for development certificates) ---------

@@ -23,6 +23,7 @@ from exchange_service.domain.errors import (
     PantauError,
     PreconditionViolation,
 )
+from exchange_service.domain.permits import DOMAIN_PERMIT_LIMITS, PermitLimits
 
 
 class RuleName(enum.StrEnum):
@@ -404,10 +405,10 @@ class RuleFailed(PantauError):
 class RuleSettings:
     """Every number of every rule, with the domain brief's defaults (DOMAIN.md, issue 10).
 
-    ``exchange_service.app`` builds it from the settings named ``rule_<field>``.
-    The permit limits of PERMIT_LIMIT_EXCEEDED are the registry's own
-    (``ExtendPermit`` refuses past them), so that rule reads them where the
-    registry does, not from here.
+    ``exchange_service.app`` builds it from the settings named ``rule_<field>``,
+    but for ``permit_limits``: the limits of PERMIT_LIMIT_EXCEEDED are the
+    registry's own (``ExtendPermit`` refuses past them), so they come from the
+    settings ``permit_<type>`` the registry reads, one value for both.
     """
 
     # OVERSTAY: the fee per day overstayed (Pasal 78, PP 28/2019; check PP 45/2024), rupiah.
@@ -433,6 +434,8 @@ class RuleSettings:
     # RESTRICTED_AREA_PRESENCE: sightings in a restricted area within this many days count
     # (not a figure of the law: how far back a sighting still calls for a look).
     restricted_area_window_days: int = 30
+    # PERMIT_LIMIT_EXCEEDED: what each type of permit allows in one stay (DOMAIN.md; check).
+    permit_limits: PermitLimits = DOMAIN_PERMIT_LIMITS
 
 
 # The named parameters the engine gives every rule statement; a rule's own take other names.

@@ -104,6 +104,11 @@ EVIDENCE: Mapping[str, FieldRules] = MappingProxyType(
         "sponsees": _EVERY_VIEW,
         "sponsees_overstaying": _EVERY_VIEW,
         "min_sponsees": _EVERY_VIEW,
+        # PERMIT_LIMIT_EXCEEDED: each limit gone over (type, kind, value, the days or extensions
+        # made, how far over, the setting); the periods with their permit numbers, and as dates.
+        "exceeded_limits": _EVERY_VIEW,
+        "permit_periods": _FULL_VIEW_ONLY,
+        "permit_period_dates": _EVERY_VIEW,
     }
 )
 

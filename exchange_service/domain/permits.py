@@ -93,6 +93,22 @@ class PermitLimits:
         return {"permit_limits": json.dumps(rows)}
 
 
+# DOMAIN.md's table of stay permits, every figure there marked "(check)": the defaults of
+# the settings ``permit_<type>`` (and of ``RuleSettings.permit_limits``).
+DOMAIN_PERMIT_LIMITS = PermitLimits(
+    # Visa on arrival: 30 days, extendable once by 30.
+    voa=PermitTypeLimit(total_days=60, extensions=1),
+    # Visit visa: 60 days, extensions up to 180 days in all (how many: not limited).
+    visit=PermitTypeLimit(total_days=180),
+    # ITAS / KITAS: periods of 6 months, 1 or 2 years (investors 10); no limit in all.
+    limited_stay=PermitTypeLimit(),
+    # ITAP / KITAP: 5 years, renewable: no limit.
+    permanent_stay=PermitTypeLimit(),
+    # Diplomatic or service stay permit: per assignment: no limit.
+    diplomatic=PermitTypeLimit(),
+)
+
+
 def days_covered(periods: Sequence[StayPermit]) -> int:
     """Local calendar days at least one of the periods covers, both ends included."""
     total = 0

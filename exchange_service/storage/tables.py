@@ -196,6 +196,15 @@ class StayPermit(Base):
             name="type_code",
         ),
         Index("ix_stay_permits_recorded_at", "recorded_at", postgresql_include=["stay_id"]),
+        # PERMIT_LIMIT_EXCEEDED's candidates (migration 0011): the stays with an extension,
+        # and by type the periods longer than a limit.
+        Index("ix_stay_permits_extensions", "stay_id", postgresql_where=text("sequence > 1")),
+        Index(
+            "ix_stay_permits_type_length",
+            "type",
+            text("(valid_until - valid_from)"),
+            postgresql_include=["stay_id"],
+        ),
     )
 
 

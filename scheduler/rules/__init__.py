@@ -15,6 +15,7 @@ from scheduler.rules.base import Rule
 from scheduler.rules.no_recent_contact import NO_RECENT_CONTACT
 from scheduler.rules.overstay import OVERSTAY
 from scheduler.rules.permit_expiring import PERMIT_EXPIRING
+from scheduler.rules.permit_limit_exceeded import PERMIT_LIMIT_EXCEEDED
 from scheduler.rules.restricted_area_presence import RESTRICTED_AREA_PRESENCE
 from scheduler.rules.sponsor_overstay_cluster import SPONSOR_OVERSTAY_CLUSTER
 from scheduler.rules.unreported_address_change import UNREPORTED_ADDRESS_CHANGE
@@ -29,6 +30,7 @@ RULES: Mapping[RuleName, Rule] = MappingProxyType(
             NO_RECENT_CONTACT,
             RESTRICTED_AREA_PRESENCE,
             SPONSOR_OVERSTAY_CLUSTER,
+            PERMIT_LIMIT_EXCEEDED,
         )
     }
 )

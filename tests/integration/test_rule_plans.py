@@ -10,7 +10,10 @@ them through the GiST index of the points, once per area), never the
 history; and the rules about permits read the stays of their window through
 the index of the present stays' last valid day, never every stay (how each
 stay's last period is then joined depends on the sizes; ``make bench-rules``
-records the plans at a million).
+records the plans at a million). PERMIT_LIMIT_EXCEEDED reads only the stays
+that can go over a limit (an extension of a visitor's permit, or a period
+longer than its type allows), through the indexes of migration 0011, and their
+periods by stay: never every permit period.
 """
 
 from __future__ import annotations
@@ -27,6 +30,8 @@ from exchange_service.domain.alerts import RuleName, RuleSettings
 from scheduler.rules import RULES
 
 PERSONS = 8_000
+# Visitors come and go: the present ones are few beside the residents.
+VISITORS = 200
 # Older sightings per person (the history no rule's window holds).
 HISTORY = 10
 # The window the rules that read sightings may read at most: the last 180 days.
@@ -54,13 +59,55 @@ FROM generate_series(1, :n) i;
 INSERT INTO stay_permits (stay_id, sequence, permit_number, type, valid_from, valid_until,
     sponsor, purpose)
 SELECT md5('s' || i)::uuid, 1, 'P-' || i,
-    (ARRAY['VOA', 'VISIT', 'LIMITED_STAY', 'PERMANENT_STAY'])[1 + i % 4],
+    -- Visitors (VOA, VISIT) among those of short periods, within their types' limits: the
+    -- long periods are ITAS and ITAP, which have none.
+    CASE WHEN i % 7 = 0 THEN (ARRAY['VOA', 'VISIT', 'LIMITED_STAY', 'PERMANENT_STAY'])[1 + i % 4]
+        ELSE (ARRAY['LIMITED_STAY', 'PERMANENT_STAY'])[1 + i % 2] END,
     CAST(:today AS date) - (20 + i % 400),
     -- Every 7th overstays, every 11th (not 7th) expires within two weeks.
     CAST(:today AS date) - (20 + i % 400) + CASE WHEN i % 7 = 0 THEN 10
         WHEN i % 11 = 0 THEN 20 + i % 400 + i % 15 ELSE 800 END,
     'Sponsor ' || (i % 40), CASE WHEN i % 3 = 0 THEN 'oil and gas work' ELSE 'tourism' END
 FROM generate_series(1, :n) i;
+
+-- Every 20th ITAS or ITAP renewed once, within its type (no limit): a stay with an extension.
+INSERT INTO stay_permits (stay_id, sequence, permit_number, type, valid_from, valid_until,
+    sponsor, purpose)
+SELECT stay_id, 2, permit_number || '-2', type, valid_until + 1, valid_until + 365, sponsor,
+    purpose
+FROM stay_permits
+WHERE sequence = 1 AND type IN ('LIMITED_STAY', 'PERMANENT_STAY')
+    AND substr(permit_number, 3)::int % 20 = 3;
+
+-- Visitors who came 40 days ago: a VOA extended once to 60 days in all (half of them to 61,
+-- over its limit), and a VISIT of a single period of 171 to 190 days (those over 180 days
+-- over its limit). Ending weeks from now, they neither overstay nor expire soon.
+INSERT INTO persons (id, family_name, given_names, name_key, nationality, birth_year,
+    birth_month, birth_day, sex)
+SELECT md5('q' || i)::uuid, 'Visitor' || i, 'Test', 'visitor' || i || ' test', 'AUS', 1990, 1,
+    1, 'F'
+FROM generate_series(1, :visitors) i;
+
+INSERT INTO stays (id, person_id, entry_port_code, entered_at)
+SELECT md5('t' || i)::uuid, md5('q' || i)::uuid, 'IDTRE',
+    CAST(:as_of AS timestamptz) - interval '40 days'
+FROM generate_series(1, :visitors) i;
+
+INSERT INTO stay_permits (stay_id, sequence, permit_number, type, valid_from, valid_until,
+    sponsor, purpose)
+SELECT md5('t' || i)::uuid, 1, 'Q-' || i, CASE WHEN i % 2 = 0 THEN 'VOA' ELSE 'VISIT' END,
+    CAST(:today AS date) - 40,
+    CASE WHEN i % 2 = 0 THEN CAST(:today AS date) - 11
+        ELSE CAST(:today AS date) - 40 + 170 + i % 20 END,
+    'Sponsor ' || (i % 40), 'tourism'
+FROM generate_series(1, :visitors) i;
+
+INSERT INTO stay_permits (stay_id, sequence, permit_number, type, valid_from, valid_until,
+    sponsor, purpose)
+SELECT md5('t' || i)::uuid, 2, 'Q-' || i || '-2', 'VOA', CAST(:today AS date) - 10,
+    CAST(:today AS date) + 19 + (i / 2) % 2, 'Sponsor ' || (i % 40), 'tourism'
+FROM generate_series(1, :visitors) i
+WHERE i % 2 = 0;
 
 INSERT INTO addresses (id, person_id, line, location, district_code, village_code,
     effective_from, reported_at)
@@ -114,7 +161,13 @@ def population(engine: Engine) -> Iterator[Connection]:
     with engine.connect() as connection:
         transaction = connection.begin()
         try:
-            values = {"n": PERSONS, "history": HISTORY, "as_of": AS_OF, "today": TODAY}
+            values = {
+                "n": PERSONS,
+                "visitors": VISITORS,
+                "history": HISTORY,
+                "as_of": AS_OF,
+                "today": TODAY,
+            }
             for statement in POPULATION.split(";"):
                 if statement.strip():
                     connection.execute(text(statement), values)
@@ -214,9 +267,43 @@ def test_the_permit_rules_read_the_stays_of_their_window(
     assert read < PERSONS / 4, read
 
 
+def test_the_permit_limit_rule_reads_only_its_candidates_through_the_indexes(
+    population: Connection,
+) -> None:
+    rule = RuleName.PERMIT_LIMIT_EXCEEDED
+    plan = _plan(population, RULES[rule].findings_sql, rule)
+    permits = _scans_of(plan, "stay_permits")
+    assert all(scan["Node Type"] != "Seq Scan" for scan in permits), [
+        (scan["Node Type"], scan.get("Index Name")) for scan in permits
+    ]
+    indexes = {node.get("Index Name") for node in _nodes(plan)}
+    # The stays with an extension, and by type the periods as long as its limit or longer.
+    assert {"ix_stay_permits_extensions", "ix_stay_permits_type_length"} <= indexes
+    length_scans = [
+        node for node in _nodes(plan) if node.get("Index Name") == "ix_stay_permits_type_length"
+    ]
+    # One range scan per type with a limit in all (VOA, VISIT), each once.
+    assert sorted(node["Index Cond"] for node in length_scans) == [
+        "(((type)::text = 'VISIT'::text) AND ((valid_until - valid_from) >= 180))",
+        "(((type)::text = 'VOA'::text) AND ((valid_until - valid_from) >= 60))",
+    ]
+    assert all(node["Actual Loops"] == 1 for node in length_scans)
+    total = _count(population, "SELECT count(*) FROM stay_permits")
+    read = sum(_rows_read(scan) for scan in permits)
+    assert read < total / 4, (read, total)
+    stays = _scans_of(plan, "stays")
+    assert all(scan["Node Type"] != "Seq Scan" for scan in stays), [
+        (scan["Node Type"], scan.get("Index Name")) for scan in stays
+    ]
+    assert sum(_rows_read(scan) for scan in stays) < PERSONS / 4
+    # What it finds: of the visitors, the VOA extended to 61 days (a quarter) and the VISIT
+    # of more than 180 days (a quarter); the renewed ITAS and ITAP are within (no limit).
+    assert plan["Actual Rows"] == VISITORS // 2
+
+
 def test_the_rules_find_what_the_population_holds(population: Connection) -> None:
     # Not plans of empty sets: each rule's findings hold rows in this population.
-    for rule in (*SIGHTING_RULES, *PERMIT_WINDOW_RULES):
+    for rule in (*SIGHTING_RULES, *PERMIT_WINDOW_RULES, RuleName.PERMIT_LIMIT_EXCEEDED):
         parameters = {
             **RULES[rule].parameters(RuleSettings(), AS_OF, TODAY),
             "as_of": AS_OF,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -267,6 +268,7 @@ def test_the_catalogue_lists_its_rules_with_their_numbers(rule_engine: RuleEngin
         RuleName.NO_RECENT_CONTACT,
         RuleName.RESTRICTED_AREA_PRESENCE,
         RuleName.SPONSOR_OVERSTAY_CLUSTER,
+        RuleName.PERMIT_LIMIT_EXCEEDED,
     ]
     assert rule_engine.numbers(RuleName.OVERSTAY) == {
         "fee_per_day_idr": 1_000_000,
@@ -285,6 +287,15 @@ def test_the_catalogue_lists_its_rules_with_their_numbers(rule_engine: RuleEngin
         "min_sponsees": 3,
         "window_days": 90,
     }
+    limits = rule_engine.numbers(RuleName.PERMIT_LIMIT_EXCEEDED)
+    assert list(limits) == ["permit_limits"]
+    assert json.loads(str(limits["permit_limits"])) == [
+        {"type": "VOA", "total_days": 60, "extensions": 1},
+        {"type": "VISIT", "total_days": 180, "extensions": None},
+        {"type": "LIMITED_STAY", "total_days": None, "extensions": None},
+        {"type": "PERMANENT_STAY", "total_days": None, "extensions": None},
+        {"type": "DIPLOMATIC", "total_days": None, "extensions": None},
+    ]
 
 
 def test_every_number_of_a_rule_comes_from_the_settings(

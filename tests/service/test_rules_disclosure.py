@@ -1,6 +1,7 @@
-"""What the alerts of the address, contact, area and sponsor rules hold, and what the views get.
+"""What the alerts of the address, contact, area, sponsor and permit limit rules hold, and what
+the views get.
 
-One small world trips each of the four rules; every key of their evidence is
+One small world trips each of the five rules; every key of their evidence is
 classified by the disclosure policy, and the DISTRICT view of each alert
 holds no coordinates, address line, place name, distance, permit number or
 sponsor, at any depth of the evidence.
@@ -15,6 +16,7 @@ from typing import Any
 from sqlalchemy import Connection, text
 
 from exchange_service.domain import commands as cmd
+from exchange_service.domain import model
 from exchange_service.domain.agencies import DataView
 from exchange_service.domain.alerts import Alert, RuleName
 from exchange_service.domain.disclosure import EVIDENCE, disclose
@@ -36,6 +38,7 @@ RULES = (
     RuleName.NO_RECENT_CONTACT,
     RuleName.RESTRICTED_AREA_PRESENCE,
     RuleName.SPONSOR_OVERSTAY_CLUSTER,
+    RuleName.PERMIT_LIMIT_EXCEEDED,
 )
 # What would place a person more finely than a village, or name a permit or its sponsor.
 WITHHELD_FROM_DISTRICT = {
@@ -61,9 +64,12 @@ def _keys(value: Any) -> Iterator[str]:
             yield from _keys(item)
 
 
-def _world(registry: Registry, clock: SettableClock, connection: Connection) -> None:
+def _world(
+    registry: Registry, clock: SettableClock, connection: Connection, uow: SavepointUnitOfWork
+) -> None:
     """Three crewmen of one sponsor overstaying, one of them seen far from home twice and at
-    the Tarempa port with a tourist's permit; and a KITAS holder no one has heard of."""
+    the Tarempa port with a tourist's permit; a KITAS holder no one has heard of; and a
+    tourist whose visa on arrival was imported extended twice."""
     for n, family in enumerate(("Nguyen", "Tran", "Le")):
         last_day = TODAY - timedelta(days=10 + n)
         first_day = last_day - timedelta(days=29)
@@ -113,6 +119,30 @@ def _world(registry: Registry, clock: SettableClock, connection: Connection) -> 
     report_address(
         connection, resident, at=c.MATAK, effective_from=entered, reported_at=wib(entered, 12)
     )
+    arrived = TODAY - timedelta(days=20)
+    tourist = arrive(
+        registry,
+        clock,
+        at=wib(arrived, 10),
+        permit=permit(
+            PermitType.VOA, arrived, arrived + timedelta(days=9), number="VOA-31", sponsor=SPONSOR
+        ),
+        family="Brown",
+    )
+    with uow.begin() as tx:
+        for sequence, (first, last) in enumerate(((10, 19), (20, 35)), start=2):
+            tx.registry.add_permit(
+                tourist.stay.id,
+                model.StayPermit(
+                    f"VOA-3{sequence}",
+                    PermitType.VOA,
+                    arrived + timedelta(days=first),
+                    arrived + timedelta(days=last),
+                    SPONSOR,
+                    "tourism",
+                ),
+                sequence=sequence,
+            )
 
 
 def test_every_evidence_key_is_classified_and_district_gets_no_finer_place(
@@ -122,7 +152,7 @@ def test_every_evidence_key_is_classified_and_district_gets_no_finer_place(
     clock: SettableClock,
     connection: Connection,
 ) -> None:
-    _world(registry, clock, connection)
+    _world(registry, clock, connection, uow)
     alerts: list[Alert] = []
     for rule in RULES:
         run = rule_engine.run(rule, as_of=wib(TODAY, 9))
@@ -137,7 +167,7 @@ def test_every_evidence_key_is_classified_and_district_gets_no_finer_place(
         district = disclose(alert, DataView.DISTRICT)
         found = set(_keys(dict(district.evidence)))
         assert not found & WITHHELD_FROM_DISTRICT, (alert.rule, found & WITHHELD_FROM_DISTRICT)
-        for withheld in (SPONSOR, "VISIT-770", "KITAS-9", "Jl. Hang Tuah", "Dermaga"):
+        for withheld in (SPONSOR, "VISIT-770", "KITAS-9", "VOA-3", "Jl. Hang Tuah", "Dermaga"):
             assert withheld not in repr(district), (alert.rule, withheld)
         # The full view keeps them.
         assert disclose(alert, DataView.FULL) == alert

@@ -7,8 +7,11 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from exchange_service.domain.alerts import RuleName
 from exchange_service.domain.errors import InvalidInput
 from exchange_service.settings import SCHEDULER_CRONS, load_settings
+from scheduler.process import _catalogued
+from scheduler.rules import RULES
 from scheduler.schedule import DueRun, Schedule, cron_trigger
 
 WIB = ZoneInfo("Asia/Jakarta")
@@ -43,6 +46,12 @@ def test_the_default_schedule_runs_every_rule_after_midnight_and_the_permit_rule
         if rule in ("OVERSTAY", "PERMIT_EXPIRING"):
             wanted.append(_wib(2, 7, 0))
         assert slots == wanted, rule
+
+
+def test_the_catalogue_holds_every_scheduled_rule_so_the_scheduler_runs_them_all() -> None:
+    schedule = Schedule.from_settings(load_settings())
+    assert set(RULES) == set(SCHEDULER_CRONS) == set(RuleName)
+    assert list(_catalogued(schedule).rules) == list(schedule.rules)
 
 
 def test_a_cron_is_read_on_the_office_clock_not_utc() -> None:
