@@ -230,17 +230,38 @@ def present_on_last_period(condition: str) -> str:
     """The stays present as of the run that meet ``condition`` (on ``stays s``, see
     ``present_stays``), each on its last permit period, with its person and the person's
     current place, one row a stay: stay_id, person_id, entered_at, entry_port_code; the
+    stay's permit_id and permit_valid_until (its last period's id and last day); the
     period's permit_number, type, valid_from, valid_until, sponsor, purpose; the person's
-    name and nationality; district_code and village_code."""
+    name and nationality; the current address's address_id, district_code and village_code.
+
+    The period and the person always exist (the stay's permit state names its period;
+    a stay's person is a foreign key): they are LEFT JOINed so that a statement reading
+    none of their columns (the keys and ``stay_inputs`` of a finding) does not read them.
+    """
     return f"""
     SELECT pr.stay_id, pr.person_id, pr.entered_at, pr.entry_port_code,
+        pr.permit_id, pr.permit_valid_until,
         lp.permit_number, lp.type, lp.valid_from, lp.valid_until, lp.sponsor, lp.purpose,
-        {person_name("p")} AS name, p.nationality, ad.district_code, ad.village_code
+        {person_name("p")} AS name, p.nationality,
+        ca.address_id, ad.district_code, ad.village_code
     FROM ({present_stays(condition)}) pr
-    JOIN stay_permits lp ON lp.id = pr.permit_id
-    JOIN persons p ON p.id = pr.person_id
+    LEFT JOIN stay_permits lp ON lp.id = pr.permit_id
+    LEFT JOIN persons p ON p.id = pr.person_id
     {current_address_of("pr.person_id")}
 """
+
+
+def stay_inputs(row: str, *values: str) -> str:
+    """The ``inputs`` of a finding about a ``present_on_last_period`` row: the keys of what
+    it is made of, and ``values`` (what the rule computes from the run's day).
+
+    Keys stand for content here because none of those rows ever changes: periods and
+    addresses are append-only, persons are not updated, and a stay's new period or a
+    person's new address changes ``permit_id`` or ``address_id``. So the rule's inputs
+    are read from the stays and current addresses alone.
+    """
+    keys = (f"{row}.stay_id", f"{row}.person_id", f"{row}.permit_id", f"{row}.address_id")
+    return f"concat_ws('|', {', '.join((*keys, *values))})"
 
 
 def stay_evidence(row: str) -> str:

@@ -26,6 +26,7 @@ from scheduler.rules.base import (
     rupiah,
     stay_evidence,
     stay_facts,
+    stay_inputs,
 )
 
 _FEE = "CAST(:fee_per_day_idr AS bigint)"
@@ -33,9 +34,10 @@ _LIMIT = "CAST(:deportation_after_days AS integer)"
 
 FINDINGS = f"""
 WITH overstays AS (
-    SELECT s.*, CAST(:today AS date) - s.valid_until AS days_over
+    SELECT s.*, CAST(:today AS date) - s.permit_valid_until AS days_over
+    -- Said once, on the stay's own last valid day (its last period's), so the planner does
+    -- not count the same condition twice in its estimates.
     FROM ({present_on_last_period("s.permit_valid_until < CAST(:today AS date)")}) s
-    WHERE s.valid_until < CAST(:today AS date)
 ),
 described AS (
     SELECT o.*, o.days_over * {_FEE} AS fee_idr, o.days_over > {_LIMIT} AS past_limit
@@ -83,7 +85,7 @@ SELECT
         {rupiah(_FEE)})
     END AS summary_en,
     CASE WHEN d.past_limit THEN 'DEPORTATION_AND_ENTRY_BAN' ELSE 'OVERSTAY_FEE' END AS action,
-    CAST(ROW(d.*) AS text) AS inputs
+    {stay_inputs("d", "d.days_over")} AS inputs
 FROM described d
 """
 

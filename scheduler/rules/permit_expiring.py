@@ -23,6 +23,7 @@ from scheduler.rules.base import (
     present_on_last_period,
     stay_evidence,
     stay_facts,
+    stay_inputs,
 )
 
 _WITHIN = "CAST(:within_days AS integer)"
@@ -31,10 +32,10 @@ _WINDOW = f"s.permit_valid_until BETWEEN CAST(:today AS date) AND CAST(:today AS
 
 FINDINGS = f"""
 WITH described AS (
-    SELECT s.*, s.valid_until - CAST(:today AS date) AS days_left
+    SELECT s.*, s.permit_valid_until - CAST(:today AS date) AS days_left
+    -- The window is the stays' own last valid day, which is their last period's: said once,
+    -- so the planner does not count the same condition twice in its estimates.
     FROM ({present_on_last_period(_WINDOW)}) s
-    WHERE s.valid_until >= CAST(:today AS date)
-      AND s.valid_until - CAST(:today AS date) <= {_WITHIN}
 )
 SELECT
     'PERSON' AS subject_kind,
@@ -66,7 +67,7 @@ SELECT
         {date_en("d.valid_until")}
     ) AS summary_en,
     'NONE' AS action,
-    CAST(ROW(d.*) AS text) AS inputs
+    {stay_inputs("d", "d.days_left")} AS inputs
 FROM described d
 """
 
