@@ -9,7 +9,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 NODE_STAMP := node_modules/.installed
 
-.PHONY: run test setup venv db node proto lint typecheck test-only bench clean
+.PHONY: run test setup venv db node proto lint typecheck test-only bench bench-rules clean
 
 # Development settings: var/pki certificates, var/audit key and checkpoints.
 RUN_ENV := PANTAU_SETTINGS=deploy/pantau.dev.toml
@@ -69,6 +69,11 @@ test-only:
 bench: setup
 	$(RUN_ENV) $(BIN)/pantau pki --out var/pki
 	$(RUN_ENV) $(BIN)/pantau bench
+
+# The rules' sweep over the same population against a bare scan of the tables they read
+# (issue 10); the query plans go to var/bench/rule-plans.txt.
+bench-rules: setup
+	$(RUN_ENV) $(BIN)/pantau bench-rules
 
 clean:
 	rm -rf $(VENV) node_modules .mypy_cache .ruff_cache .pytest_cache

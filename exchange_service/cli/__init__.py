@@ -6,10 +6,31 @@ import argparse
 import logging
 import sys
 from pathlib import Path
+from typing import Any
 
 from exchange_service.cli.audit import add_audit_parser, run_audit_command
 from exchange_service.cli.rules import add_rules_parser, rules_settings, run_rules_command
 from exchange_service.settings import load_settings
+
+
+def _add_bench_parsers(commands: Any) -> None:
+    """``bench`` and ``bench-rules``."""
+    bench = commands.add_parser("bench", help="bulk-load a large population and measure")
+    bench.add_argument("--persons", type=int, default=1_000_000)
+    bench.add_argument("--sightings", type=int, default=3_000_000)
+    bench.add_argument("--seconds", type=float, default=10.0, help="per measurement")
+    bench_rules = commands.add_parser(
+        "bench-rules",
+        help="bulk-load the bench population, then time the rules' sweep against a bare scan",
+    )
+    bench_rules.add_argument("--persons", type=int, default=1_000_000)
+    bench_rules.add_argument("--sightings", type=int, default=3_000_000)
+    bench_rules.add_argument(
+        "--plans",
+        type=Path,
+        default=Path("var/bench/rule-plans.txt"),
+        help="where the rules' query plans of the noop sweep go",
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -36,10 +57,7 @@ def main(argv: list[str] | None = None) -> int:
         help="persons drawn from the groups (the rule cases come on top)",
     )
     sample.add_argument("--seed", type=int, default=2105)
-    bench = commands.add_parser("bench", help="bulk-load a large population and measure")
-    bench.add_argument("--persons", type=int, default=1_000_000)
-    bench.add_argument("--sightings", type=int, default=3_000_000)
-    bench.add_argument("--seconds", type=float, default=10.0, help="per measurement")
+    _add_bench_parsers(commands)
     add_audit_parser(commands)
     add_rules_parser(commands)
     scheduler = commands.add_parser(
@@ -87,6 +105,17 @@ def main(argv: list[str] | None = None) -> int:
         from exchange_service.tools.bench import run_bench
 
         run_bench(settings, persons=args.persons, sightings=args.sightings, seconds=args.seconds)
+    elif args.command == "bench-rules":
+        from exchange_service.tools.bench.rules import run_rules_bench
+        from scheduler.rules import RULES
+
+        run_rules_bench(
+            settings,
+            RULES,
+            persons=args.persons,
+            sightings=args.sightings,
+            plans_file=args.plans,
+        )
     return 0
 
 

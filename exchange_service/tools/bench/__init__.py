@@ -56,7 +56,16 @@ from exchange_service.tools.bench.load_client import (
 from exchange_service.tools.bench.population import Population, load_population
 from exchange_service.tools.bench.servers import ServerProcess, run_echo, run_pantau, server_process
 
-__all__ = ["BENCH_DATABASE", "MTLS_TARGETS", "TARGETS", "run_bench"]
+__all__ = [
+    "BENCH_DATABASE",
+    "MTLS_TARGETS",
+    "TARGETS",
+    "BenchDatabase",
+    "fresh_database",
+    "load_with_progress",
+    "run_bench",
+    "target_met",
+]
 
 BENCH_DATABASE = "pantau_bench"
 TEMPLATE_DATABASE = "pantau_template"
@@ -188,7 +197,10 @@ class _ProgressHook:
         self._progress.update(task, completed=done)
 
 
-def _load(database: BenchDatabase, persons: int, sightings: int, console: Console) -> Population:
+def load_with_progress(
+    database: BenchDatabase, persons: int, sightings: int, console: Console
+) -> Population:
+    """Loads the population into the fresh database, each phase a progress bar on stderr."""
     columns = (
         "[progress.description]{task.description:<18}",
         BarColumn(),
@@ -238,7 +250,8 @@ def _cpu_ms(measurement: Measurement) -> float | None:
     return None if cpu is None else round(cpu, 3)
 
 
-def _met(op: str, bound: float, value: float) -> bool:
+def target_met(op: str, bound: float, value: float) -> bool:
+    """Whether ``value`` meets a target ``(op, bound)`` of ``TARGETS``: ``>=`` or ``<=``."""
     return value >= bound if op == ">=" else value <= bound
 
 
@@ -258,7 +271,7 @@ def run_bench(
     console = Console(stderr=True, soft_wrap=True)
     console.print(f"[bold]pantau bench[/]: {persons:,} persons, {sightings:,} sightings")
     database = fresh_database(settings, database_name)
-    population = _load(database, persons, sightings, console)
+    population = load_with_progress(database, persons, sightings, console)
     console.print(
         f"loaded in {population.load_seconds:.1f} s (COPY, keys, indexes, VACUUM ANALYZE)"
     )
@@ -339,7 +352,7 @@ def run_bench(
         "audit": True,
     }
     for name, (op, bound) in (MTLS_TARGETS if result["mtls"] else TARGETS).items():
-        verdict = "[green]met[/]" if _met(op, bound, result[name]) else "[red]missed[/]"
+        verdict = "[green]met[/]" if target_met(op, bound, result[name]) else "[red]missed[/]"
         console.print(f"target {name} {op} {bound:g}: {result[name]} {verdict}")
     print(json.dumps(result), flush=True)
     return result
