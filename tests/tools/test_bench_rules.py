@@ -211,6 +211,23 @@ def test_the_population_is_as_of_its_instant(bench: Bench) -> None:
     assert extended[0] > 0
 
 
+def test_each_loaded_stay_keeps_its_permit_state_as_the_trigger_would(bench: Bench) -> None:
+    with psycopg.connect(bench.conninfo) as connection:
+        wrong = connection.execute(
+            "SELECT count(*) FROM stays s LEFT JOIN LATERAL ("
+            "  SELECT sp.id, sp.valid_until, sp.type FROM stay_permits sp"
+            "  WHERE sp.stay_id = s.id ORDER BY sp.valid_until DESC, sp.sequence DESC LIMIT 1"
+            ") last ON true"
+            " WHERE (s.permit_id, s.permit_valid_until, s.permit_type)"
+            "  IS DISTINCT FROM (last.id, last.valid_until, last.type)"
+        ).fetchone()
+        enabled = connection.execute(
+            "SELECT tgenabled FROM pg_trigger WHERE tgname = 'stay_permits_state'"
+        ).fetchone()
+    assert wrong == (0,)
+    assert enabled == ("O",)
+
+
 def test_purposes_are_told_allowed_as_the_rule_tells_them(engine: Engine) -> None:
     phrases = ["oil and gas", "crew", "awak kapal", "Offshore", "port work", "tourism"]
     with engine.connect() as connection:

@@ -940,6 +940,21 @@ def _load_sightings(
             progress("sightings", stop, sightings)
 
 
+_PERMIT_STATE_TRIGGER = "ALTER TABLE stay_permits {} TRIGGER stay_permits_state"
+# Each stay's permit state as the trigger of migration 0010 keeps it: the period ending
+# last, the highest sequence of a tie.
+_PERMIT_STATE = """
+    UPDATE stays s
+    SET permit_valid_until = last.valid_until, permit_id = last.id, permit_type = last.type
+    FROM (
+        SELECT DISTINCT ON (stay_id) stay_id, valid_until, id, type
+        FROM stay_permits
+        ORDER BY stay_id, valid_until DESC, sequence DESC
+    ) last
+    WHERE s.id = last.stay_id
+"""
+
+
 def load_population(
     conninfo: str,
     *,
@@ -973,8 +988,16 @@ def load_population(
         started = time.perf_counter()
         schema = bulk.snapshot(admin, LOADED_TABLES)
         bulk.drop_all(admin, schema)
-        _load_persons(conninfo, generator, persons, progress)
-        _load_sightings(conninfo, generator, sightings, progress)
+        # The periods are COPYed beside their stays, on connections of their own: the
+        # trigger keeping each stay's permit state (migration 0010) would not see the
+        # stays, so it is set aside and the state is written once, set-based, after both.
+        admin.execute(_PERMIT_STATE_TRIGGER.format("DISABLE"))
+        try:
+            _load_persons(conninfo, generator, persons, progress)
+            _load_sightings(conninfo, generator, sightings, progress)
+            admin.execute(_PERMIT_STATE)
+        finally:
+            admin.execute(_PERMIT_STATE_TRIGGER.format("ENABLE"))
         built = 0
         lock = threading.Lock()
 
