@@ -211,7 +211,9 @@ OVER_LIMIT_EXTENSION_DAYS = {"VOA": 60, "VISIT": 150}
 SPONSEES_PER_SPONSOR = 40
 # Sightings: at times weighted toward the recent past (this mean, before the stay's end),
 # around the home, or (this share) around another village.
-SIGHTING_RECENCY_MEAN_DAYS = 45.0
+# A mean of half a year puts about a sixth of the sightings in the last 30 days (lodging
+# reports of the visitors there now, checks of the residents), the rest over the stays.
+SIGHTING_RECENCY_MEAN_DAYS = 180.0
 NEAR_HOME_SPREAD_METERS = 400.0
 TRAVEL_SHARE = 0.03
 # Persons (of all; drawn from those present 40 days or more) seen 2 to 4 times in the last
