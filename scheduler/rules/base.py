@@ -266,7 +266,7 @@ def stay_inputs(row: str, *values: str) -> str:
 
 def stay_evidence(row: str) -> str:
     """``jsonb_build_object`` arguments: the person, the stay and its permit of a
-    ``PRESENT_ON_LAST_PERIOD`` row (keys classified in ``domain.disclosure.EVIDENCE``)."""
+    ``present_on_last_period`` row (keys classified in ``domain.disclosure.EVIDENCE``)."""
     pairs = {
         "person_name": f"{row}.name",
         "nationality": f"{row}.nationality",

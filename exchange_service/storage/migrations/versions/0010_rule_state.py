@@ -5,8 +5,8 @@ within 14 days, or in the last 90): with a million stays, each on its last
 permit period, answering that by sorting every period of every stay is a
 scan of the population on every run. So each stay keeps its permit state,
 the period ending last (``permit_valid_until``, ``permit_id``,
-``permit_type``; the highest sequence wins a tie, as ``LAST_PERMIT_PERIODS``
-orders), written by a statement-level trigger on ``stay_permits`` in the
+``permit_type``; the highest sequence wins a tie, as the rules ordered the periods
+before), written by a statement-level trigger on ``stay_permits`` in the
 statement that inserts the periods, whichever path inserts them (use case,
 import, legacy data); periods are never updated or deleted (the table is
 append-only, migration 0001's triggers refuse it). A partial index on the present stays' last valid
