@@ -2,21 +2,24 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import os
 import signal
 import sys
 import threading
-from dataclasses import dataclass
+from concurrent import futures
+from dataclasses import dataclass, field
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import grpc
-from grpc_health.v1 import health
+from grpc_health.v1._async import HealthServicer
 from sqlalchemy import Engine
 
-from exchange_service.api.access import DEV_AGENCY_KEY, AccessInterceptor
-from exchange_service.api.audit import AuditInterceptor
-from exchange_service.api.server import ServerOptions, build_server
+from exchange_service.api.access import DEV_AGENCY_KEY, Access
+from exchange_service.api.edge import EdgeLimits
+from exchange_service.api.server import ServerOptions, build_server, set_serving
 from exchange_service.audit.log import AuditLog, open_audit_log
 from exchange_service.data.loader import RestrictedAreasFileError
 from exchange_service.domain.clock import Clock, system_clock
@@ -112,20 +115,77 @@ def migrate(settings: Settings) -> None:
         engine.dispose()
 
 
+# How long past its grace gRPC's own stop may take before the shutdown goes on without it.
+STOP_WATCHDOG_SECONDS = 5.0
+
+_loop_lock = threading.Lock()
+_loops: list[tuple[asyncio.AbstractEventLoop, threading.Thread]] = []
+
+
+def _grpc_loop() -> tuple[asyncio.AbstractEventLoop, threading.Thread]:
+    """The process's one event loop for gRPC servers, on a daemon thread of its own.
+
+    One for the process, never closed: grpc.aio's completion queue poller is
+    process-wide and keeps calling into the loop it started with.
+    """
+    with _loop_lock:
+        if not _loops:
+            loop = asyncio.new_event_loop()
+            thread = threading.Thread(target=loop.run_forever, name="pantau-grpc-loop", daemon=True)
+            thread.start()
+            _loops.append((loop, thread))
+        return _loops[0]
+
+
 @dataclass
 class RunningServer:
-    server: grpc.Server
-    health: health.HealthServicer
+    """A server serving on its event loop's thread; ``stop`` always ends."""
+
+    server: grpc.aio.Server
+    health: HealthServicer
     port: int
     application: Application
     audit_log: AuditLog
+    loop: asyncio.AbstractEventLoop
+    thread: threading.Thread
+    workers: futures.ThreadPoolExecutor
+    grace_seconds: float
+    stopped: bool = field(default=False)
 
-    def stop(self, grace: float = 5.0) -> None:
-        """Drains calls, then writes the last audit records and a final checkpoint."""
-        self.health.enter_graceful_shutdown()
-        self.server.stop(grace).wait()
+    def stop(self, grace: float | None = None) -> bool:
+        """Stops serving; True when gRPC's stop finished, False when the watchdog ended it.
+
+        Health turns NOT_SERVING at once; calls in flight may finish within
+        ``grace`` seconds (default: the setting ``shutdown_grace_seconds``), the
+        rest are cancelled. If gRPC's stop hangs beyond that (a race in
+        grpcio's shutdown) the watchdog goes on without it. Either way the
+        workers are let go, the audit trail writes its last records and a final
+        signed checkpoint and is closed, and the engines are disposed.
+        """
+        if self.stopped:
+            return True
+        self.stopped = True
+        grace = self.grace_seconds if grace is None else grace
+        finished = True
+        stopping = asyncio.run_coroutine_threadsafe(self._stop(grace), self.loop)
+        try:
+            stopping.result(timeout=grace + STOP_WATCHDOG_SECONDS)
+        except TimeoutError:
+            finished = False
+            log.warning(
+                "gRPC's stop did not finish %.0f s after its grace of %.0f s; the shutdown"
+                " goes on without it",
+                STOP_WATCHDOG_SECONDS,
+                grace,
+            )
+        self.workers.shutdown(wait=finished, cancel_futures=True)
         self.audit_log.close()
         self.application.close()
+        return finished
+
+    async def _stop(self, grace: float) -> None:
+        await self.health.enter_graceful_shutdown()
+        await self.server.stop(grace)
 
 
 def _server_credentials(settings: Settings) -> grpc.ServerCredentials:
@@ -150,11 +210,11 @@ def _server_credentials(settings: Settings) -> grpc.ServerCredentials:
     )
 
 
-def _access(settings: Settings, *, insecure_dev: bool) -> AccessInterceptor:
+def _access(settings: Settings, *, insecure_dev: bool) -> Access:
     revocation = None
     if settings.tls_crl_file is not None and settings.tls_client_ca_file is not None:
         revocation = RevocationList(settings.tls_crl_file, settings.tls_client_ca_file)
-    return AccessInterceptor(
+    return Access(
         load_agencies(settings.agencies_file),
         default_rate=settings.rate_limit_per_second,
         default_burst=settings.rate_limit_burst,
@@ -176,17 +236,20 @@ def start_server(
     access = _access(settings, insecure_dev=insecure_dev)
     application = build_application(settings, clock=clock)
     audit_log = open_audit_log(settings, clock=clock)
-    server, health_servicer = build_server(
-        application.registry,
-        application.queries,
-        application.alerts,
-        ServerOptions(
-            workers=settings.grpc_workers,
-            max_message_bytes=settings.max_message_bytes,
+    workers = futures.ThreadPoolExecutor(
+        max_workers=settings.grpc_workers, thread_name_prefix="pantau-rpc"
+    )
+    options = ServerOptions(
+        max_message_bytes=settings.max_message_bytes,
+        max_pending_calls=settings.max_pending_calls,
+        limits=EdgeLimits(
+            request_wait_seconds=settings.request_wait_seconds,
+            stream_idle_seconds=settings.stream_idle_seconds,
+            agency_max_calls=settings.agency_max_calls,
+            agency_max_running=settings.agency_max_running,
             default_deadline_seconds=settings.default_deadline_seconds,
+            max_message_bytes=settings.max_message_bytes,
         ),
-        access=access,
-        audit=AuditInterceptor(audit_log),
     )
     if credentials is None:
         log.warning(
@@ -194,15 +257,49 @@ def start_server(
             " from the %s header. Never use this with real data.",
             DEV_AGENCY_KEY,
         )
-        port = server.add_insecure_port(settings.listen_address)
-    else:
-        port = server.add_secure_port(settings.listen_address, credentials)
+
+    async def started() -> tuple[grpc.aio.Server, HealthServicer, int]:
+        server, health_servicer = build_server(
+            application.registry,
+            application.queries,
+            application.alerts,
+            options,
+            access=access,
+            workers=workers,
+            audit_log=audit_log,
+        )
+        if credentials is None:
+            port = server.add_insecure_port(settings.listen_address)
+        else:
+            port = server.add_secure_port(settings.listen_address, credentials)
+        if port == 0:
+            return server, health_servicer, 0
+        await server.start()
+        await set_serving(health_servicer)
+        return server, health_servicer, port
+
+    loop, thread = _grpc_loop()
+    try:
+        server, health_servicer, port = asyncio.run_coroutine_threadsafe(started(), loop).result()
+    except BaseException:
+        port = 0
+        server = None
     if port == 0:
+        workers.shutdown()
         audit_log.close()
         application.close()
         raise SystemExit(f"cannot listen on {settings.listen_address}")
-    server.start()
-    return RunningServer(server, health_servicer, port, application, audit_log)
+    return RunningServer(
+        server,
+        health_servicer,
+        port,
+        application,
+        audit_log,
+        loop,
+        thread,
+        workers,
+        settings.shutdown_grace_seconds,
+    )
 
 
 HOW_TO_QUERY = """
@@ -242,7 +339,11 @@ in a header:
 
 
 def serve(settings: Settings, *, insecure_dev: bool = False) -> None:
-    """Runs until SIGINT or SIGTERM, then drains calls for up to five seconds."""
+    """Runs until SIGINT or SIGTERM, then stops within the grace period and exits 0.
+
+    Should gRPC's own stop hang, the process ends once the audit trail is
+    closed, without waiting for gRPC's threads.
+    """
     running = start_server(settings, insecure_dev=insecure_dev)
     host = settings.listen_address.rsplit(":", 1)[0]
     log.info("pantau serving on %s:%d", host, running.port)
@@ -257,4 +358,7 @@ def serve(settings: Settings, *, insecure_dev: bool = False) -> None:
     while not stopped.wait(0.5):
         pass
     log.info("pantau stopping")
-    running.stop()
+    if not running.stop():
+        logging.shutdown()
+        sys.stdout.flush()
+        os._exit(0)

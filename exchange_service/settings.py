@@ -75,6 +75,24 @@ class Settings(BaseSettings):
     listen_address: str = "127.0.0.1:50051"
     # gRPC worker threads; each holds at most one database connection.
     grpc_workers: int = Field(default=16, ge=1, le=256)
+
+    # --- what one call, one agency and one connection may hold (api/edge.py) ---
+    # Seconds from a call's start to its request message; a client that never
+    # sends it gets DEADLINE_EXCEEDED and holds no worker meanwhile.
+    request_wait_seconds: float = Field(default=10.0, gt=0)
+    # Seconds a client stream (a lodging import) may stay idle between messages.
+    stream_idle_seconds: float = Field(default=30.0, gt=0)
+    # Calls of one agency in flight at once, waiting ones included; beyond it
+    # RESOURCE_EXHAUSTED with RetryInfo.
+    agency_max_calls: int = Field(default=100, ge=1)
+    # Calls of one agency on worker threads at once; the others wait their turn.
+    agency_max_running: int = Field(default=8, ge=1)
+    # Calls received and not yet begun (a burst, all agencies together); gRPC
+    # cancels calls beyond it. There is no limit of streams per connection:
+    # gRPC's clients refuse calls over it (UNAVAILABLE) rather than queue them.
+    max_pending_calls: int = Field(default=100_000, ge=1000)
+    # On SIGTERM or SIGINT: seconds calls in flight may take to finish.
+    shutdown_grace_seconds: float = Field(default=30.0, ge=0)
     # How long a thread may hold Python's interpreter lock while others wait,
     # ms (Python's default is 5). Shorter lets gRPC's polling thread hand calls
     # to the workers sooner: GetPerson gains 10 to 15 % (BENCHMARKS.md).

@@ -17,13 +17,10 @@ from collections.abc import Callable, Mapping
 from types import MappingProxyType
 from typing import Any, Protocol
 
-import grpc
 from cryptography import x509
 from pantau.v1 import alert_review_service_pb2, query_service_pb2, registry_service_pb2
 
-from exchange_service.api.interceptors import Behaviour, wrap_handler
 from exchange_service.domain.agencies import Agency, AgencyKind
-from exchange_service.domain.call import current_agency, current_call
 from exchange_service.domain.errors import PermissionDenied, ResourceExhausted, Unauthenticated
 from exchange_service.domain.permissions import Action, is_allowed
 from exchange_service.domain.rate_limit import TokenBucket
@@ -90,7 +87,7 @@ def _presented(pem: bytes) -> tuple[x509.Certificate, str]:
     return cert, agency_id_from_certificate(cert) or ""
 
 
-def _metadata(context: grpc.ServicerContext) -> dict[str, str]:
+def _metadata(context: Any) -> dict[str, str]:
     return {key: value for key, value in context.invocation_metadata() if isinstance(value, str)}
 
 
@@ -104,8 +101,21 @@ def _clean_header(raw: str, limit: int) -> str:
     return text
 
 
-class AccessInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
-    """Identifies the agency for the call, checks the permission table, purpose and rate."""
+def officer_and_purpose(headers: Mapping[str, str]) -> tuple[str, str]:
+    """The officer and purpose a call names in its metadata ("" where missing or malformed)."""
+    return (
+        _clean_header(headers.get(OFFICER_KEY, ""), OFFICER_MAX),
+        _clean_header(headers.get(PURPOSE_KEY, ""), PURPOSE_MAX),
+    )
+
+
+class Access:
+    """Identifies the agency of a call, takes its rate, checks the permission table and purpose.
+
+    The server edge calls it on the event loop, in this order: ``identify``,
+    ``take_rate`` (every call of an identified agency counts, refused ones
+    too, so that refusals cannot flood the trail or the log), ``authorize``.
+    """
 
     def __init__(
         self,
@@ -129,7 +139,7 @@ class AccessInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
             for agency in agencies.values()
         }
 
-    def identify(self, context: grpc.ServicerContext) -> Agency:
+    def identify(self, context: Any) -> Agency:
         """The calling agency, or Unauthenticated."""
         if self._insecure_dev:
             agency_id = _metadata(context).get(DEV_AGENCY_KEY, "")
@@ -145,13 +155,20 @@ class AccessInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
             raise Unauthenticated(f"unknown agency {agency_id!r}")
         return agency
 
-    def authorize(self, method: str, agency: Agency, context: grpc.ServicerContext) -> None:
-        headers = _metadata(context)
-        officer = _clean_header(headers.get(OFFICER_KEY, ""), OFFICER_MAX)
-        purpose = _clean_header(headers.get(PURPOSE_KEY, ""), PURPOSE_MAX)
-        call = current_call.get()
-        if call is not None:  # recorded even when the call is refused below
-            call.officer, call.purpose = officer, purpose
+    def take_rate(self, agency: Agency) -> None:
+        """ResourceExhausted, with the wait, when the agency is over its rate limit."""
+        wait = self._buckets[agency.id].take()
+        if wait > 0:
+            raise ResourceExhausted(
+                f"agency {agency.id} is over its rate limit", retry_after_seconds=wait
+            )
+
+    def authorize(self, method: str, agency: Agency, headers: Mapping[str, str]) -> None:
+        """PermissionDenied unless the kind may call ``method``, naming officer and purpose.
+
+        The edge has recorded the officer and purpose in the call's record already.
+        """
+        officer, purpose = officer_and_purpose(headers)
         action = RPC_ACTIONS.get(method)
         if action is None or not is_allowed(agency.kind, action):
             raise PermissionDenied(
@@ -167,36 +184,3 @@ class AccessInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
                 reason="PURPOSE_REQUIRED",
                 metadata={"officer_key": OFFICER_KEY, "purpose_key": PURPOSE_KEY},
             )
-        wait = self._buckets[agency.id].take()
-        if wait > 0:
-            raise ResourceExhausted(
-                f"agency {agency.id} is over its rate limit", retry_after_seconds=wait
-            )
-
-    def intercept_service(
-        self,
-        continuation: Callable[[grpc.HandlerCallDetails], grpc.RpcMethodHandler | None],
-        handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler | None:
-        method: str = handler_call_details.method
-
-        def wrapper(behaviour: Behaviour, _details: grpc.HandlerCallDetails) -> Behaviour:
-            def handle(request: Any, context: grpc.ServicerContext) -> Any:
-                agency = self.identify(context)
-                call = current_call.get()
-                if call is not None:
-                    call.agency_id, call.agency_kind = agency.id, agency.kind.value
-                if method.startswith(OPEN_SERVICES):
-                    return behaviour(request, context)
-                self.authorize(method, agency, context)
-                # Unset again when the behaviour returns: a response streamed
-                # after that finds no agency, and so discloses nothing.
-                token = current_agency.set(agency)
-                try:
-                    return behaviour(request, context)
-                finally:
-                    current_agency.reset(token)
-
-            return handle
-
-        return wrap_handler(continuation(handler_call_details), handler_call_details, wrapper)

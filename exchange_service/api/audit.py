@@ -1,23 +1,20 @@
-"""The gRPC server interceptor that gives the audit trail exactly one event per Pantau RPC.
+"""What the audit trail records of each Pantau RPC: one event, with the status the client got.
 
-It must be the outermost interceptor, so that it sees every call with the
-status the client gets: denied calls (identity, permission, purpose, rate),
-invalid ones and failures alike. For each call under ``/pantau.`` it
+The server edge (``api/edge.py``) starts an :class:`AuditedCall` for every call
+under ``/pantau.`` before anything else, so that denied calls (identity,
+permission, purpose, rate, an agency's concurrency), invalid and unparseable
+ones, timeouts, cancellations and failures are all recorded:
 
-* creates the call's ``CallRecord`` and publishes it in ``current_call``,
-  where the access interceptor fills in agency, officer and purpose;
-* digests the request bytes as received (sha256; for a client stream, of each
-  message's 4-byte big-endian length followed by its bytes, in order);
-* collects the ids of the persons the call touched from the request and the
-  response (see ``collect_person_ids``);
-* records once, when the call ends, with the final status code name.
+* the call's ``CallRecord`` (agency, officer and purpose, filled by access);
+* the digest of the request bytes as received (sha256; for a client stream, of
+  each message's 4-byte big-endian length followed by its bytes, in order);
+* the ids of the persons the call touched, from the requests and the response
+  (see ``collect_person_ids``) and those its use cases noted;
+* once, when the call ends, the final status code name as the edge sent it.
 
-Only methods under ``/pantau.`` are recorded: health checks and reflection
-carry no personal data and would drown the trail. A call to an unknown
-``/pantau.`` method is recorded as UNIMPLEMENTED; a request that cannot be
-parsed is recorded as INTERNAL with the digest of its bytes. A unary call
-whose request never arrived (the client went away first) has no record: no
-handler ran and nothing was disclosed.
+Health checks and reflection carry no personal data and would drown the
+trail: they are not recorded. A call to an unknown ``/pantau.`` method is
+recorded as UNIMPLEMENTED.
 
 When the audit log cannot keep up with or reach the database
 (``AuditLog.accepting`` is False) calls are refused with UNAVAILABLE, and that
@@ -28,27 +25,20 @@ closed), the call fails instead of answering unaccounted for.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterable
 from typing import Any
 
-import grpc
 from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import Message
 
-from exchange_service.api.errors import abort_with
-from exchange_service.api.interceptors import Behaviour, wrap_handler
 from exchange_service.audit.log import AuditLog
 from exchange_service.domain.audit import EMPTY_DIGEST, Actor, AuditEvent
-from exchange_service.domain.call import CallRecord, current_call
-from exchange_service.domain.errors import Unavailable
+from exchange_service.domain.call import CallRecord
 
 AUDITED_PREFIX = "/pantau."
 PERSON_TYPE = "pantau.v1.Person"
 # Longer values (never valid ids) are recorded as "sha256:<hex of the value>".
 MAX_ID_CHARS = 100
-
-Deserializer = Callable[[bytes], Any]
 
 
 # --- person ids -------------------------------------------------------------------
@@ -143,191 +133,60 @@ def call_event(call: CallRecord, person_ids: Iterable[str], status: str, digest:
     )
 
 
-@dataclass(frozen=True)
-class _Handler:
-    """A method handler with another request deserializer; what ``wrap_handler`` reads."""
+class CallAudit:
+    """The audit trail's side of the server edge: one event per Pantau call, when it ends."""
 
-    request_streaming: bool
-    response_streaming: bool
-    request_deserializer: Deserializer | None
-    response_serializer: Callable[[Any], bytes] | None
-    unary_unary: Behaviour | None
-    unary_stream: Behaviour | None
-    stream_unary: Behaviour | None
-    stream_stream: Behaviour | None
+    def __init__(self, audit_log: AuditLog) -> None:
+        self._log = audit_log
+
+    def start(self, record: CallRecord) -> AuditedCall:
+        return AuditedCall(self._log, record)
 
 
-class _Call:
-    """What the audit knows about one call while it runs."""
+class AuditedCall:
+    """What the audit knows about one call while it runs.
 
-    __slots__ = ("digest", "failed", "hasher", "record")
+    The digest is of the request bytes as received (sha256; for a client
+    stream, of each message's 4-byte big-endian length followed by its bytes,
+    in order). ``note`` collects person ids from requests and responses (on
+    whichever worker runs the call's work: one at a time); ``finish`` records
+    once, with the status the client got.
+    """
 
-    def __init__(self, method: str, streaming: bool) -> None:
-        self.record = CallRecord(method=method)
-        self.digest = EMPTY_DIGEST
-        self.hasher = hashlib.sha256() if streaming else None
-        # The request could not be parsed: gRPC answers INTERNAL.
-        self.failed = False
+    __slots__ = ("_digest", "_finished", "_hasher", "_ids", "_log", "record")
+
+    def __init__(self, audit_log: AuditLog, record: CallRecord) -> None:
+        self._log = audit_log
+        self.record = record
+        self._digest = EMPTY_DIGEST
+        self._hasher: Any = None
+        self._ids: set[str] = set()
+        self._finished = False
+
+    def accepting(self) -> bool:
+        return self._log.accepting
+
+    def digest_unary(self, data: bytes) -> None:
+        self._digest = hashlib.sha256(data).hexdigest()
+
+    def digest_message(self, data: bytes) -> None:
+        if self._hasher is None:
+            self._hasher = hashlib.sha256()
+        self._hasher.update(len(data).to_bytes(4, "big"))
+        self._hasher.update(data)
+
+    def note(self, message: Any) -> None:
+        collect_person_ids(message, self._ids)
 
     def request_digest(self) -> str:
-        return self.digest if self.hasher is None else self.hasher.hexdigest()
+        return self._digest if self._hasher is None else self._hasher.hexdigest()
 
-    def event(self, ids: set[str], status: str) -> AuditEvent:
-        """The audit event: the persons in its messages and those its use cases noted."""
-        return call_event(self.record, ids | self.record.person_ids, status, self.request_digest())
-
-
-def _status(context: grpc.ServicerContext, call: _Call, *, raised: bool) -> str:
-    """The status name the client gets (or got), as far as the server can tell."""
-    if call.failed:
-        return "INTERNAL"
-    code = context.code()
-    if code is not None:
-        return str(getattr(code, "name", code))
-    if not context.is_active():
-        remaining = context.time_remaining()
-        return "DEADLINE_EXCEEDED" if remaining is not None and remaining <= 0 else "CANCELLED"
-    return "UNKNOWN" if raised else "OK"
-
-
-def _collecting(requests: Iterable[Any], ids: set[str]) -> Iterator[Any]:
-    for request in requests:
-        collect_person_ids(request, ids)
-        yield request
-
-
-class AuditInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
-    """Records every Pantau RPC once in the audit log; must be the outermost interceptor."""
-
-    def __init__(self, audit_log: AuditLog, *, prefix: str = AUDITED_PREFIX) -> None:
-        self._log = audit_log
-        self._prefix = prefix
-
-    def intercept_service(
-        self,
-        continuation: Callable[[grpc.HandlerCallDetails], grpc.RpcMethodHandler | None],
-        handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler | None:
-        method: str = handler_call_details.method
-        if not method.startswith(self._prefix):
-            return continuation(handler_call_details)
-        handler = continuation(handler_call_details)
-        if handler is None:
-            self._log.record(
-                call_event(CallRecord(method=method), (), "UNIMPLEMENTED", EMPTY_DIGEST)
+    def finish(self, status: str) -> None:
+        if self._finished:
+            return
+        self._finished = True
+        self._log.record(
+            call_event(
+                self.record, self._ids | self.record.person_ids, status, self.request_digest()
             )
-            return None
-        call = _Call(method, streaming=bool(handler.request_streaming))
-        swapped = _Handler(
-            request_streaming=bool(handler.request_streaming),
-            response_streaming=bool(handler.response_streaming),
-            request_deserializer=self._deserializer(call, handler.request_deserializer),
-            response_serializer=handler.response_serializer,
-            unary_unary=handler.unary_unary,
-            unary_stream=handler.unary_stream,
-            stream_unary=handler.stream_unary,
-            stream_stream=handler.stream_stream,
         )
-
-        def wrapper(behaviour: Behaviour, _details: grpc.HandlerCallDetails) -> Behaviour:
-            if swapped.response_streaming:
-                return self._streaming_responses(behaviour, call, swapped.request_streaming)
-            return self._unary_response(behaviour, call, swapped.request_streaming)
-
-        return wrap_handler(swapped, handler_call_details, wrapper)
-
-    def _deserializer(self, call: _Call, inner: Deserializer | None) -> Deserializer:
-        """Digests the bytes as received, then parses them as the handler would.
-
-        Runs on gRPC's polling thread, before the behaviour; a unary request
-        that cannot be parsed never reaches the behaviour, so it is recorded here.
-        """
-        audit_log = self._log
-        hasher = call.hasher
-
-        def deserialize(data: bytes) -> Any:
-            if hasher is None:
-                call.digest = hashlib.sha256(data).hexdigest()
-            else:
-                hasher.update(len(data).to_bytes(4, "big"))
-                hasher.update(data)
-            try:
-                return data if inner is None else inner(data)
-            except Exception:
-                call.failed = True
-                if hasher is None:
-                    audit_log.record(call_event(call.record, (), "INTERNAL", call.digest))
-                raise
-
-        return deserialize
-
-    def _refuse_if_unaccountable(self, context: grpc.ServicerContext) -> None:
-        if not self._log.accepting:
-            abort_with(
-                context,
-                Unavailable("the audit trail cannot be written at the moment; try again later"),
-            )
-
-    def _unary_response(self, behaviour: Behaviour, call: _Call, streaming: bool) -> Behaviour:
-        audit_log = self._log
-
-        def handle(request: Any, context: grpc.ServicerContext) -> Any:
-            token = current_call.set(call.record)
-            ids: set[str] = set()
-            raised = True
-            try:
-                self._refuse_if_unaccountable(context)
-                if streaming:
-                    request = _collecting(request, ids)
-                else:
-                    collect_person_ids(request, ids)
-                response = behaviour(request, context)
-                collect_person_ids(response, ids)
-                raised = False
-                return response
-            finally:
-                current_call.reset(token)
-                status = _status(context, call, raised=raised)
-                audit_log.record(call.event(ids, status))
-
-        return handle
-
-    def _streaming_responses(self, behaviour: Behaviour, call: _Call, streaming: bool) -> Behaviour:
-        audit_log = self._log
-
-        def handle(request: Any, context: grpc.ServicerContext) -> Any:
-            # gRPC runs each call in a context of its own, so current_call
-            # stays set while the responses are produced and needs no reset.
-            current_call.set(call.record)
-            ids: set[str] = set()
-            try:
-                self._refuse_if_unaccountable(context)
-                if streaming:
-                    request = _collecting(request, ids)
-                else:
-                    collect_person_ids(request, ids)
-                responses = behaviour(request, context)
-            except BaseException:
-                audit_log.record(call.event(ids, _status(context, call, raised=True)))
-                raise
-            return _recorded_stream(responses, context, call, ids, audit_log)
-
-        return handle
-
-
-def _recorded_stream(
-    responses: Iterable[Any],
-    context: grpc.ServicerContext,
-    call: _Call,
-    ids: set[str],
-    audit_log: AuditLog,
-) -> Iterator[Any]:
-    """Yields the responses, collecting ids; records once when the stream ends or is dropped."""
-    raised = True
-    try:
-        for response in responses:
-            collect_person_ids(response, ids)
-            yield response
-        raised = False
-    finally:
-        audit_log.record(call.event(ids, _status(context, call, raised=raised)))

@@ -227,6 +227,20 @@ def lodging_report(report: r.LodgingReport) -> cmd.LodgingReport:
     )
 
 
+def unreadable_lodging_report(reason: str) -> cmd.LodgingReport:
+    """A message of a lodging batch the server could not read: a report rejected for ``reason``."""
+    return cmd.LodgingReport(
+        lodging_id="",
+        lodging_name="",
+        location=None,
+        event=None,
+        document=None,
+        occurred_at=None,
+        reference="",
+        unreadable=(FieldViolation("", reason),),
+    )
+
+
 def person_key(request: q.GetPersonRequest) -> cmd.PersonKey:
     key = request.WhichOneof("key")
     if key == "person_id":

@@ -19,6 +19,7 @@ from exchange_service.domain.errors import (
     DeadlineExceeded,
     FailedPrecondition,
     InvalidInput,
+    MessageTooLarge,
     NotFound,
     PantauError,
     PermissionDenied,
@@ -109,6 +110,15 @@ def to_status(error: PantauError) -> status_pb2.Status:
         retry.retry_delay.FromMilliseconds(max(1, int(error.retry_after_seconds * 1000)))
         return status_pb2.Status(
             code=code_pb2.RESOURCE_EXHAUSTED, message=error.message, details=[_pack(retry)]
+        )
+    if isinstance(error, MessageTooLarge):
+        info = error_details_pb2.ErrorInfo(
+            reason="MESSAGE_TOO_LARGE",
+            domain=DOMAIN,
+            metadata={"size": str(error.size), "limit": str(error.limit)},
+        )
+        return status_pb2.Status(
+            code=code_pb2.RESOURCE_EXHAUSTED, message=error.message, details=[_pack(info)]
         )
     log.error("unmapped domain error %s", type(error).__name__)
     return status_pb2.Status(code=code_pb2.INTERNAL, message="internal error")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 import grpc
 from pantau.v1 import records_pb2 as pb
@@ -10,6 +10,8 @@ from pantau.v1 import registry_service_pb2 as r
 from pantau.v1 import registry_service_pb2_grpc as r_grpc
 
 from exchange_service.api import convert
+from exchange_service.api.edge import Unreadable
+from exchange_service.domain import commands as cmd
 from exchange_service.domain.call import caller_view
 from exchange_service.domain.disclosure import disclose
 from exchange_service.services import Registry
@@ -62,4 +64,29 @@ class RegistryServicer(r_grpc.RegistryServiceServicer):
     ) -> r.ImportSummary:
         reports = (convert.lodging_report(report) for report in request_iterator)
         summary = self._registry.import_lodging_reports(reports)
+        return convert.import_summary_pb(disclose(summary, caller_view()))
+
+    def open_lodging_import(self) -> LodgingImportStream:
+        """ImportLodgingReports as the server edge feeds it: chunks of reports as they arrive."""
+        return LodgingImportStream(self._registry)
+
+
+class LodgingImportStream:
+    """One lodging batch, fed in chunks; a message the edge could not read is a rejected report."""
+
+    def __init__(self, registry: Registry) -> None:
+        self._registry = registry
+        self._reports: list[cmd.LodgingReport] = []
+
+    def take(self, messages: Sequence[r.LodgingReport | Unreadable]) -> bool:
+        self._reports.extend(
+            convert.unreadable_lodging_report(m.reason)
+            if isinstance(m, Unreadable)
+            else convert.lodging_report(m)
+            for m in messages
+        )
+        return True
+
+    def finish(self) -> r.ImportSummary:
+        summary = self._registry.import_lodging_reports(self._reports)
         return convert.import_summary_pb(disclose(summary, caller_view()))

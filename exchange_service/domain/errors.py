@@ -148,3 +148,15 @@ class ResourceExhausted(PantauError):
     def __init__(self, message: str, *, retry_after_seconds: float) -> None:
         super().__init__(message)
         self.retry_after_seconds = retry_after_seconds
+
+
+class MessageTooLarge(PantauError):
+    """A request message over the cap of one message (no retry will make it fit)."""
+
+    def __init__(self, size: int, limit: int) -> None:
+        super().__init__(
+            f"a request message of {size} bytes is over the cap of {limit} bytes"
+            " (setting max_message_bytes)"
+        )
+        self.size = size
+        self.limit = limit

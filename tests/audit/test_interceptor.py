@@ -5,14 +5,13 @@ from __future__ import annotations
 import hashlib
 import io
 import uuid
-from collections.abc import Callable, Iterator
-from concurrent import futures
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import grpc
 import pytest
-from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 from pantau.v1 import query_service_pb2 as q
 from pantau.v1 import query_service_pb2_grpc as q_grpc
 from pantau.v1 import records_pb2 as pb
@@ -20,68 +19,26 @@ from pantau.v1 import registry_service_pb2 as r
 from pantau.v1 import registry_service_pb2_grpc as r_grpc
 from sqlalchemy import Engine
 
-from exchange_service.api.audit import AuditInterceptor, collect_person_ids
-from exchange_service.api.interceptors import (
-    Behaviour,
-    DeadlineInterceptor,
-    DomainErrorInterceptor,
-    wrap_handler,
-)
-from exchange_service.api.query import QueryServicer
-from exchange_service.api.registry import RegistryServicer
-from exchange_service.app import query_options, registry_options
+from exchange_service import app
+from exchange_service.api.access import DEV_AGENCY_KEY, OFFICER_KEY, PURPOSE_KEY
+from exchange_service.api.audit import collect_person_ids
 from exchange_service.audit import store
 from exchange_service.audit.chain import AuditRecord
-from exchange_service.audit.log import AuditLog, open_audit_log
+from exchange_service.audit.log import AuditLog
 from exchange_service.cli import audit as commands
-from exchange_service.domain.agencies import Agency, AgencyKind, DataView
 from exchange_service.domain.audit import EMPTY_DIGEST
-from exchange_service.domain.call import current_agency, current_call
-from exchange_service.services import Queries, Registry
-from exchange_service.services.alerts import Alerts
 from exchange_service.settings import Settings
-from exchange_service.storage.database import UnitOfWork, make_engine
+from exchange_service.storage.database import make_engine
 from tests import factories as f
 from tests.clock import CLOCK
 
-AGENCY = (("x-test-agency", "polres-anambas"), ("x-test-officer", "Bripka Andi"))
-DENY = (*AGENCY, ("x-test-deny", "1"))
-
-
-class FakeAccess(grpc.ServerInterceptor):  # type: ignore[misc]
-    """Stands in for the access interceptor: fills the call record from metadata, may deny.
-
-    Like the real one, it makes the agency (here a police agency, FULL view) the call's.
-    """
-
-    def intercept_service(
-        self,
-        continuation: Callable[[grpc.HandlerCallDetails], grpc.RpcMethodHandler | None],
-        handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler | None:
-        def wrapper(behaviour: Behaviour, _details: grpc.HandlerCallDetails) -> Behaviour:
-            def handle(request: Any, context: grpc.ServicerContext) -> Any:
-                headers = dict(context.invocation_metadata())
-                call = current_call.get()
-                if call is not None and "x-test-agency" in headers:
-                    call.agency_id, call.agency_kind = headers["x-test-agency"], "POLICE"
-                    call.officer = headers.get("x-test-officer", "")
-                    call.purpose = "LP/123/XI/2026"
-                if "x-test-deny" in headers:
-                    context.abort(grpc.StatusCode.PERMISSION_DENIED, "not for you")
-                agency_id = headers.get("x-test-agency")
-                police = (
-                    Agency(agency_id, "", AgencyKind.POLICE, DataView.FULL) if agency_id else None
-                )
-                token = current_agency.set(police)
-                try:
-                    return behaviour(request, context)
-                finally:
-                    current_agency.reset(token)
-
-            return handle
-
-        return wrap_handler(continuation(handler_call_details), handler_call_details, wrapper)
+PURPOSE = "LP/123/XI/2026"
+AGENCY = (
+    (DEV_AGENCY_KEY, "kanim-tarempa"),
+    (OFFICER_KEY, "Bripka Andi"),
+    (PURPOSE_KEY, PURPOSE),
+)
+DENY = AGENCY[:2]  # personal data without a purpose: refused
 
 
 @dataclass
@@ -100,43 +57,21 @@ class Served:
 
 @pytest.fixture
 def served(audit_settings: Settings, audit_db_url: str) -> Iterator[Served]:
-    audit_log = open_audit_log(audit_settings)
-    engine = make_engine(audit_db_url, pool_size=4)
-    uow = UnitOfWork(engine, boundary_tolerance_meters=audit_settings.boundary_tolerance_meters)
-    server = grpc.server(
-        futures.ThreadPoolExecutor(max_workers=4),
-        interceptors=[
-            AuditInterceptor(audit_log),  # outermost: sees the final status of every call
-            DomainErrorInterceptor(),
-            FakeAccess(),
-            DeadlineInterceptor(30.0),
-        ],
-    )
-    r_grpc.add_RegistryServiceServicer_to_server(
-        RegistryServicer(Registry(uow, registry_options(audit_settings), CLOCK.now)), server
-    )
-    q_grpc.add_QueryServiceServicer_to_server(
-        QueryServicer(
-            Queries(uow, query_options(audit_settings), CLOCK.now), Alerts(uow, CLOCK.now)
-        ),
-        server,
-    )
-    health_pb2_grpc.add_HealthServicer_to_server(health.HealthServicer(), server)
-    port = server.add_insecure_port("127.0.0.1:0")
-    server.start()
-    channel = grpc.insecure_channel(f"127.0.0.1:{port}")
+    """The real server (its edge outermost: it sees the final status of every call)."""
+    running = app.start_server(audit_settings, insecure_dev=True, clock=CLOCK.now)
+    engine = make_engine(audit_db_url, pool_size=2)
+    channel = grpc.insecure_channel(f"127.0.0.1:{running.port}")
     try:
         yield Served(
             channel,
-            audit_log,
+            running.audit_log,
             engine,
             r_grpc.RegistryServiceStub(channel),
             q_grpc.QueryServiceStub(channel),
         )
     finally:
         channel.close()
-        server.stop(1).wait()
-        audit_log.close()
+        running.stop(grace=1.0)
         engine.dispose()
 
 
@@ -213,9 +148,13 @@ def test_every_call_is_recorded_once_with_its_status_and_persons(
     raw = served.channel.unary_unary("/pantau.v1.QueryService/GetPerson")
     with pytest.raises(grpc.RpcError) as unparsable:
         raw(garbage, metadata=AGENCY)
-    assert unparsable.value.code() == grpc.StatusCode.INTERNAL
+    assert unparsable.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "pantau.v1.GetPersonRequest" in (unparsable.value.details() or "")
     expect(
-        "/pantau.v1.QueryService/GetPerson", "INTERNAL", set(), hashlib.sha256(garbage).hexdigest()
+        "/pantau.v1.QueryService/GetPerson",
+        "INVALID_ARGUMENT",
+        set(),
+        hashlib.sha256(garbage).hexdigest(),
     )
 
     unknown = served.channel.unary_unary("/pantau.v1.QueryService/Nothing")
@@ -225,16 +164,19 @@ def test_every_call_is_recorded_once_with_its_status_and_persons(
     expect("/pantau.v1.QueryService/Nothing", "UNIMPLEMENTED", set(), EMPTY_DIGEST)
 
     # Not under /pantau.: not recorded.
-    health_pb2_grpc.HealthStub(served.channel).Check(health_pb2.HealthCheckRequest())
+    health_pb2_grpc.HealthStub(served.channel).Check(
+        health_pb2.HealthCheckRequest(), metadata=AGENCY
+    )
 
     trail = served.trail()
     assert [(x.method, x.status, set(x.person_ids), x.request_digest) for x in trail] == expected
     assert [x.seq for x in trail] == list(range(1, len(expected) + 1))
-    by_fake_access = [x for x in trail if x.status not in ("INTERNAL", "UNIMPLEMENTED")]
-    assert {(x.agency_id, x.agency_kind, x.officer) for x in by_fake_access} == {
-        ("polres-anambas", "POLICE", "Bripka Andi")
+    identified = [x for x in trail if x.status != "UNIMPLEMENTED"]
+    assert {(x.agency_id, x.agency_kind, x.officer) for x in identified} == {
+        ("kanim-tarempa", "IMMIGRATION", "Bripka Andi")
     }
-    assert all(x.purpose == "LP/123/XI/2026" for x in by_fake_access)
+    assert {x.purpose for x in identified} == {PURPOSE, ""}
+    assert [x.status for x in identified if not x.purpose] == ["PERMISSION_DENIED"]
 
     served.audit_log.close()  # the final checkpoint
     out = io.StringIO()
