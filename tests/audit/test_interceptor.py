@@ -29,7 +29,7 @@ from exchange_service.api.interceptors import (
 )
 from exchange_service.api.query import QueryServicer
 from exchange_service.api.registry import RegistryServicer
-from exchange_service.app import query_options, registry_options
+from exchange_service.app import alerts_options, query_options, registry_options
 from exchange_service.audit import store
 from exchange_service.audit.chain import AuditRecord
 from exchange_service.audit.log import AuditLog, open_audit_log
@@ -117,7 +117,8 @@ def served(audit_settings: Settings, audit_db_url: str) -> Iterator[Served]:
     )
     q_grpc.add_QueryServiceServicer_to_server(
         QueryServicer(
-            Queries(uow, query_options(audit_settings), CLOCK.now), Alerts(uow, CLOCK.now)
+            Queries(uow, query_options(audit_settings), CLOCK.now),
+            Alerts(uow, alerts_options(audit_settings), CLOCK.now),
         ),
         server,
     )
