@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import os
+import secrets
 import signal
 import sys
 import threading
@@ -23,6 +25,7 @@ from exchange_service.api.server import ServerOptions, build_server, set_serving
 from exchange_service.audit.log import AuditLog, open_audit_log
 from exchange_service.data.loader import RestrictedAreasFileError
 from exchange_service.domain.clock import Clock, system_clock
+from exchange_service.domain.paging import PageTokens
 
 # The rule engine's composition lives apart, free of gRPC, so that the scheduler
 # process builds it too; its names stay importable from here.
@@ -33,7 +36,7 @@ from exchange_service.rules_root import rule_settings as rule_settings  # noqa: 
 from exchange_service.security.agencies import load_agencies
 from exchange_service.security.revocation import RevocationList
 from exchange_service.services import Queries, QueryOptions, Registry, RegistryOptions
-from exchange_service.services.alerts import Alerts
+from exchange_service.services.alerts import Alerts, AlertsOptions
 from exchange_service.settings import Settings
 from exchange_service.storage.boundaries import load_boundaries
 from exchange_service.storage.database import UnitOfWork, make_engine
@@ -67,6 +70,29 @@ def registry_options(settings: Settings) -> RegistryOptions:
     )
 
 
+@functools.cache
+def _process_page_token_secret() -> bytes:
+    """The random secret of this process's page tokens when the settings name none."""
+    log.warning(
+        "page_token_secrets is empty: page tokens are signed with a random secret of this"
+        " process and die with it; list secrets to keep them across restarts and servers"
+    )
+    return secrets.token_bytes(32)
+
+
+def page_tokens(settings: Settings) -> PageTokens:
+    """Page tokens under the settings' secrets (the first signs), else this process's own.
+
+    Exits naming the secrets by position, never by value, when one is too
+    short or listed twice.
+    """
+    configured = [secret.get_secret_value().encode() for secret in settings.page_token_secrets]
+    try:
+        return PageTokens(configured or [_process_page_token_secret()])
+    except ValueError as error:
+        raise SystemExit(f"page_token_secrets: {error}") from error
+
+
 def query_options(settings: Settings) -> QueryOptions:
     """The settings the queries go by."""
     return QueryOptions(
@@ -74,7 +100,13 @@ def query_options(settings: Settings) -> QueryOptions:
         dossier_sightings=settings.dossier_sightings,
         search_candidates=settings.search_candidates,
         search_min_score=settings.search_min_score,
+        page_tokens=page_tokens(settings),
     )
+
+
+def alerts_options(settings: Settings) -> AlertsOptions:
+    """The settings the alerts' listings and reviews go by."""
+    return AlertsOptions(page_tokens=page_tokens(settings))
 
 
 def build_application(settings: Settings, *, clock: Clock = system_clock) -> Application:
@@ -97,7 +129,7 @@ def build_application(settings: Settings, *, clock: Clock = system_clock) -> App
         read_engine,
         Registry(uow, registry_options(settings), clock),
         Queries(uow, query_options(settings), clock),
-        Alerts(uow, clock),
+        Alerts(uow, alerts_options(settings), clock),
     )
 
 

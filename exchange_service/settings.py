@@ -15,7 +15,7 @@ from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -147,6 +147,18 @@ class Settings(BaseSettings):
     tls_client_ca_file: Path | None = None
     # Optional CRL (PEM) signed by that CA; revoked client certificates get no call.
     tls_crl_file: Path | None = None
+
+    # --- page tokens (domain/paging.py) -------------------------------------------
+    # Secrets of the HMAC-SHA256 that signs page tokens, each at least 32 bytes
+    # (`python -c 'import secrets; print(secrets.token_urlsafe(32))'` makes one):
+    # the first signs, every one listed verifies. To rotate, put a new secret
+    # first and keep the old one after it while clients may hold its tokens,
+    # then remove it. Empty: a random secret per process, whose tokens die with
+    # the process and are not taken by another server. As an environment
+    # variable, a JSON list: PANTAU_PAGE_TOKEN_SECRETS='["...", "..."]'. Checked
+    # when the server starts (app.page_tokens), by position: an error never
+    # shows a secret, which a check here would (pydantic echoes the input).
+    page_token_secrets: list[SecretStr] = Field(default_factory=list)
 
     # --- agencies and access ----------------------------------------------------
     agencies_file: Path = Path("deploy/agencies.toml")

@@ -7,6 +7,7 @@ deploy/dev/setup-postgres.sh), migrated to head, and dropped at the end.
 from __future__ import annotations
 
 import os
+import secrets
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -107,14 +108,22 @@ def pki_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def page_token_secrets() -> list[str]:
+    """The server's page token secrets: the first signs, the second (an older one) verifies."""
+    return [secrets.token_urlsafe(32), secrets.token_urlsafe(32)]
+
+
+@pytest.fixture(scope="session")
 def settings(
     database_url: str,
     pki_dir: Path,
     agencies_file: Path,
+    page_token_secrets: list[str],
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Settings:
     audit_dir = tmp_path_factory.mktemp("audit")
     return load_settings(
+        page_token_secrets=page_token_secrets,
         database_url=database_url,
         listen_address="127.0.0.1:0",
         grpc_workers=4,

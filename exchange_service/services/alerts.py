@@ -58,12 +58,7 @@ from exchange_service.domain.errors import (
     PreconditionViolation,
 )
 from exchange_service.domain.fencing import Fence, LeadershipLost, SlotAlreadyFired
-from exchange_service.domain.paging import (
-    decode_page_token,
-    encode_page_token,
-    malformed_page_token,
-    query_fingerprint,
-)
+from exchange_service.domain.paging import PageTokens, key_instant, key_uuid, query_fingerprint
 from exchange_service.services.ports import Transaction, UnitOfWork
 
 log = logging.getLogger(__name__)
@@ -255,6 +250,14 @@ def alert_not_found(alert_id: uuid.UUID | str) -> NotFound:
     return NotFound(ALERT, f"alerts/{alert_id}", "alert_id")
 
 
+@dataclass(frozen=True)
+class AlertsOptions:
+    """What the alerts' listings and reviews take from the settings."""
+
+    # Signs the listing's page tokens and checks them (``domain/paging.py``).
+    page_tokens: PageTokens
+
+
 class Alerts:
     """The alerts as agencies see and review them.
 
@@ -264,8 +267,11 @@ class Alerts:
     does not allow the decision), writes nothing.
     """
 
-    def __init__(self, uow: UnitOfWork, clock: Clock = system_clock) -> None:
+    def __init__(
+        self, uow: UnitOfWork, options: AlertsOptions, clock: Clock = system_clock
+    ) -> None:
         self._uow = uow
+        self._options = options
         self._clock = clock
 
     def list_alerts(self, request: cmd.ListAlerts) -> model.Page[Alert]:
@@ -281,14 +287,15 @@ class Alerts:
             where.subject_id,
             None if where.since is None else where.since.isoformat(),
         )
-        after = _alert_page_key(decode_page_token(request.page_token, fingerprint, 2))
+        after_key = self._options.page_tokens.decode(request.page_token, fingerprint, 2)
+        after = None if after_key is None else (key_instant(after_key[0]), key_uuid(after_key[1]))
         with self._uow.read() as reader:
             alerts = reader.alerts.list_alerts(where, after, size + 1)
         page = alerts[:size]
         token = ""
         if len(alerts) > size:
             last = page[-1]
-            token = encode_page_token(
+            token = self._options.page_tokens.encode(
                 fingerprint, [last.first_detected_at.isoformat(), str(last.id)]
             )
         return model.Page(tuple(page), token)
@@ -340,20 +347,3 @@ class Alerts:
                     ]
                 )
         return reviewed
-
-
-def _alert_page_key(key: list[str | int | float] | None) -> tuple[datetime, uuid.UUID] | None:
-    """The (first detected, id) of the previous page's last alert, from its token's key."""
-    if key is None:
-        return None
-    detected, alert_id = key
-    parsed = cmd.parse_uuid(str(alert_id))
-    if not isinstance(detected, str) or parsed is None:
-        raise malformed_page_token()
-    try:
-        at = datetime.fromisoformat(detected)
-    except ValueError as error:
-        raise malformed_page_token() from error
-    if at.utcoffset() is None:
-        raise malformed_page_token()
-    return at, parsed

@@ -1,8 +1,9 @@
 """The queries of the police, supervisors and the office: persons by key, name and place.
 
 Each validates its request, then asks the read side of the unit of work one
-question; a page token names the query it continues, so a token of another
-query is refused.
+question; a page token is signed with the server's secrets and names the query
+it continues, so an edited token, or one of another query, is refused
+(``domain/paging.py``).
 """
 
 from __future__ import annotations
@@ -15,12 +16,7 @@ from exchange_service.domain import commands as cmd
 from exchange_service.domain import model
 from exchange_service.domain import validation as valid
 from exchange_service.domain.clock import Clock, local_today, system_clock
-from exchange_service.domain.paging import (
-    decode_page_token,
-    encode_page_token,
-    malformed_page_token,
-    query_fingerprint,
-)
+from exchange_service.domain.paging import PageTokens, key_number, key_uuid, query_fingerprint
 from exchange_service.services.common import (
     PERSON,
     document_not_found,
@@ -42,6 +38,8 @@ class QueryOptions:
     search_candidates: int
     # Matches scoring below this are not shown.
     search_min_score: float
+    # Signs the page tokens of the search and the nearby listing, and checks them.
+    page_tokens: PageTokens
 
 
 class Queries:
@@ -71,7 +69,10 @@ class Queries:
         fingerprint = query_fingerprint(
             "search", search_key(query.name), query.nationality, query.birth_year
         )
-        after = decode_page_token(request.page_token, fingerprint, 2)
+        after_key = self._options.page_tokens.decode(request.page_token, fingerprint, 2)
+        after = None
+        if after_key is not None:
+            after = (key_number(after_key[0]), str(key_uuid(after_key[1])))
         with self._uow.read() as reader:
             ids = reader.search_candidates(
                 search_key(query.name),
@@ -94,12 +95,14 @@ class Queries:
         )
         matches = [m for m in matches if m.score >= self._options.search_min_score]
         if after is not None:
-            last_score, last_id = float(after[0]), str(after[1])
+            last_score, last_id = after
             matches = [m for m in matches if (-m.score, str(m.person.id)) > (-last_score, last_id)]
         page = matches[: query.page_size]
         token = ""
         if len(matches) > query.page_size:
-            token = encode_page_token(fingerprint, [page[-1].score, str(page[-1].person.id)])
+            token = self._options.page_tokens.encode(
+                fingerprint, [page[-1].score, str(page[-1].person.id)]
+            )
         return model.Page(tuple(page), token)
 
     def list_persons_near(self, request: cmd.ListPersonsNear) -> model.Page[model.PersonNearby]:
@@ -108,13 +111,10 @@ class Queries:
         fingerprint = query_fingerprint(
             "near", query.center.latitude, query.center.longitude, query.radius_meters
         )
-        after_key = decode_page_token(request.page_token, fingerprint, 2)
+        after_key = self._options.page_tokens.decode(request.page_token, fingerprint, 2)
         after: tuple[float, uuid.UUID] | None = None
         if after_key is not None:
-            parsed = cmd.parse_uuid(str(after_key[1]))
-            if parsed is None or isinstance(after_key[0], str):
-                raise malformed_page_token()
-            after = (float(after_key[0]), parsed)
+            after = (key_number(after_key[0]), key_uuid(after_key[1]))
         with self._uow.read() as reader:
             rows = reader.persons_near(
                 query.center, query.radius_meters, after, query.page_size + 1
@@ -123,7 +123,7 @@ class Queries:
         token = ""
         if len(rows) > query.page_size:
             last = page[-1]
-            token = encode_page_token(
+            token = self._options.page_tokens.encode(
                 fingerprint, [last.distance_meters or 0.0, str(last.person.id)]
             )
         return model.Page(tuple(page), token)

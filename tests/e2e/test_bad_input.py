@@ -22,14 +22,21 @@ from pantau.v1 import registry_service_pb2 as r
 from pantau.v1 import registry_service_pb2_grpc as r_grpc
 from sqlalchemy import Engine, text
 
+from exchange_service import app
+from exchange_service.domain.paging import PageTokens
 from exchange_service.services.alerts import RuleEngine
+from exchange_service.settings import Settings
 from tests import factories as f
 from tests.conftest import RowCounts
 from tests.e2e.conftest import register_overstayer, run_overstay
 
 
 class Stubs:
-    def __init__(self, channel: grpc.Channel, rule_engine: RuleEngine) -> None:
+    def __init__(
+        self, channel: grpc.Channel, rule_engine: RuleEngine, page_tokens: PageTokens
+    ) -> None:
+        # The server's: tokens of other queries, signed as the server signs them.
+        self.page_tokens = page_tokens
         self.registry = r_grpc.RegistryServiceStub(channel)
         self.queries = q_grpc.QueryServiceStub(channel)
         self.reviews = ar_grpc.AlertReviewServiceStub(channel)
@@ -57,8 +64,8 @@ class Stubs:
 
 
 @pytest.fixture
-def stubs(grpc_channel: grpc.Channel, rule_engine: RuleEngine) -> Stubs:
-    return Stubs(grpc_channel, rule_engine)
+def stubs(grpc_channel: grpc.Channel, rule_engine: RuleEngine, settings: Settings) -> Stubs:
+    return Stubs(grpc_channel, rule_engine, app.page_tokens(settings))
 
 
 def _person(**changes: object) -> r.RegisterPersonRequest:
@@ -124,9 +131,9 @@ def _exit_before_entry_timestamp(s: Stubs) -> object:
 
 def _other_query_token(s: Stubs) -> object:
     # A valid token of a query around another centre is rejected as malformed.
-    from exchange_service.domain.paging import encode_page_token, query_fingerprint
+    from exchange_service.domain.paging import query_fingerprint
 
-    token = encode_page_token(query_fingerprint("near", 1.0, 2.0, 3.0), [1.0, str(uuid.uuid4())])
+    token = s.page_tokens.encode(query_fingerprint("near", 1.0, 2.0, 3.0), [1.0, str(uuid.uuid4())])
     return _near(s, page_token=token)
 
 
@@ -160,9 +167,9 @@ def _alerts(s: Stubs, **fields: object) -> object:
 
 def _other_listing_token(s: Stubs) -> object:
     # A valid token of a listing with other filters is rejected as malformed.
-    from exchange_service.domain.paging import encode_page_token, query_fingerprint
+    from exchange_service.domain.paging import query_fingerprint
 
-    token = encode_page_token(
+    token = s.page_tokens.encode(
         query_fingerprint("alerts", ["PERMIT_EXPIRING"], [], None, "", None, "", None),
         ["2026-12-01T00:00:00+00:00", str(uuid.uuid4())],
     )

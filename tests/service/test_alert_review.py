@@ -15,6 +15,7 @@ from datetime import date, datetime, timedelta
 import pytest
 from sqlalchemy import Connection, text
 
+from exchange_service.app import alerts_options, page_tokens
 from exchange_service.domain import commands as cmd
 from exchange_service.domain.alerts import (
     Alert,
@@ -30,9 +31,10 @@ from exchange_service.domain.alerts import (
 from exchange_service.domain.audit import Actor
 from exchange_service.domain.call import CallRecord, current_call
 from exchange_service.domain.errors import FailedPrecondition, InvalidInput, NotFound
-from exchange_service.domain.paging import encode_page_token, query_fingerprint
+from exchange_service.domain.paging import query_fingerprint
 from exchange_service.services import Registry
 from exchange_service.services.alerts import Alerts, RuleEngine
+from exchange_service.settings import Settings
 from exchange_service.storage.database import SavepointUnitOfWork
 from tests.service.conftest import SettableClock
 from tests.service.stays import (
@@ -56,8 +58,8 @@ def day(n: int) -> date:
 
 
 @pytest.fixture
-def alerts(uow: SavepointUnitOfWork, clock: SettableClock) -> Alerts:
-    return Alerts(uow, clock)
+def alerts(uow: SavepointUnitOfWork, service_settings: Settings, clock: SettableClock) -> Alerts:
+    return Alerts(uow, alerts_options(service_settings), clock)
 
 
 @dataclass(frozen=True)
@@ -431,7 +433,9 @@ def test_pages_follow_each_other_without_gaps_or_repeats(desk: Desk) -> None:
     assert [v.field for v in other.value.violations] == ["page_token"]
 
 
-def test_a_listing_defaults_to_50_and_refuses_bad_filters_naming_each(desk: Desk) -> None:
+def test_a_listing_defaults_to_50_and_refuses_bad_filters_naming_each(
+    desk: Desk, service_settings: Settings
+) -> None:
     for n in range(51):
         visitor_until(desk.registry, desk.clock, LAST_DAY, family=f"Orang{n:02d}")
     desk.run(10)
@@ -474,11 +478,12 @@ def test_a_listing_defaults_to_50_and_refuses_bad_filters_naming_each(desk: Desk
         [1741572000, str(uuid.uuid4())],
     ]
     # The same fingerprint with a well-formed key is taken: the edits are what is refused.
-    well_formed = encode_page_token(every_alert, ["2026-03-10T09:00:00+07:00", str(uuid.uuid4())])
+    tokens = page_tokens(service_settings)
+    well_formed = tokens.encode(every_alert, ["2026-03-10T09:00:00+07:00", str(uuid.uuid4())])
     desk.alerts.list_alerts(cmd.ListAlerts(page_token=well_formed))
     for key in edited_keys:
         with pytest.raises(InvalidInput) as edited:
-            desk.alerts.list_alerts(cmd.ListAlerts(page_token=encode_page_token(every_alert, key)))
+            desk.alerts.list_alerts(cmd.ListAlerts(page_token=tokens.encode(every_alert, key)))
         assert [v.field for v in edited.value.violations] == ["page_token"], key
 
 

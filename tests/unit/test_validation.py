@@ -11,7 +11,6 @@ from exchange_service.domain import validation as valid
 from exchange_service.domain.codes import is_known_state_code, normalize_state_code
 from exchange_service.domain.errors import InvalidInput
 from exchange_service.domain.model import BirthDate, Sex
-from exchange_service.domain.paging import decode_page_token, encode_page_token
 from watchlist.documents import normalize_document_number
 from watchlist.names import name_similarity, search_key
 
@@ -81,12 +80,3 @@ def test_name_similarity_forgives_order_case_accents_and_typos() -> None:
     assert name_similarity("jon smith", "John Smith") > 0.8
     assert name_similarity("nguyen van an", "tran thi bich") < 0.5
     assert search_key("Zoë  ANAÏS") == "anais zoe"
-
-
-def test_page_tokens_round_trip_and_refuse_tampering() -> None:
-    token = encode_page_token("abc", [12.5, "id"])
-    assert decode_page_token(token, "abc", 2) == [12.5, "id"]
-    assert decode_page_token("", "abc", 2) is None
-    for bad, fingerprint in ((token, "other"), (token[:-3], "abc"), ("%%%", "abc")):
-        with pytest.raises(InvalidInput):
-            decode_page_token(bad, fingerprint, 2)
