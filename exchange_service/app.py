@@ -66,6 +66,7 @@ def registry_options(settings: Settings) -> RegistryOptions:
         home_country=settings.home_country,
         timezone=ZoneInfo(settings.timezone),
         max_reports_per_import=settings.max_reports_per_import,
+        max_rejections_listed=settings.max_rejections_listed,
         permit_limits=permit_limits(settings),
     )
 

@@ -24,6 +24,7 @@ from pydantic_settings import (
 )
 
 from exchange_service.domain.alerts import RuleSettings
+from exchange_service.domain.model import import_summary_max_bytes, max_rejections_listed_within
 from exchange_service.domain.permits import PermitTypeLimit
 
 DEFAULT_SETTINGS_FILE = "pantau.toml"
@@ -119,8 +120,25 @@ class Settings(BaseSettings):
     # candidate at all; lower finds more typos and reads more rows. The
     # read-only connections start with it (pg_trgm.similarity_threshold).
     search_similarity_threshold: float = Field(default=0.2, ge=0, le=1)
-    # A lodging batch longer than this has its further reports rejected, not buffered.
-    max_reports_per_import: int = Field(default=100_000, ge=1)
+    # A lodging batch ends once this many reports are read: Pantau answers with
+    # its summary and reads no further (the summary counts in int32).
+    max_reports_per_import: int = Field(default=100_000, ge=1, le=2**31 - 1)
+    # A lodging batch's summary lists its first rejections up to this many and
+    # counts all of them by field and reason; the summary must fit in
+    # max_message_bytes (domain/model.py's import_summary_max_bytes).
+    max_rejections_listed: int = Field(default=1000, ge=0)
+
+    @model_validator(mode="after")
+    def _import_summary_fits_in_a_message(self) -> Settings:
+        largest = import_summary_max_bytes(self.max_rejections_listed)
+        if largest > self.max_message_bytes:
+            fitting = max_rejections_listed_within(self.max_message_bytes)
+            raise ValueError(
+                f"max_rejections_listed {self.max_rejections_listed} makes an import summary of"
+                f" up to {largest} bytes, over max_message_bytes {self.max_message_bytes};"
+                f" at most {fitting} fit"
+            )
+        return self
 
     # --- stay permit limits -------------------------------------------------------
     # What each type of permit allows in one stay (domain/permits.py counts it):

@@ -85,6 +85,9 @@ ACTIONS = _AlertEnum(
 REASONS = _AlertEnum(apb.ResolutionReason, "RESOLUTION_REASON_", alerts.ResolutionReason)
 EVENT_KINDS = _AlertEnum(apb.AlertEventKind, "ALERT_EVENT_KIND_", alerts.AlertEventKind)
 DECISIONS = _AlertEnum(apb.ReviewDecision, "REVIEW_DECISION_", alerts.ReviewDecision)
+# A lodging report's rejection, named the same way (INVALID_FIELD is
+# REJECTION_REASON_INVALID_FIELD).
+REJECTION_REASONS = _AlertEnum(r.RejectionReason, "REJECTION_REASON_", model.RejectionReason)
 
 
 # --- from protobuf -------------------------------------------------------------
@@ -476,9 +479,21 @@ def import_summary_pb(summary: model.ImportSummary) -> r.ImportSummary:
                 "reference": rejection.reference,
                 "field": rejection.field,
                 "reason": rejection.reason,
+                "reason_code": REJECTION_REASONS.pb(rejection.reason_code),
             }
             for rejection in summary.rejections
         ],
+        "rejections_unlisted": summary.rejections_unlisted,
+        "rejection_counts": [
+            {
+                "field": count.field,
+                "reason_code": REJECTION_REASONS.pb(count.reason_code),
+                "count": count.count,
+            }
+            for count in summary.rejection_counts
+        ],
+        "reports_read": summary.reports_read,
+        "reached_cap": summary.reached_cap,
     }
     return r.ImportSummary(**fields)
 

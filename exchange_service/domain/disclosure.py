@@ -218,6 +218,8 @@ POLICY: Mapping[type[Any], Mapping[str, FieldRules]] = MappingProxyType(
             "accepted": _EVERY_VIEW,
             "duplicates": _EVERY_VIEW,
             "rejections": _RECORDS_INSIDE,
+            "rejection_counts": _RECORDS_INSIDE,
+            "reached_cap": _EVERY_VIEW,
         },
         model.RejectedLodgingReport: {
             "index": _EVERY_VIEW,
@@ -225,6 +227,12 @@ POLICY: Mapping[type[Any], Mapping[str, FieldRules]] = MappingProxyType(
             "reference": _EVERY_VIEW,
             "field": _EVERY_VIEW,
             "reason": _EVERY_VIEW,
+            "reason_code": _EVERY_VIEW,
+        },
+        model.RejectionCount: {
+            "field": _EVERY_VIEW,
+            "reason_code": _EVERY_VIEW,
+            "count": _EVERY_VIEW,
         },
         alerts.Alert: {
             "id": _EVERY_VIEW,

@@ -6,6 +6,6 @@ the composition root (``exchange_service.app``).
 """
 
 from exchange_service.services.queries import Queries, QueryOptions
-from exchange_service.services.registry import Registry, RegistryOptions
+from exchange_service.services.registry import LodgingImport, Registry, RegistryOptions
 
-__all__ = ["Queries", "QueryOptions", "Registry", "RegistryOptions"]
+__all__ = ["LodgingImport", "Queries", "QueryOptions", "Registry", "RegistryOptions"]

@@ -7,6 +7,7 @@ transaction of the unit of work; it returns domain values or raises a
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import timedelta, tzinfo
@@ -19,13 +20,16 @@ from exchange_service.domain.call import note_person_touched
 from exchange_service.domain.clock import Clock, local_today, system_clock
 from exchange_service.domain.errors import (
     AlreadyExists,
+    DeadlineExceeded,
     FailedPrecondition,
     FieldViolation,
     InvalidInput,
     NotFound,
     PantauError,
     PreconditionViolation,
+    SightingReferenceTaken,
     StayAlreadyOpen,
+    Unavailable,
 )
 from exchange_service.domain.permits import (
     PermitLimitExcess,
@@ -53,8 +57,10 @@ class RegistryOptions:
     home_country: str
     # The office's timezone: "today" and the day of entry are its days.
     timezone: tzinfo
-    # Reports of a lodging batch after this many are rejected, not buffered.
+    # A lodging batch ends once this many reports are read: none after them is read.
     max_reports_per_import: int
+    # A batch's summary lists this many rejections at most (all are counted).
+    max_rejections_listed: int
     # What each type of permit allows in one stay; extensions may not go over it.
     permit_limits: PermitLimits
 
@@ -316,46 +322,109 @@ class Registry:
             note_person_touched(str(person_id))
             return store.sighting(sighting_id), is_new
 
+    def lodging_import(self) -> LodgingImport:
+        """A new lodging batch, fed report by report as the stream brings them."""
+        return LodgingImport(self, self._options)
+
     def import_lodging_reports(self, reports: Iterable[cmd.LodgingReport]) -> model.ImportSummary:
         """Records each report as a sighting of its own; a bad report never stops the batch.
 
-        Each report is its own transaction. Reports past the batch's cap are
-        rejected unread, so a batch is never buffered.
+        Each report is its own transaction. Reading stops at the batch's cap:
+        no report after it is taken from ``reports``, and the summary says so.
         """
-        cap = self._options.max_reports_per_import
-        accepted = duplicates = 0
-        rejections: list[model.RejectedLodgingReport] = []
-        for index, report in enumerate(reports):
-            if index >= cap:
-                rejections.append(
-                    model.RejectedLodgingReport(
-                        index,
-                        report.lodging_id,
-                        report.reference,
-                        field="",
-                        reason=f"a batch holds at most {cap} reports",
-                    )
-                )
-                continue
+        batch = self.lodging_import()
+        batch.add_all(reports)
+        return batch.summary()
+
+
+class LodgingImport:
+    """One lodging batch as its reports arrive, and what became of them.
+
+    Each report added is recorded as a sighting in its own transaction,
+    counted as a repeat, or rejected with its reason before ``add`` returns,
+    so nothing is buffered and the summary counts every sighting committed.
+    Once ``full`` (the batch's cap of reports read) the caller reads no more
+    and answers with ``summary()``, whose size is bounded whatever arrived
+    (``model.import_summary_max_bytes``). The calls may come from one thread
+    after another (a chunk of the stream per worker thread); a lock keeps them
+    one at a time.
+    """
+
+    def __init__(self, registry: Registry, options: RegistryOptions) -> None:
+        self._registry = registry
+        self._cap = options.max_reports_per_import
+        self._listed_cap = options.max_rejections_listed
+        self._lock = threading.Lock()
+        self._read = 0
+        self._accepted = 0
+        self._duplicates = 0
+        self._listed: list[model.RejectedLodgingReport] = []
+        self._counts: dict[tuple[str, model.RejectionReason], int] = {}
+
+    @property
+    def full(self) -> bool:
+        """The batch's cap of reports is read: the caller stops reading and answers."""
+        with self._lock:
+            return self._read >= self._cap
+
+    def add(self, report: cmd.LodgingReport) -> None:
+        """Records or rejects one report; RuntimeError once ``full`` (the caller was to stop)."""
+        with self._lock:
+            if self._read >= self._cap:
+                raise RuntimeError(f"a lodging batch holds at most {self._cap} reports")
+            index = self._read
+            self._read += 1
             try:
                 if not report.lodging_id.strip():
                     raise InvalidInput([FieldViolation("lodging_id", "is required")])
                 if report.unreadable:
                     raise InvalidInput(list(report.unreadable))
-                _sighting, is_new = self.record_sighting(cmd.lodging_sighting(report))
+                _sighting, is_new = self._registry.record_sighting(cmd.lodging_sighting(report))
             except PantauError as error:
-                field, reason = _rejection(error, report)
-                rejections.append(
-                    model.RejectedLodgingReport(
-                        index, report.lodging_id, report.reference, field, reason
-                    )
-                )
-                continue
+                self._reject(index, report, error)
+                return
             if is_new:
-                accepted += 1
+                self._accepted += 1
             else:
-                duplicates += 1
-        return model.ImportSummary(accepted, duplicates, tuple(rejections))
+                self._duplicates += 1
+
+    def add_all(self, reports: Iterable[cmd.LodgingReport]) -> None:
+        """Adds reports until they end or the batch is full; none is taken from them after that."""
+        if self.full:
+            return
+        for report in reports:
+            self.add(report)
+            if self.full:
+                return
+
+    def summary(self) -> model.ImportSummary:
+        """What became of every report read so far; rejections listed up to the office's cap."""
+        with self._lock:
+            return model.ImportSummary(
+                accepted=self._accepted,
+                duplicates=self._duplicates,
+                rejections=tuple(self._listed),
+                rejection_counts=tuple(
+                    model.RejectionCount(field, reason, count)
+                    for (field, reason), count in self._counts.items()
+                ),
+                reached_cap=self._read >= self._cap,
+            )
+
+    def _reject(self, index: int, report: cmd.LodgingReport, error: PantauError) -> None:
+        field, reason, code = _rejection(error, report)
+        self._counts[field, code] = self._counts.get((field, code), 0) + 1
+        if len(self._listed) < self._listed_cap:
+            self._listed.append(
+                model.RejectedLodgingReport(
+                    index,
+                    _cut(report.lodging_id, model.REJECTION_ECHO_MAX_BYTES),
+                    _cut(report.reference, model.REJECTION_ECHO_MAX_BYTES),
+                    field,
+                    _cut(reason, model.REJECTION_REASON_MAX_BYTES),
+                    code,
+                )
+            )
 
 
 def _extension_refusal(excess: PermitLimitExcess) -> str:
@@ -375,23 +444,57 @@ def _extension_refusal(excess: PermitLimitExcess) -> str:
 
 
 # Sighting fields named as the LodgingReport fields they come from.
-_LODGING_FIELDS = {"subject": "document", "source": "event", "observed_at": "occurred_at"}
+_LODGING_FIELDS = {
+    "subject": "document",
+    "source": "event",
+    "observed_at": "occurred_at",
+    "place_name": "lodging_name",
+}
 
 
 def _lodging_field(sighting_field: str) -> str:
+    """The LodgingReport field at fault: one of ``model.LODGING_REPORT_FIELDS``, or ""."""
     head, dot, rest = sighting_field.partition(".")
-    return _LODGING_FIELDS.get(head, head) + dot + rest
+    head = _LODGING_FIELDS.get(head, head)
+    path = head + dot + rest
+    if path in model.LODGING_REPORT_FIELDS:
+        return path
+    return head if head in model.LODGING_REPORT_FIELDS else ""
 
 
-def _rejection(error: PantauError, report: cmd.LodgingReport) -> tuple[str, str]:
-    """The LodgingReport field at fault and why, from a sighting's error."""
+def _rejection(
+    error: PantauError, report: cmd.LodgingReport
+) -> tuple[str, str, model.RejectionReason]:
+    """The LodgingReport field at fault, why, and the reason's code, from a sighting's error."""
+    reason = model.RejectionReason
     if isinstance(error, InvalidInput):
-        fields = [(_lodging_field(v.field), v.description) for v in error.violations]
-        return fields[0][0], "; ".join(f"{field}: {why}" for field, why in fields)
+        fields = [(_lodging_field(v.field), v.field, v.description) for v in error.violations]
+        text = "; ".join(f"{field or path}: {why}" for field, path, why in fields)
+        return fields[0][0], text, reason.INVALID_FIELD
     if isinstance(error, NotFound):
         document = report.document or cmd.RawDocument("", "")
         return (
             "document",
             f"no registered person holds document {document.issuing_state} {document.number}",
+            reason.UNKNOWN_DOCUMENT,
         )
-    return "", error.message
+    if isinstance(error, SightingReferenceTaken):
+        return "reference", error.message, reason.REFERENCE_TAKEN
+    if isinstance(error, (Unavailable, DeadlineExceeded)):
+        return "", error.message, reason.UNAVAILABLE
+    return "", error.message, reason.REFUSED
+
+
+_ELLIPSIS = "…"
+
+
+def _cut(text: str, max_bytes: int) -> str:
+    """``text`` in at most ``max_bytes`` of UTF-8: whole if it fits, else cut and ending in "…".
+
+    The cut falls between characters, never inside one.
+    """
+    encoded = text.encode("utf-8", "replace")
+    if len(encoded) <= max_bytes:
+        return encoded.decode("utf-8")
+    room = max_bytes - len(_ELLIPSIS.encode("utf-8"))
+    return encoded[:room].decode("utf-8", "ignore") + _ELLIPSIS

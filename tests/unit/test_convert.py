@@ -14,7 +14,13 @@ from exchange_service.api import convert
 from exchange_service.domain import commands as cmd
 from exchange_service.domain import model
 from exchange_service.domain.errors import FieldViolation
-from exchange_service.domain.model import ImportSummary, RejectedLodgingReport, SightingSource
+from exchange_service.domain.model import (
+    ImportSummary,
+    RejectedLodgingReport,
+    RejectionCount,
+    RejectionReason,
+    SightingSource,
+)
 
 INSTANTS = [
     datetime(2026, 11, 28, 9, 30, 15, 123456, tzinfo=UTC),
@@ -128,18 +134,24 @@ def test_report_times_go_out_beside_the_times_of_receipt() -> None:
 
 
 def test_an_import_summary_converts_field_for_field() -> None:
+    invalid, unknown = RejectionReason.INVALID_FIELD, RejectionReason.UNKNOWN_DOCUMENT
     summary = ImportSummary(
         accepted=3,
         duplicates=1,
         rejections=(
-            RejectedLodgingReport(4, "APOA-1", "R-5", "location.latitude", "out of range"),
-            RejectedLodgingReport(9, "APOA-1", "R-9", "", "a batch holds at most 9 reports"),
+            RejectedLodgingReport(4, "APOA-1", "R-5", "location.latitude", "out of range", invalid),
+            RejectedLodgingReport(9, "APOA-1", "R-9", "document", "no such document", unknown),
         ),
+        rejection_counts=(
+            RejectionCount("location.latitude", invalid, 5),
+            RejectionCount("document", unknown, 2),
+        ),
+        reached_cap=True,
     )
     assert convert.import_summary_pb(summary) == r.ImportSummary(
         accepted=3,
         duplicates=1,
-        rejected=2,
+        rejected=7,
         rejections=[
             r.RejectedLodgingReport(
                 index=4,
@@ -147,12 +159,31 @@ def test_an_import_summary_converts_field_for_field() -> None:
                 reference="R-5",
                 field="location.latitude",
                 reason="out of range",
+                reason_code=r.REJECTION_REASON_INVALID_FIELD,
             ),
             r.RejectedLodgingReport(
                 index=9,
                 lodging_id="APOA-1",
                 reference="R-9",
-                reason="a batch holds at most 9 reports",
+                field="document",
+                reason="no such document",
+                reason_code=r.REJECTION_REASON_UNKNOWN_DOCUMENT,
             ),
         ],
+        rejections_unlisted=5,
+        rejection_counts=[
+            r.RejectionCount(
+                field="location.latitude", reason_code=r.REJECTION_REASON_INVALID_FIELD, count=5
+            ),
+            r.RejectionCount(
+                field="document", reason_code=r.REJECTION_REASON_UNKNOWN_DOCUMENT, count=2
+            ),
+        ],
+        reports_read=11,
+        reached_cap=True,
     )
+
+
+def test_the_rejection_reasons_of_the_contract_and_the_domain_are_the_same() -> None:
+    in_the_contract = set(r.RejectionReason.keys()) - {"REJECTION_REASON_UNSPECIFIED"}
+    assert in_the_contract == {f"REJECTION_REASON_{reason.value}" for reason in RejectionReason}

@@ -40,6 +40,44 @@ LODGING_EVENT_CHECK_IN: LodgingEvent.ValueType  # 1
 LODGING_EVENT_CHECK_OUT: LodgingEvent.ValueType  # 2
 Global___LodgingEvent: _TypeAlias = LodgingEvent  # noqa: Y015
 
+class _RejectionReason:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _RejectionReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_RejectionReason.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    REJECTION_REASON_UNSPECIFIED: _RejectionReason.ValueType  # 0
+    REJECTION_REASON_INVALID_FIELD: _RejectionReason.ValueType  # 1
+    """A field is missing, malformed or out of range (the field is named)."""
+    REJECTION_REASON_UNKNOWN_DOCUMENT: _RejectionReason.ValueType  # 2
+    """No registered person holds the report's travel document."""
+    REJECTION_REASON_REFERENCE_TAKEN: _RejectionReason.ValueType  # 3
+    """The lodging's reference already names another person's sighting."""
+    REJECTION_REASON_UNAVAILABLE: _RejectionReason.ValueType  # 4
+    """Pantau could not record it now (its database unreachable, the call's
+    deadline passed); the same report sent again may be accepted.
+    """
+    REJECTION_REASON_REFUSED: _RejectionReason.ValueType  # 5
+    """Refused for another reason, which the text gives."""
+
+class RejectionReason(_RejectionReason, metaclass=_RejectionReasonEnumTypeWrapper):
+    """Why a lodging report was rejected, as a code a lodging's system can act on."""
+
+REJECTION_REASON_UNSPECIFIED: RejectionReason.ValueType  # 0
+REJECTION_REASON_INVALID_FIELD: RejectionReason.ValueType  # 1
+"""A field is missing, malformed or out of range (the field is named)."""
+REJECTION_REASON_UNKNOWN_DOCUMENT: RejectionReason.ValueType  # 2
+"""No registered person holds the report's travel document."""
+REJECTION_REASON_REFERENCE_TAKEN: RejectionReason.ValueType  # 3
+"""The lodging's reference already names another person's sighting."""
+REJECTION_REASON_UNAVAILABLE: RejectionReason.ValueType  # 4
+"""Pantau could not record it now (its database unreachable, the call's
+deadline passed); the same report sent again may be accepted.
+"""
+REJECTION_REASON_REFUSED: RejectionReason.ValueType  # 5
+"""Refused for another reason, which the text gives."""
+Global___RejectionReason: _TypeAlias = RejectionReason  # noqa: Y015
+
 @_typing.final
 class RegisterPersonRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
@@ -325,15 +363,23 @@ class RejectedLodgingReport(_message.Message):
     REFERENCE_FIELD_NUMBER: _builtins.int
     FIELD_FIELD_NUMBER: _builtins.int
     REASON_FIELD_NUMBER: _builtins.int
+    REASON_CODE_FIELD_NUMBER: _builtins.int
     index: _builtins.int
     """Zero-based position of the report in the stream."""
     lodging_id: _builtins.str
+    """The report's lodging_id and reference, each cut to at most 64 bytes of
+    UTF-8 (at a character, the cut text ending in "…").
+    """
     reference: _builtins.str
     field: _builtins.str
     """The field at fault, as a path in LodgingReport (for example
     "location.latitude"); empty when the report as a whole is at fault.
     """
     reason: _builtins.str
+    """Why, for a person to read; at most 256 bytes of UTF-8 (cut like the
+    lodging_id).
+    """
+    reason_code: Global___RejectionReason.ValueType
     def __init__(
         self,
         *,
@@ -342,30 +388,90 @@ class RejectedLodgingReport(_message.Message):
         reference: _builtins.str = ...,
         field: _builtins.str = ...,
         reason: _builtins.str = ...,
+        reason_code: Global___RejectionReason.ValueType = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["field", b"field", "index", b"index", "lodging_id", b"lodging_id", "reason", b"reason", "reference", b"reference"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["field", b"field", "index", b"index", "lodging_id", b"lodging_id", "reason", b"reason", "reason_code", b"reason_code", "reference", b"reference"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___RejectedLodgingReport: _TypeAlias = RejectedLodgingReport  # noqa: Y015
 
 @_typing.final
+class RejectionCount(_message.Message):
+    """How many reports of a batch were rejected for one reason at one field."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    FIELD_FIELD_NUMBER: _builtins.int
+    REASON_CODE_FIELD_NUMBER: _builtins.int
+    COUNT_FIELD_NUMBER: _builtins.int
+    field: _builtins.str
+    """As in RejectedLodgingReport.field."""
+    reason_code: Global___RejectionReason.ValueType
+    count: _builtins.int
+    def __init__(
+        self,
+        *,
+        field: _builtins.str = ...,
+        reason_code: Global___RejectionReason.ValueType = ...,
+        count: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["count", b"count", "field", b"field", "reason_code", b"reason_code"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RejectionCount: _TypeAlias = RejectionCount  # noqa: Y015
+
+@_typing.final
 class ImportSummary(_message.Message):
+    """What became of a lodging batch. Every report read is counted once:
+    accepted + duplicates + rejected = reports_read. The summary fits in the
+    server's message cap whatever the batch held: it lists the first
+    rejections only, and counts all of them by field and reason.
+    """
+
     DESCRIPTOR: _descriptor.Descriptor
 
     ACCEPTED_FIELD_NUMBER: _builtins.int
     DUPLICATES_FIELD_NUMBER: _builtins.int
     REJECTED_FIELD_NUMBER: _builtins.int
     REJECTIONS_FIELD_NUMBER: _builtins.int
+    REJECTIONS_UNLISTED_FIELD_NUMBER: _builtins.int
+    REJECTION_COUNTS_FIELD_NUMBER: _builtins.int
+    REPORTS_READ_FIELD_NUMBER: _builtins.int
+    REACHED_CAP_FIELD_NUMBER: _builtins.int
     accepted: _builtins.int
     """Reports recorded as new sightings."""
     duplicates: _builtins.int
     """Reports already recorded by an earlier import; nothing new was written."""
     rejected: _builtins.int
+    """Reports rejected, listed or not."""
+    rejections_unlisted: _builtins.int
+    """Rejected reports not listed in `rejections`."""
+    reports_read: _builtins.int
+    """Reports Pantau read from the stream."""
+    reached_cap: _builtins.bool
+    """The batch reached the office's `max_reports_per_import` (100000 by
+    default): Pantau read no further and answered, so reports sent after the
+    first `reports_read` were neither read nor recorded. Send them again in a
+    new batch.
+    """
     @_builtins.property
-    def rejections(self) -> _containers.RepeatedCompositeFieldContainer[Global___RejectedLodgingReport]: ...
+    def rejections(self) -> _containers.RepeatedCompositeFieldContainer[Global___RejectedLodgingReport]:
+        """The first rejections in stream order, at most the office's
+        `max_rejections_listed` (1000 by default).
+        """
+
+    @_builtins.property
+    def rejection_counts(self) -> _containers.RepeatedCompositeFieldContainer[Global___RejectionCount]:
+        """Every rejected report counted once, by the field at fault and the
+        reason's code; the counts sum to `rejected`.
+        """
+
     def __init__(
         self,
         *,
@@ -373,10 +479,14 @@ class ImportSummary(_message.Message):
         duplicates: _builtins.int = ...,
         rejected: _builtins.int = ...,
         rejections: _abc.Iterable[Global___RejectedLodgingReport] | None = ...,
+        rejections_unlisted: _builtins.int = ...,
+        rejection_counts: _abc.Iterable[Global___RejectionCount] | None = ...,
+        reports_read: _builtins.int = ...,
+        reached_cap: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["accepted", b"accepted", "duplicates", b"duplicates", "rejected", b"rejected", "rejections", b"rejections"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["accepted", b"accepted", "duplicates", b"duplicates", "reached_cap", b"reached_cap", "rejected", b"rejected", "rejection_counts", b"rejection_counts", "rejections", b"rejections", "rejections_unlisted", b"rejections_unlisted", "reports_read", b"reports_read"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -155,7 +155,10 @@ class RegistryServiceServicer:
     def ImportLodgingReports(self, request_iterator, context):
         """Imports lodging reports of foreign guests (the APOA pattern). Each
         accepted report becomes a sighting at the lodging; a rejected report is
-        counted with its reason and never stops the stream.
+        counted with its reason and never stops the stream. Once the office's
+        `max_reports_per_import` reports are read, Pantau stops reading and
+        answers with the summary (reached_cap): every sighting it recorded is
+        counted there.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

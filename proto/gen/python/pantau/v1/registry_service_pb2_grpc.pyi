@@ -68,7 +68,10 @@ class RegistryServiceStub:
     ImportLodgingReports: _grpc.StreamUnaryMultiCallable[_registry_service_pb2.LodgingReport, _registry_service_pb2.ImportSummary]
     """Imports lodging reports of foreign guests (the APOA pattern). Each
     accepted report becomes a sighting at the lodging; a rejected report is
-    counted with its reason and never stops the stream.
+    counted with its reason and never stops the stream. Once the office's
+    `max_reports_per_import` reports are read, Pantau stops reading and
+    answers with the summary (reached_cap): every sighting it recorded is
+    counted there.
     """
 
 @_typing.type_check_only
@@ -110,7 +113,10 @@ class RegistryServiceAsyncStub(RegistryServiceStub):
     ImportLodgingReports: _aio.StreamUnaryMultiCallable[_registry_service_pb2.LodgingReport, _registry_service_pb2.ImportSummary]  # type: ignore[assignment]
     """Imports lodging reports of foreign guests (the APOA pattern). Each
     accepted report becomes a sighting at the lodging; a rejected report is
-    counted with its reason and never stops the stream.
+    counted with its reason and never stops the stream. Once the office's
+    `max_reports_per_import` reports are read, Pantau stops reading and
+    answers with the summary (reached_cap): every sighting it recorded is
+    counted there.
     """
 
 class RegistryServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -197,7 +203,10 @@ class RegistryServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_registry_service_pb2.ImportSummary, _abc.Awaitable[_registry_service_pb2.ImportSummary]]:
         """Imports lodging reports of foreign guests (the APOA pattern). Each
         accepted report becomes a sighting at the lodging; a rejected report is
-        counted with its reason and never stops the stream.
+        counted with its reason and never stops the stream. Once the office's
+        `max_reports_per_import` reports are read, Pantau stops reading and
+        answers with the summary (reached_cap): every sighting it recorded is
+        counted there.
         """
 
 def add_RegistryServiceServicer_to_server(servicer: RegistryServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
