@@ -121,7 +121,7 @@ class ClientStream(Protocol):
         """The response, once the stream has ended or ``take`` wanted no more."""
 
 
-class Aborted(Exception):  # noqa: N818: a control-flow signal, not an error of the edge
+class Aborted(Exception):
     """A synchronous handler called ``context.abort``: the status to send."""
 
     def __init__(self, code: grpc.StatusCode, details: str, trailing: tuple[Any, ...]) -> None:
@@ -131,7 +131,7 @@ class Aborted(Exception):  # noqa: N818: a control-flow signal, not an error of 
         self.trailing = trailing
 
 
-class _EndedByGrpc(Exception):  # noqa: N818: a control-flow signal
+class _EndedByGrpc(Exception):
     """gRPC ended the call before the edge could answer; the call's status says how."""
 
 
@@ -568,7 +568,7 @@ class Edge:
         return work
 
 
-class _Refused(Exception):  # noqa: N818: a control-flow signal
+class _Refused(Exception):
     """The call is refused before any work (identity, slot, rate, audit)."""
 
     def __init__(self, error: PantauError) -> None:

@@ -11,7 +11,6 @@ from pantau.v1 import registry_service_pb2_grpc as r_grpc
 
 from exchange_service.api import convert
 from exchange_service.api.edge import Unreadable
-from exchange_service.domain import commands as cmd
 from exchange_service.domain.call import caller_view
 from exchange_service.domain.disclosure import disclose
 from exchange_service.services import Registry
@@ -62,9 +61,12 @@ class RegistryServicer(r_grpc.RegistryServiceServicer):
     def ImportLodgingReports(
         self, request_iterator: Iterator[r.LodgingReport], context: grpc.ServicerContext
     ) -> r.ImportSummary:
-        reports = (convert.lodging_report(report) for report in request_iterator)
-        summary = self._registry.import_lodging_reports(reports)
-        return convert.import_summary_pb(disclose(summary, caller_view()))
+        """The method as the generated code names it; the edge serves ``open_lodging_import``."""
+        stream = self.open_lodging_import()
+        for request in request_iterator:
+            if not stream.take([request]):
+                break
+        return stream.finish()
 
     def open_lodging_import(self) -> LodgingImportStream:
         """ImportLodgingReports as the server edge feeds it: chunks of reports as they arrive."""
@@ -72,21 +74,24 @@ class RegistryServicer(r_grpc.RegistryServiceServicer):
 
 
 class LodgingImportStream:
-    """One lodging batch, fed in chunks; a message the edge could not read is a rejected report."""
+    """One lodging batch as the edge feeds it, chunk by chunk on a worker.
+
+    A message the edge could not read (unparseable, or over the cap of one
+    message) is a rejected report; once the batch's cap is read, the edge
+    stops reading and answers with the summary.
+    """
 
     def __init__(self, registry: Registry) -> None:
-        self._registry = registry
-        self._reports: list[cmd.LodgingReport] = []
+        self._batch = registry.lodging_import()
 
     def take(self, messages: Sequence[r.LodgingReport | Unreadable]) -> bool:
-        self._reports.extend(
+        self._batch.add_all(
             convert.unreadable_lodging_report(m.reason)
             if isinstance(m, Unreadable)
             else convert.lodging_report(m)
             for m in messages
         )
-        return True
+        return not self._batch.full
 
     def finish(self) -> r.ImportSummary:
-        summary = self._registry.import_lodging_reports(self._reports)
-        return convert.import_summary_pb(disclose(summary, caller_view()))
+        return convert.import_summary_pb(disclose(self._batch.summary(), caller_view()))

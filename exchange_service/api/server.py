@@ -69,7 +69,7 @@ class _Collector:
 
 def _method_types() -> dict[str, tuple[Any, Any]]:
     """Each Pantau method's request and response message classes."""
-    from google.protobuf import message_factory  # noqa: PLC0415: only at build time
+    from google.protobuf import message_factory
 
     types: dict[str, tuple[Any, Any]] = {}
     for module in _FILES:

@@ -375,10 +375,10 @@ class LodgingImport:
             index = self._read
             self._read += 1
             try:
-                if not report.lodging_id.strip():
-                    raise InvalidInput([FieldViolation("lodging_id", "is required")])
                 if report.unreadable:
                     raise InvalidInput(list(report.unreadable))
+                if not report.lodging_id.strip():
+                    raise InvalidInput([FieldViolation("lodging_id", "is required")])
                 _sighting, is_new = self._registry.record_sighting(cmd.lodging_sighting(report))
             except PantauError as error:
                 self._reject(index, report, error)
@@ -469,7 +469,9 @@ def _rejection(
     reason = model.RejectionReason
     if isinstance(error, InvalidInput):
         fields = [(_lodging_field(v.field), v.field, v.description) for v in error.violations]
-        text = "; ".join(f"{field or path}: {why}" for field, path, why in fields)
+        text = "; ".join(
+            f"{field or path}: {why}" if field or path else why for field, path, why in fields
+        )
         return fields[0][0], text, reason.INVALID_FIELD
     if isinstance(error, NotFound):
         document = report.document or cmd.RawDocument("", "")

@@ -300,7 +300,7 @@ def test_unparseable_requests_are_invalid_argument_audited_and_leave_the_connect
 
 @pytest.mark.parametrize("size", [100_000, 1_000_000], ids=["over-the-cap", "over-the-transport"])
 def test_an_over_size_request_is_refused_and_audited(serve: Any, size: int) -> None:
-    served = serve(max_message_bytes=64 * 1024)
+    served = serve(max_message_bytes=64 * 1024, max_rejections_listed=100)
     with served.channel(OTHER, options=[("grpc.max_send_message_length", 1 << 24)]) as channel:
         raw = channel.unary_unary(GET_PERSON)
         with pytest.raises(grpc.RpcError) as refused:
@@ -373,7 +373,7 @@ def test_an_idle_stream_ends_after_the_idle_bound(serve: Any) -> None:
 def test_an_over_size_message_inside_a_stream_is_recorded_as_the_client_saw_it(
     serve: Any, size: int
 ) -> None:
-    served = serve(max_message_bytes=64 * 1024)
+    served = serve(max_message_bytes=64 * 1024, max_rejections_listed=100)
     seen: Counter[str] = Counter()
     for _ in range(6):
         with served.channel(HOLDER, options=[("grpc.max_send_message_length", 1 << 24)]) as channel:
@@ -404,3 +404,14 @@ def test_denied_calls_count_against_the_agency_rate_limit(serve: Any) -> None:
             codes.append(refused.value.code())
     assert codes[:3] == [grpc.StatusCode.PERMISSION_DENIED] * 3
     assert set(codes[3:]) == {grpc.StatusCode.RESOURCE_EXHAUSTED}
+
+
+def test_an_unparseable_message_in_a_lodging_stream_is_one_rejected_report(serve: Any) -> None:
+    served = serve()
+    with served.channel(HOLDER) as channel:
+        stream = channel.stream_unary(IMPORT)
+        messages = [_report(1).SerializeToString(), b"\xff\xff\xff", _report(3).SerializeToString()]
+        summary = r.ImportSummary.FromString(stream(iter(messages), timeout=10))
+    assert summary.rejected == 3
+    assert "is not a valid pantau.v1.LodgingReport message" in summary.rejections[1].reason
+    assert served.statuses(HOLDER, IMPORT, 1) == Counter({"OK": 1})
