@@ -34,6 +34,10 @@ from exchange_service.rules_root import permit_limits as permit_limits  # noqa: 
 from exchange_service.rules_root import rule_engine_options as rule_engine_options  # noqa: PLC0414
 from exchange_service.rules_root import rule_settings as rule_settings  # noqa: PLC0414
 from exchange_service.security.agencies import load_agencies
+from exchange_service.security.client_certificates import (
+    ClientCertificateConfigError,
+    ClientCertificateVerifier,
+)
 from exchange_service.security.revocation import RevocationList
 from exchange_service.services import Queries, QueryOptions, Registry, RegistryOptions
 from exchange_service.services.alerts import Alerts, AlertsOptions
@@ -244,14 +248,22 @@ def _server_credentials(settings: Settings) -> grpc.ServerCredentials:
 
 
 def _access(settings: Settings, *, insecure_dev: bool) -> Access:
-    revocation = None
+    revocation = certificates = None
     if settings.tls_crl_file is not None and settings.tls_client_ca_file is not None:
         revocation = RevocationList(settings.tls_crl_file, settings.tls_client_ca_file)
+    if not insecure_dev and settings.tls_client_ca_file is not None:
+        try:  # validity goes by the real time, as the TLS handshake's does
+            certificates = ClientCertificateVerifier.from_files(
+                settings.tls_client_ca_file, settings.tls_client_intermediate_files
+            )
+        except ClientCertificateConfigError as error:
+            raise SystemExit(f"refusing the client CA settings: {error}") from error
     return Access(
         load_agencies(settings.agencies_file),
         default_rate=settings.rate_limit_per_second,
         default_burst=settings.rate_limit_burst,
         revocation=revocation,
+        certificates=certificates,
         insecure_dev=insecure_dev,
     )
 

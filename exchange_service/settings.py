@@ -165,6 +165,11 @@ class Settings(BaseSettings):
     tls_client_ca_file: Path | None = None
     # Optional CRL (PEM) signed by that CA; revoked client certificates get no call.
     tls_crl_file: Path | None = None
+    # PEM files of the intermediate CAs the operator allows to issue client
+    # certificates besides that CA (clients send theirs in their chain). Each must
+    # be a CA the client CA signed, and the client CA's pathLen must permit it, or
+    # the server refuses to start. None listed: only leaves the CA signed itself.
+    tls_client_intermediate_files: tuple[Path, ...] = ()
 
     # --- page tokens (domain/paging.py) -------------------------------------------
     # Secrets of the HMAC-SHA256 that signs page tokens, each at least 32 bytes

@@ -1,7 +1,8 @@
 """Who is calling, may they, and why: identity, authorisation, purpose and rate limits.
 
 The agency comes from the client certificate's SAN URI
-``spiffe://pantau/agency/<id>`` (mutual TLS; a revoked certificate is refused)
+``spiffe://pantau/agency/<id>`` (mutual TLS; a certificate not issued on a path
+from the agency CA, or revoked, is refused)
 and is the call's ``current_agency``, whose view the servicers disclose to; the
 officer and purpose come from call metadata. Each RPC names the action it
 performs (``RPC_ACTIONS``), and the domain's permission table says which agency
@@ -13,7 +14,7 @@ from __future__ import annotations
 import functools
 import logging
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from types import MappingProxyType
 from typing import Any, Protocol
 
@@ -80,6 +81,12 @@ class RevocationChecker(Protocol):
     def is_revoked(self, cert: x509.Certificate) -> bool: ...
 
 
+class CertificateChecker(Protocol):
+    """Why a client certificate (with the chain its client sent) may not call, or None."""
+
+    def refusal(self, cert: x509.Certificate, presented_chain: Sequence[bytes]) -> str | None: ...
+
+
 @functools.lru_cache(maxsize=1024)
 def _presented(pem: bytes) -> tuple[x509.Certificate, str]:
     """The client certificate and the agency it names ("" if none): parsed once per certificate."""
@@ -124,11 +131,13 @@ class Access:
         default_rate: float,
         default_burst: int,
         revocation: RevocationChecker | None = None,
+        certificates: CertificateChecker | None = None,
         insecure_dev: bool = False,
         clock: Callable[[], float] | None = None,
     ) -> None:
         self._agencies = agencies
         self._revocation = revocation
+        self._certificates = certificates
         self._insecure_dev = insecure_dev
         self._buckets = {
             agency.id: TokenBucket(
@@ -144,10 +153,15 @@ class Access:
         if self._insecure_dev:
             agency_id = _metadata(context).get(DEV_AGENCY_KEY, "")
         else:
-            pems = context.auth_context().get("x509_pem_cert") or []
+            auth = context.auth_context()
+            pems = auth.get("x509_pem_cert") or []
             if not pems:
                 raise Unauthenticated("a client certificate is required")
             cert, agency_id = _presented(bytes(pems[0]))
+            if self._certificates is not None:
+                refusal = self._certificates.refusal(cert, auth.get("x509_pem_cert_chain") or ())
+                if refusal is not None:
+                    raise Unauthenticated(refusal)
             if self._revocation is not None and self._revocation.is_revoked(cert):
                 raise Unauthenticated("the client certificate is revoked")
         agency = self._agencies.get(agency_id)

@@ -7,8 +7,9 @@ are unencrypted PKCS#8 (mode 0600), the output directory is mode 0700.
 An agency is named in its client certificate by exactly one SAN URI
 ``spiffe://pantau/agency/<agency_id>``, which the service reads back with
 :func:`exchange_service.security.agency_identity.agency_id_from_certificate`.
-Chain, expiry and key-usage checks of the peer are gRPC's (OpenSSL's)
-business; revocation is checked with
+The peer's chain is checked by gRPC's handshake and again, in full, by
+:class:`exchange_service.security.client_certificates.ClientCertificateVerifier`;
+revocation is checked with
 :class:`exchange_service.security.revocation.RevocationList`, whose CRL
 checks this module reuses.
 
