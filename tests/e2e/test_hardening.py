@@ -190,28 +190,29 @@ async def _outcomes(held: list[Any]) -> Counter[tuple[str, str]]:
 def test_a_thousand_held_calls_leave_the_other_agencies_served_and_are_each_audited(
     serve: Any,
 ) -> None:
-    served = serve(request_wait_seconds=4.0, stream_idle_seconds=4.0, grpc_workers=4)
+    served = serve(request_wait_seconds=8.0, stream_idle_seconds=8.0, grpc_workers=4)
     subject = _register(served)
     loop = asyncio.new_event_loop()
     held: list[Any] = []
-    try:
-        loop.run_until_complete(_hold(served, held))
-        started = time.monotonic()
-        with served.channel(OTHER) as other:
-            queries = q_grpc.QueryServiceStub(other)
-            health = health_pb2_grpc.HealthStub(other)
+    with served.channel(OTHER) as other:
+        queries = q_grpc.QueryServiceStub(other)
+        health = health_pb2_grpc.HealthStub(other)
+        queries.GetPerson(q.GetPersonRequest(person_id=subject), timeout=10)  # connected
+        try:
+            loop.run_until_complete(_hold(served, held))
+            started = time.monotonic()
             for _ in range(20):
-                dossier = queries.GetPerson(q.GetPersonRequest(person_id=subject), timeout=2)
+                dossier = queries.GetPerson(q.GetPersonRequest(person_id=subject), timeout=3)
                 assert dossier.person.id == subject
                 assert (
-                    health.Check(health_pb2.HealthCheckRequest(), timeout=2).status
+                    health.Check(health_pb2.HealthCheckRequest(), timeout=3).status
                     == health_pb2.HealthCheckResponse.SERVING
                 )
-        # All that while the held calls were still waiting for their messages.
-        assert time.monotonic() - started < 4.0
-        codes = loop.run_until_complete(_outcomes(held))
-    finally:
-        loop.close()
+            # All that while the held calls were still waiting for their messages.
+            assert time.monotonic() - started < 8.0
+            codes = loop.run_until_complete(_outcomes(held))
+        finally:
+            loop.close()
     held_total = HELD_UNARY + HELD_HEALTH + HELD_STREAMS
     assert sum(codes.values()) == held_total
     # The agency's 100 slots held until the wait ran out; the others refused at once.
@@ -263,7 +264,8 @@ def test_a_burst_of_thousands_on_one_connection_is_answered_never_unavailable(
         ]
         errors = [call.exception() for call in calls]
     codes = Counter(error.code() for error in errors if error is not None)
-    assert set(codes) == {grpc.StatusCode.NOT_FOUND, grpc.StatusCode.RESOURCE_EXHAUSTED}
+    assert codes.total() == 3000  # every call answered (none OK: no such persons)
+    assert set(codes) <= {grpc.StatusCode.NOT_FOUND, grpc.StatusCode.RESOURCE_EXHAUSTED}
     assert all(
         _retry_info(error) is not None
         for error in errors
