@@ -12,10 +12,11 @@ from exchange_service.tools.bench.server_models import Model, run_server_models
 
 WORKERS = 4
 HELD = 2 * WORKERS  # more held calls than the threaded server has threads
+IN_FLIGHT = 2  # below the limited threaded server's limit, the worker count
 
 
 @pytest.mark.e2e
-def test_every_model_is_measured_and_only_the_threaded_one_is_stopped_by_held_calls(
+def test_every_model_is_measured_and_only_the_threaded_ones_are_stopped_by_held_calls(
     pki_dir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     settings = load_settings(
@@ -25,13 +26,21 @@ def test_every_model_is_measured_and_only_the_threaded_one_is_stopped_by_held_ca
         tls_client_ca_file=pki_dir / "ca.crt",
     )
     # A generous probe deadline on a busy machine: a held threaded server never answers.
-    result = run_server_models(settings, seconds=0.5, rounds=1, held_calls=HELD, probe_seconds=2.0)
+    result = run_server_models(
+        settings,
+        seconds=0.3,
+        rounds=1,
+        held_calls=HELD,
+        probe_seconds=1.5,
+        calls_in_flight=IN_FLIGHT,
+    )
     lines = capsys.readouterr().out.splitlines()
     assert len(lines) == 1
     assert json.loads(lines[0]) == result
     assert result["mtls"] is True
     assert result["workers"] == WORKERS
     assert result["held_calls"] == HELD
+    assert result["calls_in_flight"] == IN_FLIGHT
     models = result["models"]
     assert list(models) == [str(model) for model in Model]
     threaded = models[Model.THREADED]
@@ -46,10 +55,16 @@ def test_every_model_is_measured_and_only_the_threaded_one_is_stopped_by_held_ca
             figures["qps"] / threaded["qps"], abs=1e-3
         ), name
     assert threaded["qps_ratio_to_threaded"] == 1.0
-    # Calls that never send their message hold every thread of the threaded server ...
+    # Calls that never send their message hold every thread of the threaded server:
+    # the probe waits its deadline out, or, with the limit, is refused at once ...
     assert threaded["held_calls_answered"] is False
     assert threaded["held_probe_ms"] is None
-    # ... and none of the aio servers, which read the request before any thread is used.
+    assert threaded["held_probe_status"] == "DEADLINE_EXCEEDED"
+    limited = models[Model.THREADED_LIMITED]
+    assert limited["held_calls_answered"] is False
+    assert limited["held_probe_status"] == "RESOURCE_EXHAUSTED"
+    # ... and none of the aio servers', which read the request before any thread is used.
     for model in (Model.AIO_MIGRATION, Model.AIO_ASYNC, Model.AIO_EDGE):
         assert models[model]["held_calls_answered"] is True, model
-        assert 0 < models[model]["held_probe_ms"] < 2_000.0, model
+        assert models[model]["held_probe_status"] == "OK", model
+        assert 0 < models[model]["held_probe_ms"] < 1_500.0, model

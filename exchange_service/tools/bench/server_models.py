@@ -4,6 +4,9 @@ The models are those the service could be served by (issue 11):
 
 * ``threaded``: ``grpc.server`` over a ``ThreadPoolExecutor`` (the model of
   ``api/server.py`` and of ``make bench``'s echo server);
+* ``threaded-limited``: the same with ``maximum_concurrent_rpcs`` at the
+  worker count, so that a call no thread is free for is refused
+  (RESOURCE_EXHAUSTED) rather than queued;
 * ``aio-migration``: ``grpc.aio.server`` running the same synchronous handler
   on its ``migration_thread_pool``;
 * ``aio-async``: ``grpc.aio.server`` with an ``async`` handler (fully
@@ -31,7 +34,8 @@ The models are those the service could be served by (issue 11):
    model's in the same round, with the spread (least and most) over rounds;
 4. the held-call check, after the rounds: with ``held_calls`` calls open on one
    channel that never send their request message, whether an echo call on
-   another channel is answered within ``probe_seconds`` (and how fast);
+   another channel is answered within ``probe_seconds`` (and how fast), or
+   how it ended (DEADLINE_EXCEEDED: it waited; RESOURCE_EXHAUSTED: refused);
 5. a table on stderr and exactly one JSON line on stdout, ``{"models": {...},
    ...}``.
 """
@@ -90,6 +94,7 @@ __all__ = [
 
 class Model(enum.StrEnum):
     THREADED = "threaded"
+    THREADED_LIMITED = "threaded-limited"
     AIO_MIGRATION = "aio-migration"
     AIO_ASYNC = "aio-async"
     AIO_EDGE = "aio-edge"
@@ -97,6 +102,7 @@ class Model(enum.StrEnum):
 
 DESCRIPTIONS = {
     Model.THREADED: "grpc.server + ThreadPoolExecutor",
+    Model.THREADED_LIMITED: "the same, maximum_concurrent_rpcs = workers",
     Model.AIO_MIGRATION: "grpc.aio, sync handler on migration_thread_pool",
     Model.AIO_ASYNC: "grpc.aio, async handler",
     Model.AIO_EDGE: "grpc.aio, read with timeout, then run_in_executor",
@@ -118,6 +124,8 @@ READ_TIMEOUT_SECONDS = 10.0
 _PAYLOADS = 2_000
 # The held calls are given this long to reach the server before the probe.
 _SETTLE_SECONDS = 0.3
+# How a probe may end unanswered: it waited out its deadline, or it was refused.
+_UNANSWERED = frozenset({grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.RESOURCE_EXHAUSTED})
 
 
 def echo_payloads(count: int = _PAYLOADS) -> tuple[bytes, ...]:
@@ -206,9 +214,11 @@ def _generic(handler: Any) -> Any:
     return grpc.method_handlers_generic_handler(ECHO_SERVICE, {"Echo": handler})
 
 
-def _run_threaded(workers: int, tls: ServerTls | None, control: Connection) -> None:
+def _run_threaded(
+    workers: int, tls: ServerTls | None, control: Connection, *, limited: bool
+) -> None:
     pool = futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="bench-threaded")
-    server = grpc.server(pool)
+    server = grpc.server(pool, maximum_concurrent_rpcs=workers if limited else None)
     server.add_generic_rpc_handlers((_generic(grpc.unary_unary_rpc_method_handler(_echo)),))
     port = _listen(server, tls)
     server.start()
@@ -240,8 +250,9 @@ async def _serve_aio(spec: ServerSpec, control: Connection) -> None:
 def run_model(spec: ServerSpec, control: Connection) -> None:
     """Process body: the echo server of ``spec.model``, until the parent says stop."""
     sys.setswitchinterval(spec.switch_interval_seconds)
-    if spec.model is Model.THREADED:
-        _run_threaded(spec.workers, spec.tls, control)
+    if spec.model in {Model.THREADED, Model.THREADED_LIMITED}:
+        limited = spec.model is Model.THREADED_LIMITED
+        _run_threaded(spec.workers, spec.tls, control, limited=limited)
     else:
         asyncio.run(_serve_aio(spec, control))
 
@@ -255,7 +266,10 @@ class HeldOutcome:
 
     held: int  # calls open without their request message during the probe
     answered: bool
-    probe_ms: float | None  # None when not answered within the probe's deadline
+    probe_ms: float | None  # None when not answered
+    # How the probe ended: OK, DEADLINE_EXCEEDED (it waited its deadline out)
+    # or RESOURCE_EXHAUSTED (the server refused it).
+    status: str
 
 
 def _aio_channel(transport: ClientTransport, target: str) -> Any:
@@ -289,10 +303,11 @@ async def _held_call_check(
             try:
                 await _probe(probing, payload, transport, probe_seconds)
             except grpc.aio.AioRpcError as error:
-                if error.code() != grpc.StatusCode.DEADLINE_EXCEEDED:
+                if error.code() not in _UNANSWERED:
                     raise
-                return HeldOutcome(held, answered=False, probe_ms=None)
-            return HeldOutcome(held, answered=True, probe_ms=(time.monotonic() - started) * 1e3)
+                return HeldOutcome(held, answered=False, probe_ms=None, status=error.code().name)
+            elapsed_ms = (time.monotonic() - started) * 1e3
+            return HeldOutcome(held, answered=True, probe_ms=elapsed_ms, status="OK")
         finally:
             for call in calls:
                 call.cancel()
@@ -338,9 +353,10 @@ def held_call_checks(
 
     The held calls share one channel; the probe goes on another, both connected
     first, so the probe's ``probe_seconds`` deadline times the call alone. A
-    probe that fails other than by its deadline raises. A target's held calls
-    are cancelled before the next target's are opened. The checks share one
-    event loop (grpc.aio's completion queue outlives a loop run and closed).
+    probe that fails other than by its deadline or by a refusal
+    (RESOURCE_EXHAUSTED) raises. A target's held calls are cancelled, and their
+    ends taken in, before the next target's are opened; the checks share one
+    event loop.
     """
     return asyncio.run(_held_call_checks(targets, transport, held, probe_seconds, payload))
 
@@ -373,6 +389,7 @@ class ModelFigures:
             "qps_ratios": [round(r, 3) for r in self.ratios],
             "held_calls_answered": self.held.answered,
             "held_probe_ms": None if self.held.probe_ms is None else round(self.held.probe_ms, 1),
+            "held_probe_status": self.held.status,
         }
 
 
@@ -400,6 +417,9 @@ def _table(figures: dict[Model, dict[str, Any]], probe_seconds: float, held: int
     table.add_column(f"{held} held: answered in {probe_seconds:g} s?", justify="right")
     for model, f in figures.items():
         answered = f["held_probe_ms"]
+        unanswered = "[red]no, waited[/]"
+        if f["held_probe_status"] == "RESOURCE_EXHAUSTED":
+            unanswered = "[red]no, refused[/]"
         table.add_row(
             str(model),
             f"{f['qps']:,.0f} ({f['qps_min']:,.0f}-{f['qps_max']:,.0f})",
@@ -408,7 +428,7 @@ def _table(figures: dict[Model, dict[str, Any]], probe_seconds: float, held: int
             f"({f['server_cpu_us_min']:.0f}-{f['server_cpu_us_max']:.0f})",
             f"{f['qps_ratio_to_threaded']:.2f} "
             f"({min(f['qps_ratios']):.2f}-{max(f['qps_ratios']):.2f})",
-            "[red]no[/]" if answered is None else f"yes, {answered:.1f} ms",
+            unanswered if answered is None else f"yes, {answered:.1f} ms",
         )
     return table
 
@@ -447,12 +467,19 @@ def run_server_models(
 ) -> dict[str, Any]:
     """Runs the comparison (see the module docstring) and returns the printed figures.
 
-    ``models`` must include the threaded model, the one every ratio is taken to.
+    ``models`` must include the threaded model, the one every ratio is taken to;
+    with the limited threaded model, ``calls_in_flight`` must be below the
+    worker count (its limit), or the measurement would count refusals.
     """
     if Model.THREADED not in models:
         raise ValueError("the threaded model is the reference of every ratio")
     if rounds < 1:
         raise ValueError("at least one round")
+    if Model.THREADED_LIMITED in models and calls_in_flight >= settings.grpc_workers:
+        raise ValueError(
+            f"the limited threaded server refuses calls beyond its {settings.grpc_workers} "
+            f"workers: keep the calls in flight ({calls_in_flight}) below that"
+        )
     console = Console(stderr=True, soft_wrap=True)
     transport = transports(settings)
     shape = ClientShape(CLIENT_PROCESSES, calls_in_flight)
@@ -505,7 +532,7 @@ def run_server_models(
             + (
                 f"a call from another channel answered in {outcome.probe_ms:.1f} ms"
                 if outcome.probe_ms is not None
-                else f"[red]no answer within {probe_seconds:g} s[/]"
+                else f"[red]no answer within {probe_seconds:g} s ({outcome.status})[/]"
             )
         )
     figures = {
