@@ -512,7 +512,7 @@ def run_server_models(
                 )
                 this_round[model] = m
                 console.print(
-                    f"{number + 1}: {model:<14} {m.qps:9.1f} calls/s  p50 {m.p50_ms:6.2f} ms  "
+                    f"{number + 1}: {model:<16} {m.qps:9.1f} calls/s  p50 {m.p50_ms:6.2f} ms  "
                     f"p99 {m.p99_ms:6.2f} ms  server CPU {_cpu_us(m):5.0f} µs/call"
                 )
             reference = this_round[Model.THREADED].qps
@@ -528,7 +528,7 @@ def run_server_models(
     held = dict(zip(models, outcomes, strict=True))
     for model, outcome in held.items():
         console.print(
-            f"{model:<14} with {held_calls} calls held open: "
+            f"{model:<16} with {held_calls} calls held open: "
             + (
                 f"a call from another channel answered in {outcome.probe_ms:.1f} ms"
                 if outcome.probe_ms is not None
@@ -546,7 +546,7 @@ def run_server_models(
         _table(figures, probe_seconds, held_calls)
     )
     for model in models:
-        console.print(f"  {model:<14} {DESCRIPTIONS[model]}")
+        console.print(f"  {model:<16} {DESCRIPTIONS[model]}")
     result: dict[str, Any] = {
         "models": {str(model): f for model, f in figures.items()},
         "rounds": rounds,
