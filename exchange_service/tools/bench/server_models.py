@@ -542,7 +542,7 @@ def run_server_models(
         for model in models
     }
     # Wide enough for the table's one line a model when stderr is not a terminal.
-    Console(stderr=True, width=max(console.width, 110)).print(
+    Console(stderr=True, width=max(console.width, 120)).print(
         _table(figures, probe_seconds, held_calls)
     )
     for model in models:
