@@ -9,7 +9,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 NODE_STAMP := node_modules/.installed
 
-.PHONY: run test setup venv db node proto lint typecheck test-only bench bench-rules clean
+.PHONY: run test setup venv db node proto lint typecheck test-only bench bench-rules bench-servers clean
 
 # Development settings: var/pki certificates, var/audit key and checkpoints.
 RUN_ENV := PANTAU_SETTINGS=deploy/pantau.dev.toml
@@ -74,6 +74,12 @@ bench: setup
 # (issue 10); the query plans go to var/bench/rule-plans.txt.
 bench-rules: setup
 	$(RUN_ENV) $(BIN)/pantau bench-rules
+
+# The gRPC server models side by side on an echo method over mutual TLS, and whether
+# each still answers with calls held open that never send their request (issue 11).
+bench-servers: setup
+	$(RUN_ENV) $(BIN)/pantau pki --out var/pki
+	$(RUN_ENV) $(BIN)/pantau bench-servers
 
 clean:
 	rm -rf $(VENV) node_modules .mypy_cache .ruff_cache .pytest_cache

@@ -14,7 +14,7 @@ from exchange_service.settings import load_settings
 
 
 def _add_bench_parsers(commands: Any) -> None:
-    """``bench`` and ``bench-rules``."""
+    """``bench``, ``bench-rules`` and ``bench-servers``."""
     bench = commands.add_parser("bench", help="bulk-load a large population and measure")
     bench.add_argument("--persons", type=int, default=1_000_000)
     bench.add_argument("--sightings", type=int, default=3_000_000)
@@ -30,6 +30,18 @@ def _add_bench_parsers(commands: Any) -> None:
         type=Path,
         default=Path("var/bench/rule-plans.txt"),
         help="where the rules' query plans of the noop sweep go",
+    )
+    bench_servers = commands.add_parser(
+        "bench-servers",
+        help="measure an echo method on each gRPC server model, side by side (no database)",
+    )
+    bench_servers.add_argument("--seconds", type=float, default=5.0, help="per measurement")
+    bench_servers.add_argument("--rounds", type=int, default=3, help="rounds of every model")
+    bench_servers.add_argument(
+        "--held-calls",
+        type=int,
+        default=64,
+        help="calls held open without their request message in the held-call check",
     )
 
 
@@ -115,6 +127,12 @@ def main(argv: list[str] | None = None) -> int:
             persons=args.persons,
             sightings=args.sightings,
             plans_file=args.plans,
+        )
+    elif args.command == "bench-servers":
+        from exchange_service.tools.bench.server_models import run_server_models
+
+        run_server_models(
+            settings, seconds=args.seconds, rounds=args.rounds, held_calls=args.held_calls
         )
     return 0
 
