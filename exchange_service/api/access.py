@@ -94,10 +94,6 @@ def _presented(pem: bytes) -> tuple[x509.Certificate, str]:
     return cert, agency_id_from_certificate(cert) or ""
 
 
-def _metadata(context: Any) -> dict[str, str]:
-    return {key: value for key, value in context.invocation_metadata() if isinstance(value, str)}
-
-
 _CONTROL_CHARACTER = re.compile("[\x00-\x1f]")
 
 
@@ -148,12 +144,14 @@ class Access:
             for agency in agencies.values()
         }
 
-    def identify(self, context: Any) -> Agency:
-        """The calling agency, or Unauthenticated."""
+    def identify(self, auth: Mapping[str, Any], headers: Mapping[str, str]) -> Agency:
+        """The calling agency, from the call's TLS peer (``auth_context()``), or Unauthenticated.
+
+        In development mode (no TLS) the agency is the one ``headers`` name.
+        """
         if self._insecure_dev:
-            agency_id = _metadata(context).get(DEV_AGENCY_KEY, "")
+            agency_id = headers.get(DEV_AGENCY_KEY, "")
         else:
-            auth = context.auth_context()
             pems = auth.get("x509_pem_cert") or []
             if not pems:
                 raise Unauthenticated("a client certificate is required")

@@ -118,7 +118,7 @@ def _walk(message: Any, plan: _Plan, into: set[str]) -> None:
                 _walk(item, sub_plan, into)
 
 
-# --- the interceptor ---------------------------------------------------------------
+# --- one call ---------------------------------------------------------------------
 
 
 def call_event(call: CallRecord, person_ids: Iterable[str], status: str, digest: str) -> AuditEvent:

@@ -42,7 +42,7 @@ import contextvars
 import logging
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from typing import Any, NoReturn, Protocol
@@ -97,7 +97,7 @@ class EdgeLimits:
 class Access(Protocol):
     """Who is calling and whether they may: ``api/access.py``."""
 
-    def identify(self, context: Any) -> Agency: ...
+    def identify(self, auth: Mapping[str, Any], headers: Mapping[str, str]) -> Agency: ...
 
     def authorize(self, method: str, agency: Agency, metadata: dict[str, str]) -> None: ...
 
@@ -213,6 +213,7 @@ class _Call:
     __slots__ = (
         "agency",
         "audit",
+        "auth",
         "context",
         "headers",
         "metadata",
@@ -233,6 +234,7 @@ class _Call:
         self.agency: Agency | None = None
         self.metadata: tuple[Any, ...] = ()
         self.headers: dict[str, str] = {}
+        self.auth: dict[str, Any] = {}
         self.worker_context: WorkerContext | None = None
         self.status = "UNKNOWN"
         # The requests ended: when gRPC ended the call itself after that, it
@@ -430,7 +432,8 @@ class Edge:
                 )
             call.metadata = tuple(call.context.invocation_metadata())
             call.headers = _metadata_dict(call.metadata)
-            agency = call.agency = self._access.identify(call.context)
+            call.auth = call.context.auth_context()
+            agency = call.agency = self._access.identify(call.auth, call.headers)
             call.record.agency_id, call.record.agency_kind = agency.id, agency.kind.value
             if not call.open_service:  # recorded whether or not the call is refused
                 call.record.officer, call.record.purpose = officer_and_purpose(call.headers)
@@ -448,9 +451,7 @@ class Edge:
         except PantauError as error:
             self._slots.leave(agency.id)
             raise _Refused(error) from None
-        call.worker_context = WorkerContext(
-            call.context, call.metadata, call.context.auth_context()
-        )
+        call.worker_context = WorkerContext(call.context, call.metadata, call.auth)
 
     def _authorize(self, call: _Call) -> None:
         """The permission, officer and purpose (Pantau methods); the call's agency from here on."""
@@ -594,7 +595,8 @@ async def _next_chunk(arrived: asyncio.Queue[bytes | None], idle: float) -> list
 async def _read(context: Any, wait: float, what: str) -> bytes | None:
     """The next request message, None at the end; DeadlineExceeded after ``wait`` seconds."""
     try:
-        raw: Any = await asyncio.wait_for(context.read(), wait)
+        async with asyncio.timeout(wait):  # no task of its own, unlike wait_for
+            raw: Any = await context.read()
     except TimeoutError:
         raise DeadlineExceeded(f"{what} did not arrive within {wait:g} s") from None
     if raw is grpc.aio.EOF or raw is None:

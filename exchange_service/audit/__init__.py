@@ -2,7 +2,7 @@
 
 A service beneath the use cases: anything above storage records an
 ``AuditEvent`` (``domain.audit``) through ``log.AuditLog``; the gRPC layer's
-interceptor (``api.audit``) records one per RPC. ``chain`` (checkpoints and
+edge (``api.edge``, ``api.audit``) records one per RPC. ``chain`` (checkpoints and
 verification; pure), ``export`` (the offline export format; pure),
 ``store`` (tables and checkpoint file), ``log`` (the in-process writer),
 ``verify`` (the database trail checked, a period exported) and ``rotation``

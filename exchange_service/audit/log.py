@@ -19,7 +19,7 @@ flush, normally at most ~50 ms. A crash (power loss, SIGKILL) in that window
 loses those records; ``close`` flushes everything and signs a final
 checkpoint. While the database is unreachable the writer keeps the records in
 order and retries; past ``max_backlog`` waiting records ``accepting`` turns
-False, and the interceptor then refuses calls (UNAVAILABLE, itself recorded)
+False, and the server edge then refuses calls (UNAVAILABLE, itself recorded)
 instead of serving personal data that could not be accounted for.
 
 One process writes a given trail: the writer holds a PostgreSQL advisory lock

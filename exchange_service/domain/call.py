@@ -1,4 +1,4 @@
-"""The call being served: its record, shared by the interceptors of one call, and its caller."""
+"""The call being served: its record, filled as the server's edge serves it, and its caller."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ from exchange_service.domain.errors import Unauthenticated
 class CallRecord:
     """What is known about the call being served; filled as the call proceeds.
 
-    The audit interceptor creates it, the access interceptor fills in who is
-    calling and why, and the audit interceptor writes it when the call ends.
+    The server's edge creates it, fills in who is calling and why, and has
+    the audit trail record it when the call ends.
     """
 
     method: str
@@ -28,7 +28,7 @@ class CallRecord:
 
 
 current_call: ContextVar[CallRecord | None] = ContextVar("current_call", default=None)
-# The identified agency the call is served to; set by the access interceptor
+# The identified agency the call is served to; set by the edge once the call is allowed,
 # for the call's duration, unset otherwise.
 current_agency: ContextVar[Agency | None] = ContextVar("current_agency", default=None)
 

@@ -1,6 +1,6 @@
 """Which agency a client certificate names: the one SAN URI ``spiffe://pantau/agency/<id>``.
 
-The access interceptor asks :func:`agency_id_from_certificate` about the
+Access control (``api.access``) asks :func:`agency_id_from_certificate` about the
 peer of every call; the development PKI (``pantau pki``) issues certificates
 that follow the convention, and so must an agency's real CA.
 """

@@ -4,7 +4,7 @@ the operator allowed), for client authentication, current, on a path the CA perm
 gRPC's TLS handshake checks the peer against the client CA file, but not fully:
 it lets in a leaf issued by an intermediate that the CA signed although the CA's
 pathLen is 0, and it cannot be configured further from Python. So the access
-interceptor asks a :class:`ClientCertificateVerifier` about the peer certificate
+control asks a :class:`ClientCertificateVerifier` about the peer certificate
 of every call, with or without a CRL.
 
 The path is the leaf and its issuer (the CA, or one allowed intermediate and

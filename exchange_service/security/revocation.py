@@ -1,7 +1,7 @@
 """Revocation of agencies' client certificates, from a CRL file the CA signed.
 
 gRPC (OpenSSL) checks the peer's chain and validity dates during the TLS
-handshake but is given no CRL; the access interceptor asks a
+handshake but is given no CRL; access control (``api.access``) asks a
 :class:`RevocationList` about the peer certificate of every call.
 """
 
