@@ -237,8 +237,8 @@ class _Call:
         self.auth: dict[str, Any] = {}
         self.worker_context: WorkerContext | None = None
         self.status = "UNKNOWN"
-        # The requests ended: when gRPC ended the call itself after that, it
-        # refused a message over the transport's limit.
+        # A unary call's requests ended with no message: when gRPC ended the
+        # call itself after that, it most likely refused one over its limit.
         self.requests_ended = False
 
     @property
@@ -248,7 +248,14 @@ class _Call:
         return self.agency
 
     def ended_by_grpc(self) -> str:
-        """The status of a call gRPC ended itself: a deadline, a refused message, the client."""
+        """The status of a call gRPC had ended when the edge came to answer it.
+
+        The deadline; else, for a unary call whose request never arrived whole,
+        a message over the transport's limit (gRPC refuses one by ending the
+        requests and the call); else the client. The server cannot tell a
+        client's cancellation from gRPC's refusal: a unary call is most likely
+        the refusal, a stream (an import under way) the client.
+        """
         remaining = self.context.time_remaining()
         if remaining is not None and remaining <= 0:
             return "DEADLINE_EXCEEDED"
@@ -405,8 +412,10 @@ class Edge:
             await call.send_status(*to_status_parts(error))
         except Aborted as aborted:
             await call.send_status(aborted.code, aborted.details, aborted.trailing)
-        except asyncio.CancelledError:  # gRPC ended the call
-            call.status = call.ended_by_grpc()
+        except asyncio.CancelledError:  # gRPC ended the call: the client or its deadline
+            remaining = call.context.time_remaining()
+            timed_out = remaining is not None and remaining <= 0
+            call.status = "DEADLINE_EXCEEDED" if timed_out else "CANCELLED"
             raise
         except Exception:
             error_id = uuid.uuid4().hex[:12]
@@ -609,7 +618,6 @@ async def _read_into(call: _Call, arrived: asyncio.Queue[bytes | None]) -> None:
     while True:
         raw: Any = await call.context.read()
         if raw is grpc.aio.EOF or raw is None:
-            call.requests_ended = True
             await arrived.put(None)
             return
         await arrived.put(bytes(raw))
