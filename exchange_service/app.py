@@ -42,6 +42,7 @@ from exchange_service.security.revocation import RevocationList
 from exchange_service.services import Queries, QueryOptions, Registry, RegistryOptions
 from exchange_service.services.alerts import Alerts, AlertsOptions
 from exchange_service.settings import Settings
+from exchange_service.storage.async_reads import AsyncReadPool
 from exchange_service.storage.boundaries import load_boundaries
 from exchange_service.storage.database import UnitOfWork, make_engine
 from exchange_service.storage.migrate import upgrade_to_head
@@ -58,6 +59,8 @@ class Application:
     registry: Registry
     queries: Queries
     alerts: Alerts
+    # Opened on the server's event loop, and closed there when it stops.
+    async_reads: AsyncReadPool | None = None
 
     def close(self) -> None:
         self.engine.dispose()
@@ -128,13 +131,16 @@ def build_application(settings: Settings, *, clock: Clock = system_clock) -> App
     uow = UnitOfWork(
         engine, read_engine, boundary_tolerance_meters=settings.boundary_tolerance_meters
     )
+    # GetPerson's reads, on the server's event loop (as many as the workers).
+    async_reads = AsyncReadPool(settings.database_url, size=settings.grpc_workers)
     return Application(
         settings,
         engine,
         read_engine,
         Registry(uow, registry_options(settings), clock),
-        Queries(uow, query_options(settings), clock),
+        Queries(uow, query_options(settings), clock, async_reads=async_reads),
         Alerts(uow, alerts_options(settings), clock),
+        async_reads,
     )
 
 
@@ -223,6 +229,8 @@ class RunningServer:
     async def _stop(self, grace: float) -> None:
         await self.health.enter_graceful_shutdown()
         await self.server.stop(grace)
+        if self.application.async_reads is not None:
+            await self.application.async_reads.close()
 
 
 def _server_credentials(settings: Settings) -> grpc.ServerCredentials:

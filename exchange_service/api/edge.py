@@ -21,7 +21,9 @@ Per call, in order, on the loop:
    not parse are INVALID_ARGUMENT naming the message type, logged in one line;
 6. the servicer runs on a worker, at most ``agency_max_running`` of one
    agency's calls at once (the others wait their turn on the loop), with the
-   call's context variables (call, agency, deadline) copied to it;
+   call's context variables (call, agency, deadline) copied to it; an
+   asynchronous servicer method (GetPerson, on ``storage/async_reads.py``)
+   is awaited on the loop instead;
 7. the outcome becomes the status the client gets: domain errors through the
    one table of ``api/errors.py``; anything else is INTERNAL with a generic
    message and an error id, the traceback only in the log;
@@ -39,6 +41,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import inspect
 import logging
 import time
 import uuid
@@ -302,7 +305,11 @@ class Edge:
         request_type: Any,
         response_serializer: Callable[[Any], bytes],
     ) -> grpc.RpcMethodHandler:
-        """A unary method: its request read on the loop, ``behaviour`` run on a worker."""
+        """A unary method: its request read on the loop, ``behaviour`` run on a worker.
+
+        An asynchronous ``behaviour`` (a coroutine function) is awaited on the
+        loop instead, with the same context: it must not block.
+        """
         work = self._unary_work(
             behaviour, request_type.FromString, request_type.DESCRIPTOR.full_name
         )
@@ -492,6 +499,7 @@ class Edge:
     ) -> Work:
         wait = self._limits.request_wait_seconds
         cap = self._limits.max_message_bytes
+        on_loop = inspect.iscoroutinefunction(behaviour)
 
         async def work(call: _Call) -> Any:
             # Read first, so that a refused call's record names the persons it was about.
@@ -518,6 +526,12 @@ class Edge:
             if call.audit is not None:
                 call.audit.note(request)
             self._authorize(call)
+            if on_loop:  # asynchronous: awaited here, no worker
+                current_deadline.set(self._deadline(call.context))
+                response = await behaviour(request, call.worker_context)
+                if call.audit is not None:
+                    call.audit.note(response)
+                return response
             return await self._on_worker(
                 call, _run_unary, behaviour, request, call.worker_context, call.audit
             )

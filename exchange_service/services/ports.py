@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
-from contextlib import AbstractContextManager
+from contextlib import AbstractAsyncContextManager, AbstractContextManager
 from datetime import date, datetime
 from typing import Protocol
 
@@ -250,6 +250,24 @@ class RegistryReader(Protocol):
         after: tuple[float, uuid.UUID] | None,
         limit: int,
     ) -> list[model.PersonNearby]: ...
+
+
+class AsyncReader(Protocol):
+    """The dossier query, awaited on the server's event loop."""
+
+    async def dossier(
+        self,
+        *,
+        person_id: uuid.UUID | None = None,
+        document: model.TravelDocument | None = None,
+        sightings: int,
+    ) -> model.PersonDossier | None: ...
+
+
+class AsyncReads(Protocol):
+    """Where the hottest read runs without a worker thread: ``read()`` gives a reader."""
+
+    def read(self) -> AbstractAsyncContextManager[AsyncReader]: ...
 
 
 class UnitOfWork(Protocol):

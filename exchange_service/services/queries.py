@@ -8,6 +8,8 @@ it continues, so an edited token, or one of another query, is refused
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
 import uuid
 from dataclasses import dataclass
 from datetime import tzinfo
@@ -22,7 +24,7 @@ from exchange_service.services.common import (
     document_not_found,
     person_not_found,
 )
-from exchange_service.services.ports import UnitOfWork
+from exchange_service.services.ports import AsyncReads, UnitOfWork
 from watchlist.names import name_similarity, search_key
 
 
@@ -42,13 +44,33 @@ class QueryOptions:
     page_tokens: PageTokens
 
 
+def _found(
+    dossier: model.PersonDossier | None,
+    person_id: uuid.UUID | None,
+    document: model.TravelDocument | None,
+) -> model.PersonDossier:
+    if dossier is None:
+        if document is not None:
+            raise document_not_found(document, resource_type=PERSON)
+        raise person_not_found(str(person_id or ""))
+    return dossier
+
+
 class Queries:
     """Reads for the police, supervisors and the office; they never write."""
 
-    def __init__(self, uow: UnitOfWork, options: QueryOptions, clock: Clock = system_clock) -> None:
+    def __init__(
+        self,
+        uow: UnitOfWork,
+        options: QueryOptions,
+        clock: Clock = system_clock,
+        *,
+        async_reads: AsyncReads | None = None,
+    ) -> None:
         self._uow = uow
         self._options = options
         self._clock = clock
+        self._async_reads = async_reads
 
     def get_person(self, key: cmd.PersonKey) -> model.PersonDossier:
         """The person named by id or document, with open stay, address and latest sightings."""
@@ -57,11 +79,21 @@ class Queries:
             dossier = reader.dossier(
                 person_id=person_id, document=document, sightings=self._options.dossier_sightings
             )
-        if dossier is None:
-            if document is not None:
-                raise document_not_found(document, resource_type=PERSON)
-            raise person_not_found(person_id or "")
-        return dossier
+        return _found(dossier, person_id, document)
+
+    async def get_person_async(self, key: cmd.PersonKey) -> model.PersonDossier:
+        """``get_person`` awaited on the event loop, on the asynchronous reads when there are.
+
+        Without them it runs ``get_person`` on a thread of asyncio's own.
+        """
+        if self._async_reads is None:
+            return await asyncio.to_thread(contextvars.copy_context().run, self.get_person, key)
+        person_id, document = valid.valid_person_key(key)
+        async with self._async_reads.read() as reader:
+            dossier = await reader.dossier(
+                person_id=person_id, document=document, sightings=self._options.dossier_sightings
+            )
+        return _found(dossier, person_id, document)
 
     def search_persons(self, request: cmd.SearchPersons) -> model.Page[model.PersonMatch]:
         """Persons whose name is like the query, best first, each with its score."""

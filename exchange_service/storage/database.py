@@ -192,16 +192,19 @@ def _bound_transaction(session: Session) -> None:
 _TIMEOUT_STEPS_MS = (100, 250, 500, 1_000, 2_000, 5_000, 10_000, 30_000, 60_000, 300_000)
 
 
-def _bound_connection(connection: psycopg.Connection[Any], info: dict[Any, Any]) -> None:
-    left = seconds_left()
+def statement_timeout_ms(left: float | None) -> int:
+    """The session's statement timeout for a call with ``left`` seconds (None: no call), ms."""
     if left is None:
-        wanted = 0  # no limit, outside a call
-    elif left <= 0:
+        return 0  # no limit, outside a call
+    if left <= 0:
         raise DeadlineExceeded("the deadline passed before the work started")
-    else:
-        left_ms = int(left * 1000)
-        fitting = [step for step in _TIMEOUT_STEPS_MS if step <= left_ms]
-        wanted = fitting[-1] if fitting else max(1, left_ms)
+    left_ms = int(left * 1000)
+    fitting = [step for step in _TIMEOUT_STEPS_MS if step <= left_ms]
+    return fitting[-1] if fitting else max(1, left_ms)
+
+
+def _bound_connection(connection: psycopg.Connection[Any], info: dict[Any, Any]) -> None:
+    wanted = statement_timeout_ms(seconds_left())
     if info.get("statement_timeout") != wanted:
         connection.execute(sql.SQL("SET statement_timeout = {}").format(wanted))
         info["statement_timeout"] = wanted

@@ -117,6 +117,34 @@ LIMIT %(limit)s
 """
 
 
+def dossier_query(
+    person_id: uuid.UUID | None, document: model.TravelDocument | None, sightings: int
+) -> tuple[LiteralString, dict[str, Any]] | None:
+    """The dossier's statement and parameters, by id or by document (None: neither)."""
+    if person_id is not None:
+        return _DOSSIER_BY_ID, {"person_id": person_id, "sightings": sightings}
+    if document is not None:
+        return _DOSSIER_BY_DOCUMENT, {
+            "state": document.issuing_state,
+            "number": document.number,
+            "sightings": sightings,
+        }
+    return None
+
+
+def dossier_of(rows: Sequence[tuple[Any, ...]]) -> model.PersonDossier | None:
+    """The dossier in the rows the dossier's statement returned (None: no such person)."""
+    if not rows:
+        return None
+    person, stay, address, recent = rows[0]
+    return model.PersonDossier(
+        person=person_from_json(person),
+        current_stay=stay_from_json(stay) if stay else None,
+        current_address=address_record_from_json(address) if address else None,
+        recent_sightings=tuple(sighting_from_json(s) for s in recent or ()),
+    )
+
+
 class RegistryReader:
     """Read-only queries on one autocommit connection: each statement sees its own snapshot."""
 
@@ -139,28 +167,11 @@ class RegistryReader:
         sightings: int,
     ) -> model.PersonDossier | None:
         """The person with their open stay, current address and latest sightings."""
-        if person_id is not None:
-            rows = self._rows(_DOSSIER_BY_ID, {"person_id": person_id, "sightings": sightings})
-        elif document is not None:
-            rows = self._rows(
-                _DOSSIER_BY_DOCUMENT,
-                {
-                    "state": document.issuing_state,
-                    "number": document.number,
-                    "sightings": sightings,
-                },
-            )
-        else:
+        query = dossier_query(person_id, document, sightings)
+        if query is None:
             return None
-        if not rows:
-            return None
-        person, stay, address, recent = rows[0]
-        return model.PersonDossier(
-            person=person_from_json(person),
-            current_stay=stay_from_json(stay) if stay else None,
-            current_address=address_record_from_json(address) if address else None,
-            recent_sightings=tuple(sighting_from_json(s) for s in recent or ()),
-        )
+        rows = self._rows(*query)
+        return dossier_of(rows)
 
     def persons(self, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, model.Person]:
         rows = self._rows(_PERSONS_BY_ID, {"ids": list(ids)})
