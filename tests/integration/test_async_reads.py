@@ -9,6 +9,7 @@ import uuid
 import pytest
 from sqlalchemy import Engine, text
 
+from exchange_service.domain import model
 from exchange_service.domain.deadlines import current_deadline
 from exchange_service.domain.errors import DeadlineExceeded, Unavailable
 from exchange_service.storage.async_reads import AsyncReadPool
@@ -23,7 +24,7 @@ def test_an_async_read_past_its_deadline_stops_in_the_database(
     person_id = _person(engine, "Lockwood", "Ada")
     pool = AsyncReadPool(database_url, size=1, application_name=APPLICATION)
 
-    async def dossier() -> object:
+    async def dossier() -> model.PersonDossier | None:
         async with pool.read() as reader:
             return await reader.dossier(person_id=person_id, sightings=3)
 
@@ -41,6 +42,7 @@ def test_an_async_read_past_its_deadline_stops_in_the_database(
             blocker.rollback()
         # The same connection serves the next call, with no limit outside a call.
         found = await dossier()
+        assert found is not None
         assert found.person.identity.family_name == "Lockwood"
         await pool.close()
 
@@ -53,7 +55,7 @@ def test_an_async_connection_the_database_dropped_fails_one_call_then_is_replace
     person_id = _person(engine, "Okafor", "Ngozi")
     pool = AsyncReadPool(database_url, size=1, application_name=APPLICATION)
 
-    async def dossier() -> object:
+    async def dossier() -> model.PersonDossier | None:
         async with pool.read() as reader:
             return await reader.dossier(person_id=person_id, sightings=3)
 
@@ -71,6 +73,7 @@ def test_an_async_connection_the_database_dropped_fails_one_call_then_is_replace
         with pytest.raises(Unavailable):
             await dossier()
         found = await dossier()
+        assert found is not None
         assert found.person.id == person_id
         await pool.close()
 
