@@ -267,8 +267,16 @@ class _Call:
         return "CANCELLED"
 
     async def send_status(self, code: grpc.StatusCode, details: str, trailing: Any) -> None:
-        """Ends the call with this status, or notes the status gRPC ended it with already."""
+        """Ends the call with this status, or notes the status gRPC ended it with already.
+
+        The call is recorded before its client can see the status, as an
+        answered one is (so a client that reads the trail next finds it),
+        except when no request arrived: then gRPC may have ended the call
+        already, and only the failed send tells.
+        """
         self.status = code.name
+        if self.audit is not None and not self.requests_ended:
+            self.audit.finish(self.status)
         try:
             await self.context.abort(code, details, tuple(trailing))
         except grpc.aio.AbortError:
