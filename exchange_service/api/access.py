@@ -72,9 +72,6 @@ PERMISSIONS: Mapping[str, frozenset[AgencyKind]] = MappingProxyType(
         for method, action in RPC_ACTIONS.items()
     }
 )
-# Services any identified agency may call without officer or purpose.
-OPEN_SERVICES = ("/grpc.health.v1.Health/", "/grpc.reflection.")
-PERSONAL_DATA_PREFIX = "/pantau.v1."
 
 
 class RevocationChecker(Protocol):

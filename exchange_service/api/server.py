@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import grpc
+from google.protobuf import message_factory
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1._async import HealthServicer
 from grpc_reflection.v1alpha import reflection, reflection_pb2_grpc
@@ -30,6 +31,7 @@ from exchange_service.api.edge import TRANSPORT_FACTOR, Access, ClientStream, Ed
 from exchange_service.api.query import QueryServicer
 from exchange_service.api.registry import RegistryServicer
 from exchange_service.audit.log import AuditLog
+from exchange_service.domain.call import CallRecord
 from exchange_service.services import Queries, Registry
 from exchange_service.services.alerts import Alerts
 
@@ -69,7 +71,6 @@ class _Collector:
 
 def _method_types() -> dict[str, tuple[Any, Any]]:
     """Each Pantau method's request and response message classes."""
-    from google.protobuf import message_factory
 
     types: dict[str, tuple[Any, Any]] = {}
     for module in _FILES:
@@ -96,8 +97,6 @@ class _Unimplemented(grpc.GenericRpcHandler):  # type: ignore[misc]
 
         async def refuse(_requests: Any, context: Any) -> None:
             if audit is not None:
-                from exchange_service.domain.call import CallRecord
-
                 audit.start(CallRecord(method=method)).finish("UNIMPLEMENTED")
             await context.abort(grpc.StatusCode.UNIMPLEMENTED, f"no method {method}")
 
