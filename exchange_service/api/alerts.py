@@ -6,12 +6,12 @@ import grpc
 from pantau.v1 import alert_review_service_pb2 as ar
 from pantau.v1 import alert_review_service_pb2_grpc as ar_grpc
 
-from exchange_service.api import convert
 from exchange_service.domain.audit import Actor
 from exchange_service.domain.call import caller_view, current_agency, current_call
 from exchange_service.domain.disclosure import disclose
 from exchange_service.domain.errors import Unauthenticated
 from exchange_service.services.alerts import Alerts
+from exchange_service.wire import convert
 
 
 def _reviewer() -> Actor:

@@ -6,11 +6,11 @@ import grpc
 from pantau.v1 import query_service_pb2 as q
 from pantau.v1 import query_service_pb2_grpc as q_grpc
 
-from exchange_service.api import convert
 from exchange_service.domain.call import caller_view
 from exchange_service.domain.disclosure import disclose
 from exchange_service.services import Queries
 from exchange_service.services.alerts import Alerts
+from exchange_service.wire import convert
 
 
 class QueryServicer(q_grpc.QueryServiceServicer):

@@ -9,11 +9,11 @@ from pantau.v1 import records_pb2 as pb
 from pantau.v1 import registry_service_pb2 as r
 from pantau.v1 import registry_service_pb2_grpc as r_grpc
 
-from exchange_service.api import convert
 from exchange_service.api.edge import Unreadable
 from exchange_service.domain.call import caller_view
 from exchange_service.domain.disclosure import disclose
 from exchange_service.services import Registry
+from exchange_service.wire import convert
 
 
 class RegistryServicer(r_grpc.RegistryServiceServicer):

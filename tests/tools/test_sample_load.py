@@ -11,7 +11,6 @@ from pantau.v1 import records_pb2 as pb
 from pantau.v1 import registry_service_pb2 as r
 from sqlalchemy import create_engine, text
 
-from exchange_service.api import convert
 from exchange_service.app import build_application
 from exchange_service.domain import commands as cmd
 from exchange_service.domain.model import SightingSource
@@ -23,6 +22,7 @@ from exchange_service.tools.sample import (
     load_sample_into,
     registry_placement,
 )
+from exchange_service.wire import convert
 from tests.conftest import fresh_database
 
 PERSONS = 40

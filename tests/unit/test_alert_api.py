@@ -12,7 +12,6 @@ from pantau.v1 import alert_review_service_pb2 as ar
 from pantau.v1 import alerts_pb2 as apb
 from pantau.v1 import query_service_pb2 as q
 
-from exchange_service.api import convert
 from exchange_service.api.audit import collect_person_ids
 from exchange_service.domain import alerts
 from exchange_service.domain import commands as cmd
@@ -28,6 +27,7 @@ from exchange_service.domain.alerts import (
 from exchange_service.domain.errors import InvalidInput
 from exchange_service.domain.model import Page
 from exchange_service.domain.validation import valid_alert_query, valid_review
+from exchange_service.wire import convert
 
 AT = datetime(2026, 3, 10, 2, 0, 0, 123456, tzinfo=UTC)
 PERSON_ID = "0b7e1c2a-4d5f-4a6b-8c9d-0e1f2a3b4c5d"

@@ -10,7 +10,6 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from pantau.v1 import records_pb2 as pb
 from pantau.v1 import registry_service_pb2 as r
 
-from exchange_service.api import convert
 from exchange_service.domain import commands as cmd
 from exchange_service.domain import model
 from exchange_service.domain.errors import FieldViolation
@@ -21,6 +20,7 @@ from exchange_service.domain.model import (
     RejectionReason,
     SightingSource,
 )
+from exchange_service.wire import convert
 
 INSTANTS = [
     datetime(2026, 11, 28, 9, 30, 15, 123456, tzinfo=UTC),

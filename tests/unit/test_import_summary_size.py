@@ -10,9 +10,9 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from exchange_service.api import convert
 from exchange_service.domain import model
 from exchange_service.settings import Settings, load_settings
+from exchange_service.wire import convert
 
 SMALLEST_MESSAGE_CAP = 64 * 1024
 # A count whose varint takes the most bytes an int32 count can (five); a

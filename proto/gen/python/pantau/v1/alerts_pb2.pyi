@@ -451,6 +451,7 @@ class AlertEvent(_message.Message):
     RULE_RUN_ID_FIELD_NUMBER: _builtins.int
     OCCURRED_AT_FIELD_NUMBER: _builtins.int
     RECORDED_AT_FIELD_NUMBER: _builtins.int
+    FEED_FIELD_NUMBER: _builtins.int
     seq: _builtins.int
     """Orders every alert event Pantau has recorded."""
     alert_id: _builtins.str
@@ -496,6 +497,12 @@ class AlertEvent(_message.Message):
     def recorded_at(self) -> _timestamp_pb2.Timestamp:
         """When Pantau wrote it."""
 
+    @_builtins.property
+    def feed(self) -> Global___FeedPosition:
+        """Where the event stands in the recipient's feed; set in a feed entry
+        (AlertFeedService), unset elsewhere.
+        """
+
     def __init__(
         self,
         *,
@@ -524,11 +531,50 @@ class AlertEvent(_message.Message):
         rule_run_id: _builtins.str = ...,
         occurred_at: _timestamp_pb2.Timestamp | None = ...,
         recorded_at: _timestamp_pb2.Timestamp | None = ...,
+        feed: Global___FeedPosition | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["evidence", b"evidence", "occurred_at", b"occurred_at", "recorded_at", b"recorded_at"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["evidence", b"evidence", "feed", b"feed", "occurred_at", b"occurred_at", "recorded_at", b"recorded_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["action", b"action", "actor_id", b"actor_id", "actor_kind", b"actor_kind", "alert_id", b"alert_id", "decision", b"decision", "district_code", b"district_code", "evidence", b"evidence", "kind", b"kind", "note", b"note", "occurred_at", b"occurred_at", "officer", b"officer", "person_id", b"person_id", "recorded_at", b"recorded_at", "resolution_reason", b"resolution_reason", "rule", b"rule", "rule_run_id", b"rule_run_id", "seq", b"seq", "severity", b"severity", "status", b"status", "stay_id", b"stay_id", "subject_id", b"subject_id", "subject_kind", b"subject_kind", "summary_en", b"summary_en", "summary_id", b"summary_id", "village_code", b"village_code"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["action", b"action", "actor_id", b"actor_id", "actor_kind", b"actor_kind", "alert_id", b"alert_id", "decision", b"decision", "district_code", b"district_code", "evidence", b"evidence", "feed", b"feed", "kind", b"kind", "note", b"note", "occurred_at", b"occurred_at", "officer", b"officer", "person_id", b"person_id", "recorded_at", b"recorded_at", "resolution_reason", b"resolution_reason", "rule", b"rule", "rule_run_id", b"rule_run_id", "seq", b"seq", "severity", b"severity", "status", b"status", "stay_id", b"stay_id", "subject_id", b"subject_id", "subject_kind", b"subject_kind", "summary_en", b"summary_en", "summary_id", b"summary_id", "village_code", b"village_code"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___AlertEvent: _TypeAlias = AlertEvent  # noqa: Y015
+
+@_typing.final
+class FeedPosition(_message.Message):
+    """An entry's place in one agency's feed, inside the signed payload."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    AGENCY_ID_FIELD_NUMBER: _builtins.int
+    SEQUENCE_FIELD_NUMBER: _builtins.int
+    PREVIOUS_HASH_FIELD_NUMBER: _builtins.int
+    SIGNED_AT_FIELD_NUMBER: _builtins.int
+    agency_id: _builtins.str
+    """The agency whose feed this is."""
+    sequence: _builtins.int
+    """1, 2, 3, ... per agency, without gaps, in commit order."""
+    previous_hash: _builtins.bytes
+    """SHA-256 of the previous entry's payload bytes; 32 zero bytes for the
+    first entry. An entry's own hash is SHA-256 of its payload.
+    """
+    @_builtins.property
+    def signed_at(self) -> _timestamp_pb2.Timestamp:
+        """When Pantau signed the entry: the signing key must have been valid then."""
+
+    def __init__(
+        self,
+        *,
+        agency_id: _builtins.str = ...,
+        sequence: _builtins.int = ...,
+        previous_hash: _builtins.bytes = ...,
+        signed_at: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["signed_at", b"signed_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["agency_id", b"agency_id", "previous_hash", b"previous_hash", "sequence", b"sequence", "signed_at", b"signed_at"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___FeedPosition: _TypeAlias = FeedPosition  # noqa: Y015
