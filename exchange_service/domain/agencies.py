@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from exchange_service.domain.feed import FeedSubscription, PushChannel
 
 
 class AgencyKind(enum.StrEnum):
@@ -33,3 +37,7 @@ class Agency:
     # Overrides of the settings' token bucket for this agency, if set.
     rate_limit_per_second: float | None = None
     rate_limit_burst: int | None = None
+    # The alert events its feed carries; None: the agency has no feed.
+    feed: FeedSubscription | None = None
+    # How its feed is pushed to it, besides AlertFeedService.Subscribe.
+    push: tuple[PushChannel, ...] = ()

@@ -23,6 +23,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     SmallInteger,
     String,
@@ -569,3 +570,49 @@ class AuditInboxRow(Base):
     person_ids: Mapped[list[str]] = mapped_column(ARRAY(Text))
     recipient: Mapped[str] = mapped_column(Text)
     request_digest: Mapped[str] = mapped_column(CHAR(64))
+
+
+# --- the agencies' alert feeds (the transactional outbox) ----------------------------------
+
+
+class FeedHeadRow(Base):
+    """Each agency's last feed entry: its sequence and hash.
+
+    The transaction that appends to an agency's feed locks this row first and
+    holds it to commit, so the agency's entries are numbered in commit order.
+    """
+
+    __tablename__ = "feed_heads"
+    agency_id: Mapped[str] = mapped_column(Text, primary_key=True)
+    last_sequence: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
+    last_hash: Mapped[bytes] = mapped_column(LargeBinary)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    __table_args__ = (
+        CheckConstraint("last_sequence >= 0", name="sequence_not_negative"),
+        CheckConstraint("length(last_hash) = 32", name="hash_is_sha256"),
+    )
+
+
+class FeedEntryRow(Base):
+    """One entry of an agency's feed: an alert event in its view, signed. Never changed,
+    except for the time the agency acknowledged it."""
+
+    __tablename__ = "feed_entries"
+    agency_id: Mapped[str] = mapped_column(ForeignKey("feed_heads.agency_id"), primary_key=True)
+    sequence: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    event_seq: Mapped[int] = mapped_column(ForeignKey("alert_events.seq"))
+    payload: Mapped[bytes] = mapped_column(LargeBinary)
+    payload_type: Mapped[str] = mapped_column(Text)
+    key_id: Mapped[str] = mapped_column(Text)
+    signature: Mapped[bytes] = mapped_column(LargeBinary)
+    previous_hash: Mapped[bytes] = mapped_column(LargeBinary)
+    entry_hash: Mapped[bytes] = mapped_column(LargeBinary)
+    signed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    acknowledged_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    __table_args__ = (
+        UniqueConstraint("agency_id", "event_seq", name="uq_feed_entries_agency_event"),
+        CheckConstraint("sequence >= 1", name="sequence_from_one"),
+        CheckConstraint("length(entry_hash) = 32", name="hash_is_sha256"),
+        CheckConstraint("length(previous_hash) = 32", name="previous_is_sha256"),
+        Index("ix_feed_entries_event_seq", "event_seq"),
+    )
