@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 from contextvars import ContextVar
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import (
@@ -281,6 +281,46 @@ class Settings(BaseSettings):
     # and the permit purposes allowed there), loaded into the database by `pantau migrate`;
     # None: the illustrative example shipped in exchange_service/data.
     rule_restricted_areas_file: Path | None = None
+
+    # --- signed alert feeds ---------------------------------------------------------
+    # The directory of the feeds' Ed25519 signing keys: each private key PKCS#8,
+    # encrypted with the passphrase, beside its public key and validity.
+    feed_keys_dir: Path = Path("var/feed-keys")
+    # The passphrase of the feed keys: from the environment
+    # (PANTAU_FEED_KEY_PASSPHRASE), never a file; `make run` sets a development one.
+    feed_key_passphrase: SecretStr | None = None
+    # `pantau keys rotate` publishes the new key this long before it signs with it,
+    # so every receiver has fetched it first.
+    feed_key_publish_lead_seconds: float = Field(default=3600.0, ge=0)
+    # A retired key stays in the published keys, valid for what it signed while in
+    # use, for this long after it stopped signing.
+    feed_key_overlap_seconds: float = Field(default=30 * 86400.0, ge=0)
+    # Subscribe: a heartbeat when nothing was sent for this long; a subscriber that
+    # does not take a message within the write bound is ended; entries read per query.
+    feed_heartbeat_seconds: float = Field(default=15.0, gt=0)
+    feed_write_seconds: float = Field(default=60.0, gt=0)
+    feed_read_batch: int = Field(default=500, ge=1, le=10_000)
+    # Open subscriptions per agency; they hold no call slot and no worker.
+    agency_max_subscriptions: int = Field(default=500, ge=1)
+    # CAP documents: the sender (an address of the office) and the status,
+    # Actual, or Exercise for pilots.
+    cap_sender: str = "kanim-tarempa@imigrasi.go.id"
+    cap_status: Literal["Actual", "Exercise"] = "Actual"
+    # The delivery workers (`pantau deliver`): which implementation of the agency
+    # channels (real: the network; console: print; memory: keep in the process, for tests),
+    # entries per claim and per push, the lease a worker holds on a channel while
+    # it delivers, attempts before a delivery is dead-lettered, the backoff between
+    # attempts (exponential with full jitter), and how often an idle worker looks.
+    delivery_adapter: Literal["real", "console", "memory"] = "real"
+    delivery_batch: int = Field(default=200, ge=1, le=10_000)
+    delivery_lease_seconds: float = Field(default=30.0, gt=0)
+    delivery_max_attempts: int = Field(default=50, ge=1)
+    delivery_backoff_initial_seconds: float = Field(default=1.0, gt=0)
+    delivery_backoff_max_seconds: float = Field(default=300.0, gt=0)
+    delivery_poll_seconds: float = Field(default=1.0, gt=0)
+    # Pantau's client certificate when it pushes to an agency over mutual TLS.
+    delivery_client_cert_file: Path | None = None
+    delivery_client_key_file: Path | None = None
 
     @classmethod
     def settings_customise_sources(
