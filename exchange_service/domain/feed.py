@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import enum
 import hashlib
-from collections.abc import Set
+from collections.abc import Sequence, Set
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Protocol
 
 from exchange_service.domain.alerts import AlertEvent, RuleName, Severity
 
@@ -110,3 +111,38 @@ class FeedEntry:
     @property
     def hash(self) -> bytes:
         return entry_hash(self.payload)
+
+
+class DeliveryFailed(Exception):
+    """A push did not reach the receiver, or the receiver refused it.
+
+    ``retryable`` False means the receiver refused the entries themselves
+    (a signature or chain it does not accept): the delivery is dead-lettered
+    at once rather than retried. ``accepted_through``, when the receiver said,
+    is the highest sequence it holds with none missing before it.
+    """
+
+    def __init__(self, reason: str, *, retryable: bool = True, accepted_through: int | None = None):
+        super().__init__(reason)
+        self.reason = reason
+        self.retryable = retryable
+        self.accepted_through = accepted_through
+
+
+class AlertSender(Protocol):
+    """The port of one push channel: delivers consecutive entries of one agency's feed.
+
+    ``send`` returns the highest sequence the receiver now holds with none
+    missing before it (at least the last entry's when all went well; a
+    receiver that already held some says so and the sender resumes from
+    there). It raises ``DeliveryFailed``. Implementations: real (the
+    network), console (prints) and memory (keeps them, for tests), chosen by
+    the ``delivery_adapter`` setting (``agency_adapters.senders``).
+    """
+
+    @property
+    def kind(self) -> ChannelKind: ...
+
+    def send(self, agency_id: str, channel: PushChannel, entries: Sequence[FeedEntry]) -> int: ...
+
+    def close(self) -> None: ...
