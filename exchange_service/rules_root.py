@@ -1,13 +1,18 @@
-"""The rule engine's composition root: its options from the settings, and the engine on storage.
+"""The rule engine's composition root: its options from the settings, the engine on storage,
+and the feed writer that seals its events.
 
 Apart from ``exchange_service.app`` (which re-exports these names) because it
 must not bring gRPC along: the scheduler process builds the engine from here.
+Every process that writes alert events (the server's reviews, the scheduler's
+and `pantau rules run`'s rule runs) seals them with the writer built here, so
+no event an agency subscribes to is written without its entries.
 """
 
 from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
+from datetime import timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine
@@ -16,9 +21,39 @@ from exchange_service.domain.alerts import RuleDefinition, RuleName, RuleSetting
 from exchange_service.domain.audit import Actor
 from exchange_service.domain.clock import Clock, system_clock
 from exchange_service.domain.permits import PermitLimits, PermitTypeLimit
+from exchange_service.security.agencies import load_agencies
 from exchange_service.services.alerts import RuleEngine, RuleEngineOptions
+from exchange_service.services.feed import FeedWriter
 from exchange_service.settings import PermitLimitSetting, Settings
+from exchange_service.signing.keyset import KeySet, open_keys
 from exchange_service.storage.database import UnitOfWork
+from exchange_service.wire.feed import entry_payload
+
+
+def feed_keys(settings: Settings, *, clock: Clock = system_clock) -> KeySet:
+    """The feeds' signing keys (``feed_keys_dir``), the first one made if there is none.
+
+    The passphrase comes from the environment (``PANTAU_FEED_KEY_PASSPHRASE``);
+    ``KeySetError`` says what is missing.
+    """
+    passphrase = settings.feed_key_passphrase
+    return open_keys(
+        settings.feed_keys_dir,
+        None if passphrase is None else passphrase.get_secret_value(),
+        overlap=timedelta(seconds=settings.feed_key_overlap_seconds),
+        create_at=clock(),
+    )
+
+
+def build_feed_writer(
+    settings: Settings, *, clock: Clock = system_clock, keys: KeySet | None = None
+) -> FeedWriter:
+    """The writer of the agencies' feeds (the agencies file), signing with ``keys`` or the
+    settings' feed keys; no keys are opened when no agency has a feed."""
+    agencies = load_agencies(settings.agencies_file)
+    if keys is None and any(agency.feed is not None for agency in agencies.values()):
+        keys = feed_keys(settings, clock=clock)
+    return FeedWriter(agencies, entry_payload, keys, clock)
 
 
 def permit_limits(settings: Settings) -> PermitLimits:
@@ -66,17 +101,27 @@ def build_rule_engine(
     *,
     clock: Clock = system_clock,
     actor: Actor | None = None,
+    feed: FeedWriter | None = None,
 ) -> RuleEngine:
     """The engine running ``rules`` (``scheduler.rules.RULES``) on ``engine``'s connections,
     or on the unit of work given.
 
     Each run records its audit event as ``actor`` (default the system process
     ``rules``) in the audit inbox, in the run's own transaction, for the
-    trail's writer to chain; the caller owns and disposes ``engine``.
+    trail's writer to chain; the caller owns and disposes ``engine``. Its
+    events are sealed into the agencies' feeds by ``feed`` (default: the
+    settings' agencies and keys).
     """
     uow = (
         engine
         if isinstance(engine, UnitOfWork)
         else UnitOfWork(engine, boundary_tolerance_meters=settings.boundary_tolerance_meters)
     )
-    return RuleEngine(uow, rules, rule_engine_options(settings), clock=clock, actor=actor)
+    return RuleEngine(
+        uow,
+        rules,
+        rule_engine_options(settings),
+        clock=clock,
+        actor=actor,
+        feed=feed if feed is not None else build_feed_writer(settings, clock=clock),
+    )

@@ -19,7 +19,12 @@ from types import MappingProxyType
 from typing import Any, Protocol
 
 from cryptography import x509
-from pantau.v1 import alert_review_service_pb2, query_service_pb2, registry_service_pb2
+from pantau.v1 import (
+    alert_feed_service_pb2,
+    alert_review_service_pb2,
+    query_service_pb2,
+    registry_service_pb2,
+)
 
 from exchange_service.domain.agencies import Agency, AgencyKind
 from exchange_service.domain.errors import PermissionDenied, ResourceExhausted, Unauthenticated
@@ -44,6 +49,7 @@ def _rpc(service: Any, name: str) -> str:
 _REGISTRY = registry_service_pb2.DESCRIPTOR.services_by_name["RegistryService"]
 _QUERY = query_service_pb2.DESCRIPTOR.services_by_name["QueryService"]
 _ALERT_REVIEW = alert_review_service_pb2.DESCRIPTOR.services_by_name["AlertReviewService"]
+_ALERT_FEED = alert_feed_service_pb2.DESCRIPTOR.services_by_name["AlertFeedService"]
 
 # RPC -> the action it performs: every RPC of the pantau services, once.
 RPC_ACTIONS: Mapping[str, Action] = MappingProxyType(
@@ -62,6 +68,9 @@ RPC_ACTIONS: Mapping[str, Action] = MappingProxyType(
         _rpc(_QUERY, "ListAlerts"): Action.LIST_ALERTS,
         _rpc(_QUERY, "GetAlert"): Action.READ_ALERT,
         _rpc(_ALERT_REVIEW, "ReviewAlert"): Action.REVIEW_ALERT,
+        _rpc(_ALERT_FEED, "GetSigningKeys"): Action.READ_SIGNING_KEYS,
+        _rpc(_ALERT_FEED, "Subscribe"): Action.SUBSCRIBE_FEED,
+        _rpc(_ALERT_FEED, "Acknowledge"): Action.ACKNOWLEDGE_FEED,
     }
 )
 # RPC -> the agency kinds that may call it: the domain's table seen RPC by RPC,

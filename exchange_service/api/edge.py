@@ -45,7 +45,7 @@ import inspect
 import logging
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from typing import Any, NoReturn, Protocol
@@ -95,6 +95,11 @@ class EdgeLimits:
     # One request message, at most (the transport refuses outright what is
     # over TRANSPORT_FACTOR times this, before the edge sees it).
     max_message_bytes: int
+    # Open server streams (feed subscriptions) of one agency: apart from its
+    # calls, so that they never take the slots of its other calls.
+    agency_max_subscriptions: int = 500
+    # A server stream's client must take each message within this long.
+    stream_write_seconds: float = 60.0
 
 
 class Access(Protocol):
@@ -225,11 +230,22 @@ class _Call:
         "record",
         "requests_ended",
         "status",
+        "subscription",
         "worker_context",
     )
 
-    def __init__(self, method: str, context: Any, audit: Any, *, open_service: bool) -> None:
+    def __init__(
+        self,
+        method: str,
+        context: Any,
+        audit: Any,
+        *,
+        open_service: bool,
+        subscription: bool = False,
+    ) -> None:
         self.method = method
+        # A server stream: holds a subscription slot of its agency, not a call slot.
+        self.subscription = subscription
         self.context = context
         self.record = CallRecord(method=method)
         self.audit: AuditedCall | None = None if audit is None else audit.start(self.record)
@@ -303,6 +319,8 @@ class Edge:
         self._limits = limits
         self._workers = workers
         self._slots = _AgencySlots(limits.agency_max_calls, limits.agency_max_running)
+        # Open subscriptions per agency (their running count is unused: they hold no worker).
+        self._subscriptions = _AgencySlots(limits.agency_max_subscriptions, 1)
 
     # --- handlers -------------------------------------------------------------------
 
@@ -348,6 +366,70 @@ class Edge:
 
         # Registered as a bidirectional stream (the same on the wire) so that the
         # edge writes the one response itself and knows whether it left.
+        return grpc.stream_stream_rpc_method_handler(
+            serve, request_deserializer=None, response_serializer=response_serializer
+        )
+
+    def server_stream(
+        self,
+        method: str,
+        behaviour: Callable[[Any, Any], AsyncGenerator[Any, None]],
+        request_type: Any,
+        response_serializer: Callable[[Any], bytes],
+    ) -> grpc.RpcMethodHandler:
+        """A server-streaming method (a feed subscription), wholly on the loop.
+
+        Its request is read and parsed as a unary call's; ``behaviour`` is an
+        asynchronous generator, each response written with a bound on how long
+        the client may leave it untaken (``stream_write_seconds``). The call
+        holds one of the agency's subscription slots, never a call slot or a
+        worker, so open subscriptions cannot use up the server's capacity.
+        """
+        parse = request_type.FromString
+        type_name = request_type.DESCRIPTOR.full_name
+        wait = self._limits.request_wait_seconds
+        write_bound = self._limits.stream_write_seconds
+
+        async def work(call: _Call) -> None:
+            raw = await _read(
+                call.context, wait, "the request message (setting request_wait_seconds)"
+            )
+            if raw is None:
+                call.requests_ended = True
+                raise InvalidInput([FieldViolation("request", "no request message was sent")])
+            if call.audit is not None:
+                call.audit.digest_unary(raw)
+            try:
+                request = parse(raw)
+            except Exception:
+                raise _unparseable(type_name) from None
+            self._authorize(call)
+            responses = behaviour(request, call.worker_context)
+            try:
+                async for response in responses:
+                    try:
+                        async with asyncio.timeout(write_bound):
+                            await call.context.write(response)
+                    except TimeoutError:
+                        raise ResourceExhausted(
+                            f"the subscriber took no message for {write_bound:g} s"
+                            " (setting feed_write_seconds); subscribe again from the last"
+                            " sequence received",
+                            retry_after_seconds=1.0,
+                        ) from None
+                    except (asyncio.CancelledError, PantauError):
+                        raise
+                    except Exception as error:  # gRPC had ended the call
+                        call.status = call.ended_by_grpc()
+                        raise _EndedByGrpc from error
+            finally:
+                await responses.aclose()
+
+        async def serve(_requests: Any, context: Any) -> None:
+            await self._serve(
+                _Call(method, context, self._audit, open_service=False, subscription=True), work
+            )
+
         return grpc.stream_stream_rpc_method_handler(
             serve, request_deserializer=None, response_serializer=response_serializer
         )
@@ -442,7 +524,7 @@ class Edge:
             )
         finally:
             if entered:
-                self._slots.leave(call.identified.id)
+                self._slots_of(call).leave(call.identified.id)
             if call.audit is not None:
                 call.audit.finish(call.status)
         return None
@@ -461,7 +543,14 @@ class Edge:
             call.record.agency_id, call.record.agency_kind = agency.id, agency.kind.value
             if not call.open_service:  # recorded whether or not the call is refused
                 call.record.officer, call.record.purpose = officer_and_purpose(call.headers)
-            if not self._slots.enter(agency.id):
+            if call.subscription:
+                if not self._subscriptions.enter(agency.id):
+                    raise ResourceExhausted(
+                        f"agency {agency.id} has {self._limits.agency_max_subscriptions}"
+                        " subscriptions open, the most it may (setting agency_max_subscriptions)",
+                        retry_after_seconds=5.0,
+                    )
+            elif not self._slots.enter(agency.id):
                 raise ResourceExhausted(
                     f"agency {agency.id} has {self._limits.agency_max_calls} calls in flight,"
                     " the most it may (setting agency_max_calls)",
@@ -473,9 +562,12 @@ class Edge:
             if not call.open_service:
                 self._access.take_rate(agency)
         except PantauError as error:
-            self._slots.leave(agency.id)
+            self._slots_of(call).leave(agency.id)
             raise _Refused(error) from None
         call.worker_context = WorkerContext(call.context, call.metadata, call.auth)
+
+    def _slots_of(self, call: _Call) -> _AgencySlots:
+        return self._subscriptions if call.subscription else self._slots
 
     def _authorize(self, call: _Call) -> None:
         """The permission, officer and purpose (Pantau methods); the call's agency from here on."""

@@ -32,6 +32,9 @@ class Action(enum.StrEnum):
     LIST_ALERTS = "LIST_ALERTS"
     READ_ALERT = "READ_ALERT"
     REVIEW_ALERT = "REVIEW_ALERT"
+    READ_SIGNING_KEYS = "READ_SIGNING_KEYS"
+    SUBSCRIBE_FEED = "SUBSCRIBE_FEED"
+    ACKNOWLEDGE_FEED = "ACKNOWLEDGE_FEED"
 
 
 _I, _P, _L, _S = (
@@ -64,6 +67,12 @@ ALLOWED_KINDS: Mapping[Action, frozenset[AgencyKind]] = MappingProxyType(
         # Acknowledging, confirming, dismissing or resolving is for the office
         # that acts on an alert and for its supervisors.
         Action.REVIEW_ALERT: frozenset({_I, _S}),
+        # The public keys are public: every agency verifies what it receives.
+        Action.READ_SIGNING_KEYS: frozenset({_I, _P, _L, _S}),
+        # The feeds are for the agencies Pantau shares alerts with; each reads its
+        # own only (the agencies file gives it one), in its own data view.
+        Action.SUBSCRIBE_FEED: frozenset({_P, _L}),
+        Action.ACKNOWLEDGE_FEED: frozenset({_P, _L}),
     }
 )
 

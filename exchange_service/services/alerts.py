@@ -59,6 +59,7 @@ from exchange_service.domain.errors import (
 )
 from exchange_service.domain.fencing import Fence, LeadershipLost, SlotAlreadyFired
 from exchange_service.domain.paging import PageTokens, key_instant, key_uuid, query_fingerprint
+from exchange_service.services.feed import FeedWriter
 from exchange_service.services.ports import Transaction, UnitOfWork
 
 log = logging.getLogger(__name__)
@@ -100,6 +101,7 @@ class RuleEngine:
         *,
         clock: Clock = system_clock,
         actor: Actor | None = None,
+        feed: FeedWriter | None = None,
     ) -> None:
         for name, rule in rules.items():
             if rule.name != name:
@@ -112,6 +114,8 @@ class RuleEngine:
         self._zone_name = options.timezone.key
         self._clock = clock
         self._actor = actor or Actor.system("rules")
+        # The composition roots always give it; without it (some tests) no feed is written.
+        self._feed = feed
 
     @property
     def rules(self) -> Mapping[RuleName, RuleDefinition]:
@@ -165,6 +169,10 @@ class RuleEngine:
                 changes = tx.alerts.apply_rule(
                     definition, parameters, run_id=run_id, actor=self._actor
                 )
+                if self._feed is not None and (
+                    changes.opened or changes.updated or changes.escalated or changes.resolved
+                ):
+                    self._feed.append(tx, tx.alerts.events_of_run(run_id))
                 done = record(changes=changes)
                 tx.alerts.record_run(done)
                 self._record_audit(tx, done, changes.person_ids)
@@ -268,11 +276,16 @@ class Alerts:
     """
 
     def __init__(
-        self, uow: UnitOfWork, options: AlertsOptions, clock: Clock = system_clock
+        self,
+        uow: UnitOfWork,
+        options: AlertsOptions,
+        clock: Clock = system_clock,
+        feed: FeedWriter | None = None,
     ) -> None:
         self._uow = uow
         self._options = options
         self._clock = clock
+        self._feed = feed
 
     def list_alerts(self, request: cmd.ListAlerts) -> model.Page[Alert]:
         """Alerts matching every filter given, newest first (first detected, then id)."""
@@ -346,4 +359,6 @@ class Alerts:
                         )
                     ]
                 )
+            if self._feed is not None:
+                self._feed.append(tx, [reviewed[1]])
         return reviewed

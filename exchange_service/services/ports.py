@@ -13,7 +13,7 @@ from contextlib import AbstractAsyncContextManager, AbstractContextManager
 from datetime import date, datetime
 from typing import Protocol
 
-from exchange_service.domain import alerts, model
+from exchange_service.domain import alerts, feed, model
 from exchange_service.domain.audit import Actor, AuditEvent
 from exchange_service.domain.fencing import Fence
 
@@ -146,6 +146,10 @@ class AlertStore(Protocol):
         """Every alert about the subject (of the rule, if given), oldest first."""
         ...
 
+    def events_of_run(self, run_id: uuid.UUID) -> tuple[alerts.AlertEvent, ...]:
+        """The events the run wrote in this transaction, in order."""
+        ...
+
     def events_of(self, alert_id: uuid.UUID) -> tuple[alerts.AlertEvent, ...]:
         """The alert's events, in order."""
         ...
@@ -189,6 +193,47 @@ class AuditInbox(Protocol):
         ...
 
 
+class FeedStore(Protocol):
+    """The agencies' feeds as one transaction writes them (the transactional outbox)."""
+
+    def lock_heads(self, agency_ids: Iterable[str]) -> dict[str, tuple[int, bytes]]:
+        """Each agency's last sequence and entry hash, locked until the transaction ends, so
+        the agency's entries are numbered in commit order."""
+        ...
+
+    def append(self, entries: Sequence[feed.FeedEntry], person_ids: Sequence[str]) -> None:
+        """Inserts entries that follow the locked heads, moves the heads, and tells the
+        feed's listeners at commit. ``person_ids``: each entry's person, for the trail."""
+        ...
+
+    def acknowledge(self, agency_id: str, sequence: int, at: datetime) -> tuple[int, int] | None:
+        """Marks the entries up to ``sequence`` taken; the last sequence and how many were
+        marked now, or None when ``sequence`` is beyond the last."""
+        ...
+
+
+class AsyncFeedReader(Protocol):
+    """The feeds as the server's event loop reads them (``storage.async_reads``)."""
+
+    async def feed_entries(
+        self, agency_id: str, after: int, limit: int
+    ) -> list[tuple[feed.FeedEntry, str]]: ...
+
+    async def feed_last_sequence(self, agency_id: str) -> int: ...
+
+
+class AsyncFeedReads(Protocol):
+    def read(self) -> AbstractAsyncContextManager[AsyncFeedReader]: ...
+
+
+class FeedNotices(Protocol):
+    """Wakes a subscription when its agency's feed has grown (``storage.feed_notices``)."""
+
+    def version(self, agency_id: str) -> int: ...
+
+    async def wait(self, agency_id: str, seen: int, timeout: float) -> None: ...
+
+
 class Transaction(Protocol):
     """The stores of one transaction: what they write is committed together or not at all."""
 
@@ -200,6 +245,9 @@ class Transaction(Protocol):
 
     @property
     def audit(self) -> AuditInbox: ...
+
+    @property
+    def feed(self) -> FeedStore: ...
 
 
 class AlertReader(Protocol):

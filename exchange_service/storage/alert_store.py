@@ -209,6 +209,9 @@ _ALERTS_OF_SUBJECT = text(
     " AND (CAST(:rule AS text) IS NULL OR rule = :rule)"
     " ORDER BY first_detected_at, id"
 )
+_EVENTS_OF_RUN = text(
+    f"SELECT {ALERT_EVENT_COLUMNS} FROM alert_events WHERE rule_run_id = :id ORDER BY seq"
+)
 _EVENTS_OF_ALERT = text(
     f"SELECT {ALERT_EVENT_COLUMNS} FROM alert_events WHERE alert_id = :id ORDER BY seq"
 )
@@ -403,6 +406,11 @@ class AlertStore:
     def events_of(self, alert_id: uuid.UUID) -> tuple[a.AlertEvent, ...]:
         """The alert's events, in order."""
         rows = self.session.execute(_EVENTS_OF_ALERT, {"id": alert_id})
+        return tuple(event_from_row(row._mapping) for row in rows)
+
+    def events_of_run(self, run_id: uuid.UUID) -> tuple[a.AlertEvent, ...]:
+        """The events a rule run wrote, in order (in its own transaction: not yet committed)."""
+        rows = self.session.execute(_EVENTS_OF_RUN, {"id": run_id})
         return tuple(event_from_row(row._mapping) for row in rows)
 
     def lock_alert(self, alert_id: uuid.UUID) -> a.Alert | None:

@@ -19,6 +19,7 @@ from exchange_service.domain.errors import DeadlineExceeded, Unavailable
 from exchange_service.domain.fencing import Fence
 from exchange_service.storage.alert_store import AlertStore
 from exchange_service.storage.audit_inbox import AuditInboxStore
+from exchange_service.storage.feed_store import FeedStore
 from exchange_service.storage.leases import check_fence
 from exchange_service.storage.registry_reader import RegistryReader
 from exchange_service.storage.registry_store import RegistryStore
@@ -74,6 +75,7 @@ class Transaction:
     alerts: AlertStore
     # Audit events of this transaction's work, chained by the trail's writer once committed.
     audit: AuditInboxStore
+    feed: FeedStore
 
 
 class _Transactions:
@@ -99,6 +101,7 @@ class _Transactions:
                 registry=RegistryStore(session, boundary_tolerance_meters=self._tolerance),
                 alerts=AlertStore(session),
                 audit=AuditInboxStore(session),
+                feed=FeedStore(session),
             )
 
 

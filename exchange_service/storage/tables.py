@@ -601,6 +601,9 @@ class FeedEntryRow(Base):
     agency_id: Mapped[str] = mapped_column(ForeignKey("feed_heads.agency_id"), primary_key=True)
     sequence: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     event_seq: Mapped[int] = mapped_column(ForeignKey("alert_events.seq"))
+    # The person the event is about ('' for a sponsor): the audit trail names them
+    # when the entry is delivered, whatever the recipient's view withholds.
+    person_id: Mapped[str] = mapped_column(Text, server_default=text("''"))
     payload: Mapped[bytes] = mapped_column(LargeBinary)
     payload_type: Mapped[str] = mapped_column(Text)
     key_id: Mapped[str] = mapped_column(Text)

@@ -312,7 +312,7 @@ def _date_or_none(value: date | None) -> Fields | None:
     return None if value is None else _date(value)
 
 
-def _timestamp(value: datetime) -> Fields:
+def timestamp_fields(value: datetime) -> Fields:
     """As ``Timestamp.FromDatetime`` (a naive time is UTC), without its generic path."""
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
@@ -321,7 +321,7 @@ def _timestamp(value: datetime) -> Fields:
 
 
 def _timestamp_or_none(value: datetime | None) -> Fields | None:
-    return None if value is None else _timestamp(value)
+    return None if value is None else timestamp_fields(value)
 
 
 def _point_or_none(point: model.GeoPoint | None) -> Fields | None:
@@ -338,7 +338,7 @@ def _person(person: model.Person) -> Fields:
         "nationality": identity.nationality,
         "birth_date": {"year": birth.year, "month": birth.month, "day": birth.day},
         "sex": _SEX_TO_PB[identity.sex],
-        "registered_at": _timestamp(person.registered_at),
+        "registered_at": timestamp_fields(person.registered_at),
         "documents": [
             {
                 "issuing_state": d.issuing_state,
@@ -367,7 +367,7 @@ def _stay(stay: model.Stay) -> Fields:
         "id": str(stay.id),
         "person_id": str(stay.person_id),
         "entry_port_code": stay.entry_port_code,
-        "entered_at": _timestamp(stay.entered_at),
+        "entered_at": timestamp_fields(stay.entered_at),
         "exit_port_code": stay.exit_port_code,
         "exited_at": _timestamp_or_none(stay.exited_at),
         "permit": _permit(stay.permit),
@@ -392,7 +392,7 @@ def _address_record(record: model.AddressRecord) -> Fields:
         "person_id": str(record.person_id),
         "address": _address(record.address),
         "effective_from": _date(record.effective_from),
-        "reported_at": _timestamp(record.reported_at),
+        "reported_at": timestamp_fields(record.reported_at),
         "recorded_at": _timestamp_or_none(record.recorded_at),
     }
 
@@ -404,7 +404,7 @@ def _sighting(sighting: model.Sighting) -> Fields:
         "location": _point_or_none(sighting.location),
         "district_code": sighting.district_code,
         "village_code": sighting.village_code,
-        "observed_at": _timestamp(sighting.observed_at),
+        "observed_at": timestamp_fields(sighting.observed_at),
         "source": _SOURCE_TO_PB[sighting.source],
         "reference": sighting.reference,
         "place_name": sighting.place_name,
@@ -414,7 +414,7 @@ def _sighting(sighting: model.Sighting) -> Fields:
 
 
 def timestamp_pb(value: datetime) -> Timestamp:
-    return Timestamp(**_timestamp(value))
+    return Timestamp(**timestamp_fields(value))
 
 
 def person_pb(person: model.Person) -> pb.Person:
@@ -523,14 +523,15 @@ def _alert(alert: alerts.Alert) -> Fields:
         "summary_id": alert.summary_id,
         "summary_en": alert.summary_en,
         "action": ACTIONS.pb(alert.action),
-        "first_detected_at": _timestamp(alert.first_detected_at),
-        "changed_at": _timestamp(alert.changed_at),
+        "first_detected_at": timestamp_fields(alert.first_detected_at),
+        "changed_at": timestamp_fields(alert.changed_at),
         "resolved_at": _timestamp_or_none(alert.resolved_at),
         "resolution_reason": REASONS.pb(alert.resolution_reason),
     }
 
 
-def _alert_event(event: alerts.AlertEvent) -> Fields:
+def alert_event_fields(event: alerts.AlertEvent) -> Fields:
+    """An alert event's message fields (also a feed entry's payload, ``wire.feed``)."""
     reviewed = event.kind is alerts.AlertEventKind.REVIEWED
     return {
         "seq": event.seq,
@@ -557,8 +558,8 @@ def _alert_event(event: alerts.AlertEvent) -> Fields:
         ),
         "note": event.note,
         "rule_run_id": "" if event.rule_run_id is None else str(event.rule_run_id),
-        "occurred_at": _timestamp(event.occurred_at),
-        "recorded_at": _timestamp(event.recorded_at),
+        "occurred_at": timestamp_fields(event.occurred_at),
+        "recorded_at": timestamp_fields(event.recorded_at),
     }
 
 
@@ -573,12 +574,12 @@ def list_alerts_response_pb(page: model.Page[alerts.Alert]) -> q.ListAlertsRespo
 def get_alert_response_pb(
     alert: alerts.Alert, events: tuple[alerts.AlertEvent, ...]
 ) -> q.GetAlertResponse:
-    fields: Fields = {"alert": _alert(alert), "events": [_alert_event(e) for e in events]}
+    fields: Fields = {"alert": _alert(alert), "events": [alert_event_fields(e) for e in events]}
     return q.GetAlertResponse(**fields)
 
 
 def review_alert_response_pb(
     alert: alerts.Alert, event: alerts.AlertEvent
 ) -> ar.ReviewAlertResponse:
-    fields: Fields = {"alert": _alert(alert), "event": _alert_event(event)}
+    fields: Fields = {"alert": _alert(alert), "event": alert_event_fields(event)}
     return ar.ReviewAlertResponse(**fields)

@@ -34,6 +34,7 @@ def upgrade() -> None:
         sa.Column("agency_id", sa.Text(), nullable=False),
         sa.Column("sequence", sa.BigInteger(), nullable=False),
         sa.Column("event_seq", sa.BigInteger(), nullable=False),
+        sa.Column("person_id", sa.Text(), server_default=sa.text("''"), nullable=False),
         sa.Column("payload", sa.LargeBinary(), nullable=False),
         sa.Column("payload_type", sa.Text(), nullable=False),
         sa.Column("key_id", sa.Text(), nullable=False),
@@ -67,11 +68,11 @@ def upgrade() -> None:
             IF TG_OP = 'DELETE' THEN
                 RAISE EXCEPTION 'feed entries are never deleted';
             END IF;
-            IF (NEW.agency_id, NEW.sequence, NEW.event_seq, NEW.payload, NEW.payload_type,
-                NEW.key_id, NEW.signature, NEW.previous_hash, NEW.entry_hash, NEW.signed_at)
+            IF (NEW.agency_id, NEW.sequence, NEW.event_seq, NEW.person_id, NEW.payload,
+                NEW.payload_type, NEW.key_id, NEW.signature, NEW.previous_hash, NEW.entry_hash, NEW.signed_at)
                IS DISTINCT FROM
-               (OLD.agency_id, OLD.sequence, OLD.event_seq, OLD.payload, OLD.payload_type,
-                OLD.key_id, OLD.signature, OLD.previous_hash, OLD.entry_hash, OLD.signed_at)
+               (OLD.agency_id, OLD.sequence, OLD.event_seq, OLD.person_id, OLD.payload,
+                OLD.payload_type, OLD.key_id, OLD.signature, OLD.previous_hash, OLD.entry_hash, OLD.signed_at)
                OR (OLD.acknowledged_at IS NOT NULL
                    AND NEW.acknowledged_at IS DISTINCT FROM OLD.acknowledged_at) THEN
                 RAISE EXCEPTION 'feed entry (%, %) is sealed', OLD.agency_id, OLD.sequence;
