@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from exchange_service.domain.agencies import Agency
@@ -39,6 +39,9 @@ SUBSCRIBE_CHANNEL = "SUBSCRIBE"
 
 class PublishedKeys(Protocol):
     """The feeds' public keys as published at an instant (``signing.keyset.KeySet``)."""
+
+    @property
+    def overlap(self) -> timedelta: ...
 
     def published(self, at: datetime) -> tuple[KeyValidity, ...]: ...
 
@@ -100,6 +103,11 @@ class AlertFeeds:
         self._options = options
         self._audit = audit
         self._clock = clock
+
+    @property
+    def key_overlap(self) -> timedelta:
+        """How long what a retired key signed still verifies."""
+        return timedelta(0) if self._keys is None else self._keys.overlap
 
     def signing_keys(self) -> tuple[tuple[KeyValidity, ...], str]:
         """The published keys and the same as a JWKS document (JSON text)."""

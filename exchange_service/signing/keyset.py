@@ -198,6 +198,11 @@ class KeySet:
     def directory(self) -> Path:
         return self._dir
 
+    @property
+    def overlap(self) -> timedelta:
+        """How long a retired key stays published after it stopped signing."""
+        return self._overlap
+
     def _stamp_now(self) -> int:
         return self._dir.stat().st_mtime_ns
 
@@ -278,7 +283,8 @@ class KeySet:
         return tuple(
             k
             for k in self._keys
-            if k.published_at <= at and (k.valid_until is None or at < k.valid_until + self._overlap)
+            if k.published_at <= at
+            and (k.valid_until is None or at < k.valid_until + self._overlap)
         )
 
     def jwks(self, at: datetime) -> dict[str, Any]:
@@ -308,4 +314,3 @@ def open_keys(
             f" signing keys in {directory}"
         )
     return KeySet.open(directory, passphrase.encode(), overlap=overlap, create_at=create_at)
-
