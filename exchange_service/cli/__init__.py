@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from exchange_service.cli.audit import add_audit_parser, run_audit_command
+from exchange_service.cli.keys import add_keys_parser, run_keys_command
 from exchange_service.cli.rules import add_rules_parser, rules_settings, run_rules_command
 from exchange_service.settings import load_settings
 
@@ -45,6 +46,16 @@ def _add_bench_parsers(commands: Any) -> None:
     )
 
 
+def _create_pki(out: Path, settings: Any) -> None:
+    from exchange_service.security.agencies import load_agencies
+    from exchange_service.tools.pki import create_dev_pki
+
+    agencies = load_agencies(settings.agencies_file)
+    create_dev_pki(out, sorted(agencies))
+    ids = ", ".join(sorted(agencies))
+    print(f"development PKI in {out}: ca.crt, ca.crl, server.crt/.key; {ids}")  # noqa: T201
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="pantau", description="Foreigner supervision and inter-agency data exchange."
@@ -72,6 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     _add_bench_parsers(commands)
     add_audit_parser(commands)
     add_rules_parser(commands)
+    add_keys_parser(commands)
     scheduler = commands.add_parser(
         "scheduler", help="run the rules on their schedule (one leader among such processes)"
     )
@@ -82,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
 
-    settings = rules_settings() if args.command == "rules" else load_settings()
+    settings = rules_settings() if args.command in ("rules", "keys") else load_settings()
     logging.basicConfig(
         level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
@@ -91,18 +103,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "serve":
         app.serve(settings, insecure_dev=args.insecure_dev)
     elif args.command == "pki":
-        from exchange_service.security.agencies import load_agencies
-        from exchange_service.tools.pki import create_dev_pki
-
-        agencies = load_agencies(settings.agencies_file)
-        create_dev_pki(args.out, sorted(agencies))
-        ids = ", ".join(sorted(agencies))
-        message = f"development PKI in {args.out}: ca.crt, ca.crl, server.crt/.key; {ids}"
-        print(message)  # noqa: T201
+        _create_pki(args.out, settings)
     elif args.command == "audit":
         return run_audit_command(args, settings)
     elif args.command == "rules":
         return run_rules_command(args, settings)
+    elif args.command == "keys":
+        return run_keys_command(args, settings)
     elif args.command == "migrate":
         app.migrate(settings)
     elif args.command == "load-sample":

@@ -296,9 +296,13 @@ class KeySet:
         then stop at that instant. The new key's validity is returned."""
         self._fresh()
         starts = at + lead
+        waiting = [k for k in self._keys if k.valid_from > at]
+        if waiting:
+            raise KeySetError(
+                f"key {waiting[-1].key_id} is already waiting to sign (from"
+                f" {waiting[-1].valid_from.isoformat()}); rotate after it took over"
+            )
         current = [k for k in self._keys if k.valid_until is None or k.valid_until > starts]
-        if any(k.valid_from >= starts for k in current):
-            raise KeySetError("a newer key is already waiting to sign; rotate after it took over")
         for key in current:
             self._write_metadata(replace(key, valid_until=starts))
         return self._add(at, starts)
