@@ -138,8 +138,9 @@ class AlertFeeds:
         """The agency's entries after ``after``, then each new one as it commits; forever.
 
         ``InvalidInput`` naming ``after_sequence`` when it is negative or
-        beyond the feed's last entry. A heartbeat (no entry) goes out when
-        nothing else was sent for ``heartbeat_seconds``.
+        beyond the feed's last entry. A heartbeat (no entry) goes out at once
+        when there is no backlog, and when nothing else was sent for
+        ``heartbeat_seconds``.
         """
         if agency.feed is None:
             raise no_feed(agency)
@@ -153,6 +154,9 @@ class AlertFeeds:
             raise _beyond("after_sequence", after, last)
         actor = Actor.agency(agency.id, agency.kind.value)
         recipient = f"{agency.id}/{SUBSCRIBE_CHANNEL}"
+        if after == last:
+            # No backlog: say so at once, so the subscriber knows where the feed stands.
+            yield FeedItem(None, last)
         while True:
             seen = self._notices.version(agency.id)
             async with self._reads.read() as reader:

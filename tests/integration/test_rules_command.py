@@ -9,6 +9,7 @@ the audit trail, chained by whichever process writes the trail.
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -25,7 +26,7 @@ from exchange_service.app import build_application
 from exchange_service.audit.log import open_audit_log
 from exchange_service.settings import Settings, load_settings
 from scheduler.rules import RULES
-from tests.conftest import fresh_database
+from tests.conftest import ROOT, fresh_database
 from tests.feeds import FEED_KEY_PASSPHRASE, feed_key_settings
 from tests.service.conftest import SettableClock
 from tests.service.stays import Visitor, visitor_until, wib
@@ -48,6 +49,8 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Project]:
     directory = tmp_path_factory.mktemp("project")
     with fresh_database("pantau_test_rules_command") as url:
         (directory / "deploy").mkdir()
+        # The agencies `make run` serves, whose feeds each run seals its events into.
+        shutil.copy(ROOT / "deploy" / "agencies.toml", directory / "deploy" / "agencies.toml")
         (directory / "deploy" / "pantau.dev.toml").write_text(
             f'database_url = "{url}"\n'
             'audit_signing_key_file = "var/audit/audit-signing.key"\n'
