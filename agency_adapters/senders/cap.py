@@ -43,6 +43,7 @@ from exchange_service.signing.keyset import KeySetError
 from exchange_service.wire.atom import AtomDocument, atom_feed
 from exchange_service.wire.cap import (
     CAP_MEDIA_TYPE,
+    PARAMETER_AGENCY,
     PARAMETER_ALERT_ID,
     PARAMETER_ENTRY_HASH,
     PARAMETER_SEQUENCE,
@@ -104,6 +105,7 @@ class PublishedDocument:
 
     sequence: int
     file: str
+    agency_id: str
     alert_id: str
     entry_hash: str
     sender: str
@@ -124,6 +126,7 @@ class PublishedDocument:
         parameters = cap_parameters(root)
         try:
             sequence = int(parameters[PARAMETER_SEQUENCE])
+            agency_id = parameters[PARAMETER_AGENCY]
             alert_id = parameters[PARAMETER_ALERT_ID]
             entry_hash = parameters[PARAMETER_ENTRY_HASH]
         except (KeyError, ValueError) as error:
@@ -131,6 +134,7 @@ class PublishedDocument:
         return cls(
             sequence=sequence,
             file=file,
+            agency_id=agency_id,
             alert_id=alert_id,
             entry_hash=entry_hash,
             sender=cap_field(root, "sender"),
@@ -280,10 +284,12 @@ class CapPublisher:
                     f"{directory / name} is not a CAP document of this feed: {error}",
                     retryable=False,
                 ) from error
-            if document.file != document_name(agency_id, document.sequence):
+            if document.agency_id != agency_id or document.file != document_name(
+                agency_id, document.sequence
+            ):
                 raise DeliveryFailed(
-                    f"{directory / name} holds sequence {document.sequence}: the directory"
-                    " is not this feed's",
+                    f"{directory / name} holds sequence {document.sequence} of"
+                    f" {document.agency_id}'s feed: the directory is not this feed's",
                     retryable=False,
                 )
             index[document.sequence] = document
