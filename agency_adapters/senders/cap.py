@@ -155,6 +155,13 @@ def _contiguous(sequences: Iterable[int]) -> int:
     return highest
 
 
+def _contiguous_after(present: Mapping[int, object], sequence: int) -> int:
+    """From ``sequence`` (present, with all before it), the highest with none missing."""
+    while sequence + 1 in present:
+        sequence += 1
+    return sequence
+
+
 class CapPublisher:
     """``AlertSender`` of ``ChannelKind.CAP``: writes an agency's entries into the channel's
     directory as signed CAP documents with their Atom feed and keys (module docstring)."""
@@ -217,6 +224,11 @@ class CapPublisher:
         sent = self._clock().replace(microsecond=0)
         signer: JwsSigner | None = None
         written = 0
+        held_through = _contiguous(index)
+        # Each alert's documents, oldest first: the references of its next one.
+        threads: dict[str, list[CapReference]] = {}
+        for sequence in sorted(index):
+            threads.setdefault(index[sequence].alert_id, []).append(index[sequence].reference)
         for entry in sorted(entries, key=lambda e: e.sequence):
             held = index.get(entry.sequence)
             if held is not None:
@@ -229,30 +241,30 @@ class CapPublisher:
                     )
                 self._ensure_signature(directory, held)
                 continue
-            if entry.sequence != _contiguous(index) + 1:
+            if entry.sequence != held_through + 1:
                 # A gap before it: the worker resends from what the directory holds.
                 break
             event = apb.AlertEvent.FromString(entry.payload)
-            references = [
-                index[s].reference
-                for s in sorted(index)
-                if s < entry.sequence and index[s].alert_id == event.alert_id
-            ]
+            thread = threads.setdefault(event.alert_id, [])
+            name = document_name(agency_id, entry.sequence)
             try:
-                xml = cap_document(entry, event, self._options, references, sent)
+                xml = cap_document(entry, event, self._options, thread, sent)
+                # Checked against the schema before anything of it is written.
+                document = PublishedDocument.of_document(name, xml)
             except ValueError as error:
                 raise DeliveryFailed(
                     f"entry {entry.sequence} cannot be written as CAP: {error}", retryable=False
                 ) from error
             if signer is None:
                 signer = self._keys.signer_at(sent)
-            name = document_name(agency_id, entry.sequence)
             # The document first: a signature never stands without its document.
             write_atomically(directory / name, xml)
             token = detached(signer, xml, content_type=CAP_MEDIA_TYPE)
             write_atomically(directory / (name + JWS_SUFFIX), token.encode("ascii"))
-            index[entry.sequence] = PublishedDocument.of_document(name, xml)
+            index[entry.sequence] = document
+            thread.append(document.reference)
             written += 1
+            held_through = _contiguous_after(index, entry.sequence)
         return written
 
     def _ensure_signature(self, directory: Path, document: PublishedDocument) -> None:

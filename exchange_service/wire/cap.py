@@ -24,7 +24,7 @@ import functools
 import itertools
 import math
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
@@ -400,7 +400,7 @@ class _Event:
 
 
 def _texts(
-    event: apb.AlertEvent, fields: _Event, district: _District, language: int
+    event: apb.AlertEvent, fields: _Event, district: CapArea, language: int
 ) -> tuple[str, str, str]:
     """(headline, description, instruction) in Indonesian (0) or English (1)."""
     evidence = json_format.MessageToDict(event.evidence)
@@ -470,8 +470,9 @@ def _texts(
 
 
 @dataclass(frozen=True)
-class _District:
-    """Where the alert is, as CAP's area says it: a name, polygons or a circle, and codes."""
+class CapArea:
+    """Where an alert is, as CAP's area says it: a district (or the whole regency) by its
+    Kemendagri code and name, with its polygons ("lat,lon ..." closed) or a circle."""
 
     code: str
     name: str
@@ -559,36 +560,47 @@ def _cap_polygons(geometry: Mapping[str, Any], options: CapOptions) -> tuple[str
     return tuple(polygons)
 
 
-@functools.cache
-def _boundaries(options: CapOptions) -> tuple[dict[str, _District], _District]:
-    districts = {}
-    for boundary in loader.boundaries(loader.BoundaryLayer.DISTRICTS):
-        districts[boundary.code] = _District(
+# The radius of the circle drawn around a district's centroid when its polygon is unknown.
+CENTROID_RADIUS_KM = 10
+
+
+def district_areas(
+    boundaries: Iterable[loader.Boundary], places: Iterable[loader.Place], options: CapOptions
+) -> dict[str, CapArea]:
+    """Each district's CAP area by Kemendagri code: its polygons where the boundary layer has
+    it, else a circle around its centroid (only a point is known)."""
+    districts = {
+        boundary.code: CapArea(
             boundary.code, boundary.name, _cap_polygons(boundary.geometry, options), None
         )
-    # A district the layer lacks but a centroid names: a circle around the centroid.
-    for place in loader.places():
+        for boundary in boundaries
+    }
+    for place in places:
         if place.kind is loader.PlaceKind.DISTRICT_CENTROID and place.code not in districts:
             name = place.name.removeprefix("Kecamatan ").strip()
-            circle = f"{place.latitude:.5f},{place.longitude:.5f} {_CENTROID_RADIUS_KM}"
-            districts[place.code] = _District(place.code, name, (), circle)
+            circle = f"{place.latitude:.5f},{place.longitude:.5f} {CENTROID_RADIUS_KM}"
+            districts[place.code] = CapArea(place.code, name, (), circle)
+    return districts
+
+
+@functools.cache
+def _boundaries(options: CapOptions) -> tuple[dict[str, CapArea], CapArea]:
+    districts = district_areas(
+        loader.boundaries(loader.BoundaryLayer.DISTRICTS), loader.places(), options
+    )
     (regency,) = loader.boundaries(loader.BoundaryLayer.REGENCY)
-    whole = _District(
+    whole = CapArea(
         REGENCY_CODE, regency.name, _cap_polygons(regency.geometry, options), None, True
     )
     return districts, whole
 
 
-# The radius of the circle drawn around a district's centroid when its polygon is unknown.
-_CENTROID_RADIUS_KM = 10
-
-
-def _district(code: str, options: CapOptions) -> _District:
+def _district(code: str, options: CapOptions) -> CapArea:
     districts, regency = _boundaries(options)
     return districts.get(code, regency)
 
 
-def _add_area(info: etree._Element, district: _District) -> None:
+def _add_area(info: etree._Element, district: CapArea) -> None:
     area = etree.SubElement(info, _NS + "area")
     etree.SubElement(area, _NS + "areaDesc").text = district.area_desc
     for polygon in district.polygons:

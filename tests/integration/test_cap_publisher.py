@@ -32,7 +32,8 @@ from exchange_service.domain.feed import (
     FeedEntry,
     PushChannel,
 )
-from exchange_service.signing.keyset import KeySet
+from exchange_service.signing.keys import raw_public_key
+from exchange_service.signing.keyset import KeySet, b64url
 from exchange_service.wire.cap import CapOptions, cap_field, validate_cap
 from tests import cap_samples
 from tests.clock import CLOCK
@@ -323,3 +324,40 @@ def test_a_directory_that_cannot_be_written_fails_the_delivery_for_a_retry(
 def test_keys_satisfy_the_channels_protocol(keys: KeySet) -> None:
     typed: CapKeys = keys
     assert typed.jwks(CLOCK.now())["keys"]
+
+
+def test_the_import_accepts_a_signature_named_ed25519_as_rfc_9864_has_it(
+    publisher: CapPublisher, keys: KeySet, channel: PushChannel
+) -> None:
+    directory, jwks = _published(publisher, keys, channel)
+    signer = keys.signer_at(CLOCK.now())
+    private = jwk.import_key(
+        {
+            "kty": "OKP",
+            "crv": "Ed25519",
+            "x": b64url(raw_public_key(signer.private_key.public_key())),
+            "d": b64url(signer.private_key.private_bytes_raw()),
+        }
+    )
+    first = directory / document_name(AGENCY, 1)
+    token = jws.serialize_compact(
+        {"alg": "Ed25519", "kid": signer.key_id},
+        first.read_bytes(),
+        private,
+        algorithms=["Ed25519"],
+    )
+    head, _, signature = token.split(".")
+    (directory / (first.name + ".jws")).write_text(f"{head}..{signature}")
+    imported = import_cap_dir(directory, jwks)
+    assert imported.rejected == ()
+    assert imported.last_sequence == 6
+    # The same bytes under an algorithm it does not take are refused.
+    (directory / (first.name + ".jws")).write_text(
+        _header({"alg": "ES256", "kid": signer.key_id}) + f"..{signature}"
+    )
+    refused = import_cap_dir(directory, jwks)
+    assert "is not Ed25519" in refused.rejected[0].reason
+
+
+def _header(header: dict[str, str]) -> str:
+    return b64url(json.dumps(header).encode())

@@ -30,6 +30,7 @@ from exchange_service.wire.cap import (
     cap_field,
     cap_identifier,
     cap_parameters,
+    district_areas,
     validate_cap,
 )
 from tests import cap_samples
@@ -289,3 +290,17 @@ def test_a_document_expires_a_set_time_after_it_was_sent() -> None:
     for info in root.findall("cap:info", NS):
         expires = datetime.fromisoformat(info.findtext("cap:expires", namespaces=NS))
         assert expires - sent == OPTIONS.expires_after
+
+
+def test_a_district_known_only_by_its_centroid_is_a_circle_around_it() -> None:
+    areas = district_areas((), loader.places(), OPTIONS)
+    (centroid,) = [
+        p
+        for p in loader.places()
+        if p.kind is loader.PlaceKind.DISTRICT_CENTROID and p.code == "21.05.06"
+    ]
+    jemaja = areas["21.05.06"]
+    assert jemaja.name == "Jemaja"
+    assert jemaja.polygons == ()
+    assert jemaja.circle == f"{centroid.latitude:.5f},{centroid.longitude:.5f} 10"
+    assert len(areas) == 10
