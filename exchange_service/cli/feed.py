@@ -148,7 +148,11 @@ def export_feed(
             count = _export_jws(keys, batches, out, clock)
             what = "JWS of each entry's JSON, jwks.json"
     except DBAPIError as error:
-        stderr.write(f"cannot read the database: {error.orig}. Nothing was exported.\n")
+        # Unreachable, or not migrated (`pantau migrate` makes the feed tables).
+        stderr.write(
+            f"cannot read the database: {error.orig}. Is it reachable and migrated"
+            " (`pantau migrate`)? Nothing was exported.\n"
+        )
         return CANNOT
     except DeliveryFailed as error:
         stderr.write(f"pantau feed export: {error.reason}\n")

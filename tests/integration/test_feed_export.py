@@ -245,3 +245,27 @@ def test_an_export_into_another_feeds_directory_is_refused_and_changes_nothing(
     assert code == 1
     assert "of pemkab-anambas's feed: the directory is not this feed's" in capsys.readouterr().err
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+
+
+def test_a_database_without_the_feed_tables_exports_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with fresh_database("pantau_test_feed_export_bare", migrated=False) as url:
+        (tmp_path / "deploy").mkdir()
+        (tmp_path / "deploy" / "pantau.dev.toml").write_text(
+            f'database_url = "{url}"\n'
+            f'agencies_file = "{ROOT / "deploy" / "agencies.toml"}"\n'
+            'feed_keys_dir = "var/feed-keys"\n'
+            f'feed_key_passphrase = "{FEED_KEY_PASSPHRASE}"\n'
+        )
+        monkeypatch.chdir(tmp_path)
+        for name in [n for n in os.environ if n.startswith("PANTAU_")]:
+            monkeypatch.delenv(name)
+        out = tmp_path / "export"
+        for export_format in ("cap", "jws"):
+            code = main(
+                ["feed", "export", "--agency", PEMKAB, "--format", export_format, "--out", str(out)]
+            )
+            assert code == 2
+            assert "pantau migrate" in capsys.readouterr().err
+            assert not out.exists()
