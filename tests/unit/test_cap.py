@@ -3,6 +3,7 @@ their references, in Indonesian and English, and nothing the agency's view withh
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import warnings
 from datetime import datetime
@@ -16,7 +17,7 @@ from pantau.v1 import alerts_pb2 as apb
 
 from exchange_service.data import loader
 from exchange_service.domain.agencies import DataView
-from exchange_service.domain.alerts import AlertEventKind
+from exchange_service.domain.alerts import AlertEventKind, RuleName, SubjectKind
 from exchange_service.domain.feed import FeedEntry
 from exchange_service.signing import jws as pantau_jws
 from exchange_service.signing.keys import key_id, raw_public_key
@@ -304,3 +305,48 @@ def test_a_district_known_only_by_its_centroid_is_a_circle_around_it() -> None:
     assert jemaja.polygons == ()
     assert jemaja.circle == f"{centroid.latitude:.5f},{centroid.longitude:.5f} 10"
     assert len(areas) == 10
+
+
+@pytest.mark.parametrize("rule", list(RuleName))
+def test_every_rule_has_its_words_and_falls_back_when_its_facts_are_withheld(
+    rule: RuleName,
+) -> None:
+    event = cap_samples.alert_event(
+        AlertEventKind.OPENED, 1, AT, rule=rule, evidence={"person_name": "Lars Olsen"}
+    )
+    (entry,) = cap_samples.entries([event], SIGNER, AT)
+    root = validate_cap(_document(entry))
+    indonesian, english = root.findall("cap:info", NS)
+    assert indonesian.findtext("cap:event", namespaces=NS) != english.findtext(
+        "cap:event", namespaces=NS
+    )
+    said = english.findtext("cap:description", namespaces=NS)
+    assert said.startswith(f"The early-warning rule {rule} holds for Lars Olsen.")
+    assert "{" not in said
+    assert indonesian.findtext("cap:description", namespaces=NS).startswith(
+        f"Aturan peringatan dini {rule} berlaku untuk Lars Olsen."
+    )
+
+
+def test_a_sponsor_is_never_named() -> None:
+    event = dataclasses.replace(
+        cap_samples.alert_event(
+            AlertEventKind.OPENED,
+            1,
+            AT,
+            rule=RuleName.SPONSOR_OVERSTAY_CLUSTER,
+            evidence={"sponsor": "PT Tarempa Marine", "sponsees_overstaying": 4, "min_sponsees": 3},
+        ),
+        subject_kind=SubjectKind.SPONSOR,
+        subject_id="sponsor-7f3a",
+    )
+    (entry,) = cap_samples.entries([event], SIGNER, AT)
+    document = _document(entry)
+    indonesian, english = validate_cap(document).findall("cap:info", NS)
+    assert indonesian.findtext("cap:description", namespaces=NS).startswith(
+        "Seorang penjamin memiliki 4 WNA yang dijaminnya melampaui izin tinggal (ambang 3)."
+    )
+    assert english.findtext("cap:description", namespaces=NS).startswith(
+        "A sponsor has 4 sponsored foreign nationals overstaying (threshold 3)."
+    )
+    assert b"PT Tarempa Marine" not in document
