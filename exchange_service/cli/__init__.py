@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from exchange_service.cli.audit import add_audit_parser, run_audit_command
+from exchange_service.cli.feed import add_feed_parser, run_feed_command
 from exchange_service.cli.keys import add_keys_parser, run_keys_command
 from exchange_service.cli.rules import add_rules_parser, rules_settings, run_rules_command
 from exchange_service.settings import load_settings
@@ -84,6 +85,7 @@ def main(argv: list[str] | None = None) -> int:
     add_audit_parser(commands)
     add_rules_parser(commands)
     add_keys_parser(commands)
+    add_feed_parser(commands)
     scheduler = commands.add_parser(
         "scheduler", help="run the rules on their schedule (one leader among such processes)"
     )
@@ -94,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
 
-    settings = rules_settings() if args.command in ("rules", "keys") else load_settings()
+    settings = rules_settings() if args.command in ("rules", "keys", "feed") else load_settings()
     logging.basicConfig(
         level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
@@ -110,6 +112,8 @@ def main(argv: list[str] | None = None) -> int:
         return run_rules_command(args, settings)
     elif args.command == "keys":
         return run_keys_command(args, settings)
+    elif args.command == "feed":
+        return run_feed_command(args, settings)
     elif args.command == "migrate":
         app.migrate(settings)
     elif args.command == "load-sample":

@@ -1,0 +1,1 @@
+"""Reference receivers of the feeds, which agencies run or copy."""

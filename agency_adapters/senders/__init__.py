@@ -1,0 +1,1 @@
+"""The channels Pantau pushes agencies' feeds through (AlertSender implementations)."""
