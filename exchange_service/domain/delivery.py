@@ -115,10 +115,10 @@ class DeliveryPolicy:
         """The longest delay after ``failures`` failures in a row (at least 1)."""
         if failures < 1:
             raise ValueError("a backoff follows at least one failure")
-        # Capped before the power grows large: 2 ** 64 seconds overflows timedelta.
+        # Capped in floats first: a timedelta of 2 ** 62 seconds would overflow.
         exponent = min(failures - 1, 62)
         seconds = self.backoff_initial.total_seconds() * (2.0**exponent)
-        return min(self.backoff_max, timedelta(seconds=seconds))
+        return timedelta(seconds=min(self.backoff_max.total_seconds(), seconds))
 
     def backoff(self, failures: int, rng: random.Random) -> timedelta:
         """A delay drawn with full jitter under ``backoff_ceiling(failures)``."""
