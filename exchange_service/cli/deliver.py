@@ -14,7 +14,7 @@ Each delivered entry is one audit event (``feed/deliver``, the recipient
 cursor's move; the trail's writer (the running server) chains them.
 
 ``status`` prints each lane's cursor, backlog, lease and failures and the
-dead letters not requeued; it exits 1 when a lane is dead-lettered, so a
+dead letters not requeued; it exits 1 when a configured lane is dead-lettered, so a
 monitor can run it. ``requeue`` starts a dead-lettered lane again from its
 cursor, once the operator has dealt with the cause.
 
@@ -174,7 +174,9 @@ def show_status(settings: Settings, out: TextIO) -> int:
             f"    requeue: pantau deliver requeue --agency {letter.lane.agency_id}"
             f" --channel {letter.lane.channel}\n"
         )
-    return DEAD_LETTERED if any(lane.dead_lettered_at for lane in lanes) else OK
+    # A disabled lane (no longer in the agencies file) is not waiting on anyone.
+    stuck = any(lane.dead_lettered_at and lane.enabled for lane in lanes)
+    return DEAD_LETTERED if stuck else OK
 
 
 def requeue(settings: Settings, agency_id: str, channel: ChannelKind, out: TextIO) -> int:

@@ -9,6 +9,7 @@ leases and backoffs without waiting for them.
 
 from __future__ import annotations
 
+import io
 import random
 import threading
 import time
@@ -20,6 +21,7 @@ from datetime import datetime, timedelta
 import pytest
 from sqlalchemy import Engine, create_engine, text
 
+from exchange_service.cli.deliver import requeue, show_status
 from exchange_service.domain.agencies import Agency, AgencyKind, DataView
 from exchange_service.domain.audit import Actor, AuditEvent
 from exchange_service.domain.delivery import (
@@ -43,6 +45,7 @@ from exchange_service.services.delivery import (
     DeliveryWorker,
     Wakeups,
 )
+from exchange_service.settings import load_settings
 from exchange_service.storage.delivery_store import DeliveryStore, FeedListener
 from exchange_service.tools.bench.feed_seed import seed_feed
 from tests.clock import CLOCK
@@ -519,3 +522,39 @@ def test_stop_finishes_the_batch_in_flight_and_releases_the_lane(
     [claim] = store.claim("worker-2", 1, LEASE)
     assert isinstance(claim, LaneClaim)
     assert claim.delivered_through == 10
+
+
+def test_status_shows_a_dead_lettered_lane_and_requeue_starts_it_again(
+    queue_engine: Engine, clock: MovingClock
+) -> None:
+    settings = load_settings(database_url=queue_engine.url.render_as_string(hide_password=False))
+    store = _store(queue_engine, clock)
+    agency = _new_id()
+    lane = LaneKey(agency, ChannelKind.WEBHOOK)
+    store.sync_lanes({agency: _agency(agency, ChannelKind.WEBHOOK)})
+    seed_feed(queue_engine, agency, 3)
+    [claim] = store.claim("worker-1", 1, LEASE)
+    store.fail(claim, "400 bad signature", retryable=False, attempted_through=3)
+    out = io.StringIO()
+    assert show_status(settings, out) == 1
+    shown = out.getvalue()
+    assert f"{lane.recipient}: DEAD-LETTERED, delivered through 0 of 3 (backlog 3)" in shown
+    assert f"{lane.recipient} entries 1..3 after 1 attempts" in shown
+    assert f"pantau deliver requeue --agency {agency} --channel WEBHOOK" in shown
+    out = io.StringIO()
+    assert requeue(settings, agency, ChannelKind.WEBHOOK, out) == 0
+    assert "requeued" in out.getvalue()
+    out = io.StringIO()
+    assert show_status(settings, out) == 0
+    assert f"{lane.recipient}: enabled, delivered through 0 of 3" in out.getvalue()
+
+
+def test_requeue_of_an_unknown_lane_names_the_arguments_and_changes_nothing(
+    queue_engine: Engine, clock: MovingClock
+) -> None:
+    settings = load_settings(database_url=queue_engine.url.render_as_string(hide_password=False))
+    before = _store(queue_engine, clock).lanes()
+    out = io.StringIO()
+    assert requeue(settings, "nobody", ChannelKind.CAP, out) == 2
+    assert out.getvalue().startswith("--agency/--channel: no delivery lane nobody/CAP")
+    assert _store(queue_engine, clock).lanes() == before
