@@ -30,6 +30,10 @@ from exchange_service.storage.database import make_engine
 from exchange_service.storage.delivery_store import DeliveryStore, FeedListener
 
 
+class SendersUnavailable(RuntimeError):
+    """The senders of the ``delivery_adapter`` setting cannot be built; nothing was delivered."""
+
+
 def default_worker_id() -> str:
     """A worker's name unless given: ``host:pid``, as the scheduler names its holders."""
     return f"{socket.gethostname()}:{os.getpid()}"
@@ -73,7 +77,13 @@ def build_senders(
     console and memory ones need none. Imported by name, so the worker can be
     built (with senders given) before the adapters are installed.
     """
-    senders = importlib.import_module("agency_adapters.senders")
+    try:
+        senders = importlib.import_module("agency_adapters.senders")
+    except ModuleNotFoundError as error:
+        raise SendersUnavailable(
+            f"delivery_adapter: {settings.delivery_adapter!r} needs agency_adapters.senders,"
+            f" which cannot be imported ({error})"
+        ) from error
     keys = feed_keys(settings, clock=clock) if settings.delivery_adapter == "real" else None
     context = senders.SenderContext(
         keys=keys,

@@ -79,6 +79,9 @@ def run_deliver_command(args: argparse.Namespace, settings: Settings) -> int:
         if args.deliver_command == "requeue":
             return requeue(settings, args.agency, ChannelKind(args.channel), sys.stdout)
         return run_worker(settings, once=args.once, worker_id=args.worker_id, out=sys.stdout)
+    except delivery_root.SendersUnavailable as error:
+        sys.stdout.write(f"{error}. Nothing was delivered.\n")
+        return CANNOT
     except DBAPIError as error:
         # Unreachable, or not migrated (`pantau migrate` makes the tables).
         sys.stdout.write(f"cannot use the database: {error.orig}. Nothing was done.\n")
