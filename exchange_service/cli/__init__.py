@@ -5,14 +5,31 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from exchange_service.cli.audit import add_audit_parser, run_audit_command
+from exchange_service.cli.deliver import (
+    add_bench_delivery_parser,
+    add_deliver_parser,
+    run_bench_delivery_command,
+    run_deliver_command,
+)
 from exchange_service.cli.feed import add_feed_parser, run_feed_command
 from exchange_service.cli.keys import add_keys_parser, run_keys_command
 from exchange_service.cli.rules import add_rules_parser, rules_settings, run_rules_command
-from exchange_service.settings import load_settings
+from exchange_service.settings import Settings, load_settings
+
+# The subcommands that parse their own arguments and return their exit code.
+_RUNNERS: dict[str, Callable[[argparse.Namespace, Settings], int]] = {
+    "audit": run_audit_command,
+    "rules": run_rules_command,
+    "keys": run_keys_command,
+    "feed": run_feed_command,
+    "deliver": run_deliver_command,
+    "bench-delivery": run_bench_delivery_command,
+}
 
 
 def _add_bench_parsers(commands: Any) -> None:
@@ -45,6 +62,7 @@ def _add_bench_parsers(commands: Any) -> None:
         default=64,
         help="calls held open without their request message in the held-call check",
     )
+    add_bench_delivery_parser(commands)
 
 
 def _create_pki(out: Path, settings: Any) -> None:
@@ -86,6 +104,7 @@ def main(argv: list[str] | None = None) -> int:
     add_rules_parser(commands)
     add_keys_parser(commands)
     add_feed_parser(commands)
+    add_deliver_parser(commands)
     scheduler = commands.add_parser(
         "scheduler", help="run the rules on their schedule (one leader among such processes)"
     )
@@ -106,14 +125,8 @@ def main(argv: list[str] | None = None) -> int:
         app.serve(settings, insecure_dev=args.insecure_dev)
     elif args.command == "pki":
         _create_pki(args.out, settings)
-    elif args.command == "audit":
-        return run_audit_command(args, settings)
-    elif args.command == "rules":
-        return run_rules_command(args, settings)
-    elif args.command == "keys":
-        return run_keys_command(args, settings)
-    elif args.command == "feed":
-        return run_feed_command(args, settings)
+    elif args.command in _RUNNERS:
+        return _RUNNERS[args.command](args, settings)
     elif args.command == "migrate":
         app.migrate(settings)
     elif args.command == "load-sample":
