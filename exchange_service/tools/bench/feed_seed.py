@@ -12,8 +12,10 @@ alert: enough for the delivery queue, which moves bytes and never reads them.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Protocol
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -53,6 +55,15 @@ _MOVE_HEAD = (
 )
 
 
+class SeedSigner(Protocol):
+    """A feed key that signs (``signing.keyset.Signer``), for entries receivers will trust."""
+
+    @property
+    def key_id(self) -> str: ...
+
+    def sign(self, message: bytes) -> bytes: ...
+
+
 @dataclass(frozen=True)
 class SeededFeed:
     """What was seeded: the agency's sequences ``first..last`` (its head is ``last``)."""
@@ -73,14 +84,21 @@ def seed_feed(
     *,
     signed_at: datetime | None = None,
     person_ids: bool = True,
+    signer: SeedSigner | None = None,
 ) -> SeededFeed:
     """Appends ``count`` signed entries to the agency's feed after its head, in one
     transaction (notified at commit as a writer would). ``person_ids``: each entry names
-    a distinct made-up person, so the delivery audit has someone to name."""
+    a distinct made-up person, so the delivery audit has someone to name. ``signer``: a
+    feed key receivers trust (default a throwaway key none does)."""
     if count < 1:
         raise ValueError("count: seed at least one entry")
     at = signed_at or datetime.now(UTC)
-    key = Ed25519PrivateKey.generate()
+    sign: Callable[[bytes], bytes]
+    if signer is None:
+        throwaway = Ed25519PrivateKey.generate()
+        key_id, sign = SEED_KEY_ID, throwaway.sign
+    else:
+        key_id, sign = signer.key_id, signer.sign
     alert_id = uuid.uuid4()
     subject = f"BENCH-{alert_id.hex[:8]}"
     stamp = Timestamp()
@@ -122,8 +140,8 @@ def seed_feed(
                             f"person-{sequence}" if person_ids else "",
                             payload,
                             PAYLOAD_TYPE,
-                            SEED_KEY_ID,
-                            key.sign(pae(PAYLOAD_TYPE, payload)),
+                            key_id,
+                            sign(pae(PAYLOAD_TYPE, payload)),
                             previous,
                             digest,
                             at,
