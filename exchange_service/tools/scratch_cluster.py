@@ -1,4 +1,4 @@
-"""A PostgreSQL cluster of a test's own, on a port of its own, for tests that restart or kill it.
+"""A PostgreSQL cluster of its own, on a port of its own, for tests and benchmarks that restart it.
 
 The shared cluster on 5432 serves the rest of the suite; a test that must
 restart PostgreSQL under running processes makes one of these instead: a
