@@ -46,9 +46,7 @@ def _parser() -> argparse.ArgumentParser:
         sub.add_argument("--key", type=Path, required=True, help="its private key")
         sub.add_argument("--jwks", type=Path, required=True, help="Pantau's signing keys (JWKS)")
         sub.add_argument("--store", type=Path, help="directory of the entries kept (durable)")
-        sub.add_argument(
-            "--store-kind", choices=("file", "memory", "console"), default="file"
-        )
+        sub.add_argument("--store-kind", choices=("file", "memory", "console"), default="file")
         sub.add_argument("--agency", help="accept only this agency's feed")
         sub.add_argument("--payload-type", default=PAYLOAD_TYPE)
     return parser

@@ -26,10 +26,12 @@ from agency_adapters.receivers.verify import FeedVerifier, Gap, InvalidEntry, Re
 log = logging.getLogger("agency_adapters.receivers.police")
 
 
-class AlertReceiver(rpb_grpc.AlertReceiverServiceServicer):  # type: ignore[misc]
+class AlertReceiver(rpb_grpc.AlertReceiverServiceServicer):
     """The servicer: verifies, then hands each entry to the FeedReceiver."""
 
-    def __init__(self, verifier: FeedVerifier, receiver: FeedReceiver, agency_id: str | None) -> None:
+    def __init__(
+        self, verifier: FeedVerifier, receiver: FeedReceiver, agency_id: str | None
+    ) -> None:
         self._verifier = verifier
         self._receiver = receiver
         self._agency_id = agency_id

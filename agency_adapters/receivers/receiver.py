@@ -52,7 +52,9 @@ class FeedReceiver:
                 head = self._store.head(agency_id)
                 try:
                     if entry.agency_id != agency_id:
-                        raise InvalidEntry(f"an entry of {entry.agency_id!r} in {agency_id!r}'s batch")
+                        raise InvalidEntry(
+                            f"an entry of {entry.agency_id!r} in {agency_id!r}'s batch"
+                        )
                     new = check_next(
                         entry,
                         head.sequence,

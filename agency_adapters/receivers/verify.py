@@ -24,14 +24,14 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from google.protobuf.message import DecodeError
 from joserfc import jws
 from joserfc.errors import JoseError
-from joserfc.jwa import EdDSAAlgorithm
+from joserfc.jwa import EdDSAAlgorithm, JWSAlgModel
 from joserfc.jwk import OKPKey
 from joserfc.jws import JWSRegistry
 from pantau.v1 import alert_feed_service_pb2 as fpb
@@ -48,19 +48,20 @@ JWS_ALGORITHMS = ("EdDSA", "Ed25519")
 WEBHOOK_TOLERANCE = timedelta(minutes=5)
 
 
-
-
-class _Rfc8037EdDSA(EdDSAAlgorithm):  # type: ignore[misc]
+class _Rfc8037EdDSA(EdDSAAlgorithm):
     # RFC 9864 deprecates "EdDSA" because it leaves the curve to the key; the keys
     # here are Ed25519 only (keys_from_jwks), so the name is not ambiguous and
     # Pantau's EdDSA tokens are verified without joserfc's warning.
-    security_warning = None
+    security_warning: str | None = None  # type: ignore[assignment]
 
 
-class _FeedJwsRegistry(JWSRegistry):  # type: ignore[misc]
+class _FeedJwsRegistry(JWSRegistry):
     # A registry of its own: joserfc's algorithm table is shared by the process.
-    algorithms = {"EdDSA": _Rfc8037EdDSA(), "Ed25519": JWSRegistry.algorithms["Ed25519"]}
-    recommended: list[str] = []
+    algorithms: ClassVar[dict[str, JWSAlgModel]] = {  # type: ignore[misc]
+        "EdDSA": _Rfc8037EdDSA(),
+        "Ed25519": JWSRegistry.algorithms["Ed25519"],
+    }
+    recommended: ClassVar[list[str]] = []  # type: ignore[misc]
 
 
 JWS_REGISTRY = _FeedJwsRegistry(algorithms=JWS_ALGORITHMS)
@@ -109,7 +110,16 @@ def pae(payload_type: str, payload: bytes) -> bytes:
     """DSSE's pre-authentication encoding, as DSSE's protocol.md defines it:
     ``"DSSEv1" SP LEN(type) SP type SP LEN(body) SP body``, lengths in ASCII decimal."""
     kind = payload_type.encode("utf-8")
-    return b"DSSEv1 " + str(len(kind)).encode() + b" " + kind + b" " + str(len(payload)).encode() + b" " + payload
+    return (
+        b"DSSEv1 "
+        + str(len(kind)).encode()
+        + b" "
+        + kind
+        + b" "
+        + str(len(payload)).encode()
+        + b" "
+        + payload
+    )
 
 
 def _b64url_decode(text: str) -> bytes:
@@ -205,7 +215,7 @@ class KeyRing:
 
     @classmethod
     def of(cls, keys: Iterable[PublishedKey]) -> KeyRing:
-        fixed = {"keys": []}
+        fixed: dict[str, Any] = {"keys": []}
         ring = cls(lambda: fixed)
         ring._keys = {k.key_id: k for k in keys}
         return ring
@@ -347,7 +357,9 @@ class FeedVerifier:
             envelope=alert.SerializeToString(),
         )
 
-    def verify_jws(self, token: str | bytes, *, signed_at: datetime | None = None) -> tuple[dict[str, Any], str]:
+    def verify_jws(
+        self, token: str | bytes, *, signed_at: datetime | None = None
+    ) -> tuple[dict[str, Any], str]:
         """The JSON payload and key id of a JWS compact token verified with joserfc, whose
         key is published and valid at ``signed_at`` (the JWS carries no time of its own:
         for webhooks, the delivery's timestamp); InvalidEntry otherwise."""
@@ -418,7 +430,9 @@ class FeedVerifier:
         )
 
 
-def check_next(entry: VerifiedEntry, last_sequence: int, last_hash: bytes, held_hash: bytes | None) -> bool:
+def check_next(
+    entry: VerifiedEntry, last_sequence: int, last_hash: bytes, held_hash: bytes | None
+) -> bool:
     """Whether ``entry`` is new: True when it is the next one (sequence ``last_sequence``
     + 1 carrying ``last_hash``), False when the receiver holds it already (``held_hash``,
     the hash held at its sequence, equal to its own). InvalidEntry for a broken chain or a

@@ -53,7 +53,7 @@ class _Handler(BaseHTTPRequestHandler):
     config: WebhookConfig
     protocol_version = "HTTP/1.1"
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base's name
+    def log_message(self, format: str, *args: Any) -> None:
         # The outcome of each delivery is logged on its own line; the access log adds nothing.
         return None
 
@@ -65,7 +65,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
-    def do_POST(self) -> None:  # noqa: N802 - http.server's name
+    def do_POST(self) -> None:
         config = self.config
         if self.path.split("?", 1)[0] != config.path:
             self._answer(HTTPStatus.NOT_FOUND, {"error": f"no receiver at {self.path}"})
@@ -114,7 +114,9 @@ class _Handler(BaseHTTPRequestHandler):
                 document["accepted_through"] = config.receiver.accepted_through(agency_id)
             self._answer(HTTPStatus.BAD_REQUEST, document)
             return
-        self._answer(HTTPStatus.OK, {"accepted_through": taken.accepted_through, "stored": taken.stored})
+        self._answer(
+            HTTPStatus.OK, {"accepted_through": taken.accepted_through, "stored": taken.stored}
+        )
 
 
 @dataclass
