@@ -202,8 +202,16 @@ class KeyRing:
     """Pantau's published keys, read from a JWKS document and read again when a key id
     it does not know appears (Pantau publishes a new key before it signs with it)."""
 
-    def __init__(self, load: Callable[[], Mapping[str, Any]]) -> None:
+    def __init__(
+        self,
+        load: Callable[[], Mapping[str, Any]],
+        changed: Callable[[], object] | None = None,
+    ) -> None:
         self._load = load
+        # A cheap token of the source's version (a file's mtime): read again when it moves,
+        # so a retirement (a key's valid_until) is seen without waiting for a new kid.
+        self._changed = changed
+        self._version = None if changed is None else changed()
         self._lock = threading.Lock()
         self._keys: dict[str, PublishedKey] = {}
         self.refresh()
@@ -211,7 +219,21 @@ class KeyRing:
     @classmethod
     def from_file(cls, path: Path) -> KeyRing:
         """The keys of a JWKS file (Pantau's GetSigningKeys ``jwks_json``, or its jwks.json)."""
-        return cls(lambda: json.loads(path.read_text("utf-8")))
+        return cls(lambda: json.loads(path.read_text("utf-8")), lambda: path.stat().st_mtime_ns)
+
+    def _fresh(self) -> None:
+        if self._changed is None:
+            return
+        try:
+            version = self._changed()
+        except OSError:
+            return
+        if version != self._version:
+            try:
+                self.refresh()
+            except (OSError, ValueError):
+                return
+            self._version = version
 
     @classmethod
     def of(cls, keys: Iterable[PublishedKey]) -> KeyRing:
@@ -229,6 +251,7 @@ class KeyRing:
 
     def get(self, key_id: str) -> PublishedKey | None:
         """The key of ``key_id``, reading the keys again once if it is not known."""
+        self._fresh()
         with self._lock:
             key = self._keys.get(key_id)
         if key is None:
@@ -241,6 +264,7 @@ class KeyRing:
         return key
 
     def all(self) -> tuple[PublishedKey, ...]:
+        self._fresh()
         with self._lock:
             return tuple(self._keys.values())
 
