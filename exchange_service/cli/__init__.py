@@ -10,6 +10,7 @@ from typing import Any
 
 from exchange_service.cli.audit import add_audit_parser, run_audit_command
 from exchange_service.cli.rules import add_rules_parser, rules_settings, run_rules_command
+from exchange_service.cli.verify import add_verify_parser, run_verify_command
 from exchange_service.settings import load_settings
 
 
@@ -70,8 +71,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     sample.add_argument("--seed", type=int, default=2105)
     _add_bench_parsers(commands)
-    add_audit_parser(commands)
-    add_rules_parser(commands)
+    for add_parser in (add_audit_parser, add_rules_parser, add_verify_parser):
+        add_parser(commands)
     scheduler = commands.add_parser(
         "scheduler", help="run the rules on their schedule (one leader among such processes)"
     )
@@ -81,6 +82,9 @@ def main(argv: list[str] | None = None) -> int:
         help="fire the schedule and record each firing, without running the rules",
     )
     args = parser.parse_args(argv)
+    if args.command == "verify":
+        # Offline: no settings, no database.
+        return run_verify_command(args)
 
     settings = rules_settings() if args.command == "rules" else load_settings()
     logging.basicConfig(
