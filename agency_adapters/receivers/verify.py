@@ -269,6 +269,16 @@ class KeyRing:
             return tuple(self._keys.values())
 
 
+def _jws_header(segment: str) -> dict[str, Any]:
+    try:
+        header = json.loads(_b64url_decode(segment))
+    except (ValueError, binascii.Error) as exc:
+        raise InvalidEntry(f"the JWS header is not base64url JSON: {exc}") from exc
+    if not isinstance(header, dict):
+        raise InvalidEntry("the JWS header is not a JSON object")
+    return header
+
+
 @dataclass(frozen=True)
 class VerifiedEntry:
     """A feed entry whose signature checked out, by a key valid when it signed.
@@ -391,12 +401,7 @@ class FeedVerifier:
         parts = text.strip().split(".")
         if len(parts) != 3:
             raise InvalidEntry("not a JWS compact serialisation (three dot-separated parts)")
-        try:
-            header = json.loads(_b64url_decode(parts[0]))
-        except (ValueError, binascii.Error) as exc:
-            raise InvalidEntry(f"the JWS header is not base64url JSON: {exc}") from exc
-        if not isinstance(header, dict):
-            raise InvalidEntry("the JWS header is not a JSON object")
+        header = _jws_header(parts[0])
         key_id = header.get("kid")
         if not isinstance(key_id, str):
             raise InvalidEntry("the JWS header names no key (kid)")
@@ -425,10 +430,10 @@ class FeedVerifier:
         """A JWS whose payload is an entry's JSON form (``cty`` the JSON media type),
         verified by a key valid at ``signed_at`` (not its place in the chain)."""
         text = token.decode("ascii", "replace") if isinstance(token, bytes) else token
-        header = json.loads(_b64url_decode(text.split(".", 1)[0])) if "." in text else {}
-        if isinstance(header, dict) and header.get("cty") not in (None, self._json_media_type):
-            raise InvalidEntry(f"content type {header.get('cty')!r}, not {self._json_media_type!r}")
         document, key_id = self.verify_jws(text, signed_at=signed_at)
+        content_type = _jws_header(text.strip().split(".")[0]).get("cty")
+        if content_type != self._json_media_type:
+            raise InvalidEntry(f"content type {content_type!r}, not {self._json_media_type!r}")
         try:
             data = document["data"]
             feed = data["feed"]

@@ -70,7 +70,10 @@ class _Handler(BaseHTTPRequestHandler):
         if self.path.split("?", 1)[0] != config.path:
             self._answer(HTTPStatus.NOT_FOUND, {"error": f"no receiver at {self.path}"})
             return
-        length = int(self.headers.get("Content-Length") or 0)
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+        except ValueError:
+            length = 0
         if length <= 0 or length > MAX_BODY:
             self.close_connection = True
             self._answer(HTTPStatus.BAD_REQUEST, {"error": "a body of 1 byte to 1 MiB is needed"})
@@ -95,6 +98,11 @@ class _Handler(BaseHTTPRequestHandler):
                 self._answer(HTTPStatus.OK, {"accepted_through": through, "stored": 0})
                 return
             taken = config.receiver.take(agency_id, [entry], delivery.webhook_id)
+        except OSError as exc:
+            # The store could not write (a full disk): nothing was answered as held; retry later.
+            log.error("cannot store webhook %s: %s", headers.get("webhook-id"), exc)
+            self._answer(HTTPStatus.SERVICE_UNAVAILABLE, {"error": "the receiver cannot store now"})
+            return
         except StaleDelivery as exc:
             log.warning("rejected webhook %s: %s", headers.get("webhook-id"), exc.reason)
             self._answer(HTTPStatus.UNAUTHORIZED, {"error": exc.reason})
