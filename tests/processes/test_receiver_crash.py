@@ -16,13 +16,14 @@ import subprocess
 import sys
 import threading
 import time
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from agency_adapters.receivers.store import FileReceiverStore
 from agency_adapters.senders.grpc import GrpcSender
+from agency_adapters.senders.webhook import WebhookSender
 from exchange_service.domain.feed import ChannelKind, DeliveryFailed, PushChannel
 from exchange_service.tools.pki import DevPki, create_dev_pki
 from tests import feeds
@@ -41,28 +42,38 @@ def _free_port() -> int:
 class Receiver:
     """The receiver process, its log in a file."""
 
-    def __init__(self, pki: DevPki, jwks: Path, store: Path, port: int, log: Path) -> None:
+    def __init__(
+        self,
+        pki: DevPki,
+        jwks: Path,
+        store: Path,
+        port: int,
+        log: Path,
+        *,
+        kind: str = "police",
+        agency_id: str = POLICE,
+    ) -> None:
         self._log = log.open("ab")
+        trust = ["--ca", str(pki.ca_cert)] if kind == "police" else []
         self.process = subprocess.Popen(
             [
                 sys.executable,
                 "-m",
                 "agency_adapters.receivers",
-                "police",
+                kind,
                 "--listen",
                 f"127.0.0.1:{port}",
                 "--cert",
                 str(pki.server_cert),
                 "--key",
                 str(pki.server_key),
-                "--ca",
-                str(pki.ca_cert),
+                *trust,
                 "--jwks",
                 str(jwks),
                 "--store",
                 str(store),
                 "--agency",
-                POLICE,
+                agency_id,
             ],
             stdout=self._log,
             stderr=subprocess.STDOUT,
@@ -159,3 +170,49 @@ def test_a_receiver_killed_mid_delivery_holds_each_entry_once(
     text = log.read_text()
     assert f"accepted {POLICE} #1 " in text
     assert f"accepted {POLICE} #{len(entries)} " in text
+
+
+def test_a_restarted_webhook_receiver_still_knows_the_ids_it_took(
+    tmp_path: Path, clock: TestClock
+) -> None:
+    pemkab = "pemkab-anambas"
+    pki = create_dev_pki(tmp_path / "pki", [PANTAU])
+    start = clock.now() - timedelta(days=1)
+    keys = feeds.key_set(tmp_path / "keys", start)
+    jwks = tmp_path / "jwks.json"
+    jwks.write_text(json.dumps(keys.jwks(clock.now())))
+    entries = feeds.chain(keys, pemkab, 4, start + timedelta(hours=1))
+    store_dir = tmp_path / "store"
+    port = _free_port()
+    channel = PushChannel(
+        ChannelKind.WEBHOOK,
+        f"https://127.0.0.1:{port}/pantau/alerts",
+        str(pki.ca_cert),
+        "localhost",
+    )
+    log = tmp_path / "receiver.log"
+    # The receiver goes by the machine's clock, so the posts are stamped with it.
+    sender = WebhookSender(keys, lambda: datetime.now(UTC))
+    receiver = Receiver(pki, jwks, store_dir, port, log, kind="webhook", agency_id=pemkab)
+    try:
+        assert sender.send(pemkab, channel, entries[:3]) == 3
+    finally:
+        receiver.kill()
+    sender.close()
+
+    receiver = Receiver(pki, jwks, store_dir, port, log, kind="webhook", agency_id=pemkab)
+    sender = WebhookSender(keys, lambda: datetime.now(UTC))
+    try:
+        assert sender.send(pemkab, channel, entries[1:2]) == 3
+        assert sender.send(pemkab, channel, entries) == 4
+    finally:
+        sender.close()
+        receiver.kill()
+    text = log.read_text()
+    assert f"repeated webhook-id {pemkab}-2: held already" in text
+    assert f"accepted {pemkab} #4 " in text
+    final = FileReceiverStore(store_dir)
+    try:
+        assert [r.sequence for r in final.records(pemkab)] == [1, 2, 3, 4]
+    finally:
+        final.close()
