@@ -46,7 +46,7 @@ from exchange_service.domain.feed import (
 from exchange_service.signing.keyset import KeySet, Signer, b64url_decode
 from exchange_service.tools.pki import DevPki, create_dev_pki
 from exchange_service.wire.feed import JSON_MEDIA_TYPE
-from tests import feeds
+from tests import feed_entries as feeds
 from tests.clock import TestClock
 
 POLICE = "polres-anambas"

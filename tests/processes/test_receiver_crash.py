@@ -26,7 +26,7 @@ from agency_adapters.senders.grpc import GrpcSender
 from agency_adapters.senders.webhook import WebhookSender
 from exchange_service.domain.feed import ChannelKind, DeliveryFailed, PushChannel
 from exchange_service.tools.pki import DevPki, create_dev_pki
-from tests import feeds
+from tests import feed_entries as feeds
 from tests.clock import TestClock
 
 POLICE = "polres-anambas"

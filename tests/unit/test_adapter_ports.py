@@ -21,7 +21,7 @@ from agency_adapters.senders.grpc import GrpcSender
 from agency_adapters.senders.memory import MemorySender
 from agency_adapters.senders.webhook import WebhookSender
 from exchange_service.domain.feed import AlertSender, ChannelKind, PushChannel
-from tests import feeds
+from tests import feed_entries as feeds
 
 AT = datetime(2026, 12, 1, 2, 0, tzinfo=UTC)
 POLICE = "polres-anambas"

@@ -15,7 +15,7 @@ from exchange_service.domain.feed import FeedEntry
 from exchange_service.signing import jws
 from exchange_service.signing.keyset import KeySet
 from exchange_service.wire.feed import JSON_MEDIA_TYPE, entry_json
-from tests import feeds
+from tests import feed_entries as feeds
 
 AT = datetime(2026, 12, 1, 2, 0, tzinfo=UTC)
 POLICE = "polres-anambas"
