@@ -9,7 +9,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 NODE_STAMP := node_modules/.installed
 
-.PHONY: run test setup venv db node proto lint typecheck test-only bench bench-rules bench-servers clean
+.PHONY: run test setup venv db node proto lint typecheck test-only bench bench-rules bench-servers bench-delivery clean
 
 # Development settings: var/pki certificates, var/audit key and checkpoints.
 RUN_ENV := PANTAU_SETTINGS=deploy/pantau.dev.toml
@@ -80,6 +80,11 @@ bench-rules: setup
 bench-servers: setup
 	$(RUN_ENV) $(BIN)/pantau pki --out var/pki
 	$(RUN_ENV) $(BIN)/pantau bench-servers
+
+# N feed entries through the delivery lanes, and N no-op procrastinate jobs on the same
+# database, side by side: both rates and their ratio.
+bench-delivery: setup
+	$(RUN_ENV) $(BIN)/pantau bench-delivery
 
 clean:
 	rm -rf $(VENV) node_modules .mypy_cache .ruff_cache .pytest_cache

@@ -24,11 +24,13 @@ from exchange_service.api.edge import EdgeLimits
 from exchange_service.api.server import ServerOptions, build_server, set_serving
 from exchange_service.audit.log import AuditLog, open_audit_log
 from exchange_service.data.loader import RestrictedAreasFileError
+from exchange_service.domain.audit import AuditRecorder
 from exchange_service.domain.clock import Clock, system_clock
 from exchange_service.domain.paging import PageTokens
 
 # The rule engine's composition lives apart, free of gRPC, so that the scheduler
 # process builds it too; its names stay importable from here.
+from exchange_service.rules_root import build_feed_writer, feed_keys
 from exchange_service.rules_root import build_rule_engine as build_rule_engine  # noqa: PLC0414
 from exchange_service.rules_root import permit_limits as permit_limits  # noqa: PLC0414
 from exchange_service.rules_root import rule_engine_options as rule_engine_options  # noqa: PLC0414
@@ -40,11 +42,14 @@ from exchange_service.security.client_certificates import (
 )
 from exchange_service.security.revocation import RevocationList
 from exchange_service.services import Queries, QueryOptions, Registry, RegistryOptions
+from exchange_service.services.alert_feed import AlertFeedOptions, AlertFeeds
 from exchange_service.services.alerts import Alerts, AlertsOptions
 from exchange_service.settings import Settings
+from exchange_service.signing.keyset import KeySet
 from exchange_service.storage.async_reads import AsyncReadPool
 from exchange_service.storage.boundaries import load_boundaries
 from exchange_service.storage.database import UnitOfWork, make_engine
+from exchange_service.storage.feed_notices import FeedNotices
 from exchange_service.storage.migrate import upgrade_to_head
 from exchange_service.storage.restricted_areas import load_restricted_areas
 
@@ -59,8 +64,11 @@ class Application:
     registry: Registry
     queries: Queries
     alerts: Alerts
+    # The feeds' signing keys; None when no agency has a feed.
+    feed_keys: KeySet | None = None
     # Opened on the server's event loop, and closed there when it stops.
     async_reads: AsyncReadPool | None = None
+    feed_notices: FeedNotices | None = None
 
     def close(self) -> None:
         self.engine.dispose()
@@ -131,16 +139,54 @@ def build_application(settings: Settings, *, clock: Clock = system_clock) -> App
     uow = UnitOfWork(
         engine, read_engine, boundary_tolerance_meters=settings.boundary_tolerance_meters
     )
-    # GetPerson's reads, on the server's event loop (as many as the workers).
+    # GetPerson's and the subscriptions' reads, on the server's event loop (as many as
+    # the workers).
     async_reads = AsyncReadPool(settings.database_url, size=settings.grpc_workers)
+    agencies = load_agencies(settings.agencies_file)
+    keys = (
+        feed_keys(settings, clock=clock)
+        if any(agency.feed is not None for agency in agencies.values())
+        else None
+    )
     return Application(
         settings,
         engine,
         read_engine,
         Registry(uow, registry_options(settings), clock),
         Queries(uow, query_options(settings), clock, async_reads=async_reads),
-        Alerts(uow, alerts_options(settings), clock),
+        Alerts(
+            uow,
+            alerts_options(settings),
+            clock,
+            feed=build_feed_writer(settings, clock=clock, keys=keys),
+        ),
+        keys,
         async_reads,
+        FeedNotices(settings.database_url),
+    )
+
+
+def alert_feeds(
+    application: Application, audit: AuditRecorder | None, *, clock: Clock = system_clock
+) -> AlertFeeds:
+    """The feeds' read side on the application's asynchronous reads and notices."""
+    settings = application.settings
+    if application.async_reads is None or application.feed_notices is None:
+        raise ValueError("the application was built without its asynchronous reads")
+    return AlertFeeds(
+        UnitOfWork(
+            application.engine,
+            application.read_engine,
+            boundary_tolerance_meters=settings.boundary_tolerance_meters,
+        ),
+        application.async_reads,
+        application.feed_notices,
+        application.feed_keys,
+        AlertFeedOptions(
+            heartbeat_seconds=settings.feed_heartbeat_seconds, read_batch=settings.feed_read_batch
+        ),
+        audit=audit,
+        clock=clock,
     )
 
 
@@ -231,6 +277,8 @@ class RunningServer:
         await self.server.stop(grace)
         if self.application.async_reads is not None:
             await self.application.async_reads.close()
+        if self.application.feed_notices is not None:
+            await self.application.feed_notices.close()
 
 
 def _server_credentials(settings: Settings) -> grpc.ServerCredentials:
@@ -302,8 +350,11 @@ def start_server(
             agency_max_running=settings.agency_max_running,
             default_deadline_seconds=settings.default_deadline_seconds,
             max_message_bytes=settings.max_message_bytes,
+            agency_max_subscriptions=settings.agency_max_subscriptions,
+            stream_write_seconds=settings.feed_write_seconds,
         ),
     )
+    feeds = alert_feeds(application, audit_log, clock=clock)
     if credentials is None:
         log.warning(
             "INSECURE DEVELOPMENT MODE: no TLS, no client certificates; the agency is taken"
@@ -316,6 +367,7 @@ def start_server(
             application.registry,
             application.queries,
             application.alerts,
+            feeds,
             options,
             access=access,
             workers=workers,

@@ -25,7 +25,7 @@ from exchange_service.security.agencies import load_agencies
 from exchange_service.services.alerts import RuleEngine, RuleEngineOptions
 from exchange_service.services.feed import FeedWriter
 from exchange_service.settings import PermitLimitSetting, Settings
-from exchange_service.signing.keyset import KeySet, open_keys
+from exchange_service.signing.keyset import KeySet, KeySetError, open_keys
 from exchange_service.storage.database import UnitOfWork
 from exchange_service.wire.feed import entry_payload
 
@@ -34,15 +34,18 @@ def feed_keys(settings: Settings, *, clock: Clock = system_clock) -> KeySet:
     """The feeds' signing keys (``feed_keys_dir``), the first one made if there is none.
 
     The passphrase comes from the environment (``PANTAU_FEED_KEY_PASSPHRASE``);
-    ``KeySetError`` says what is missing.
+    exits saying what is missing or wrong.
     """
     passphrase = settings.feed_key_passphrase
-    return open_keys(
-        settings.feed_keys_dir,
-        None if passphrase is None else passphrase.get_secret_value(),
-        overlap=timedelta(seconds=settings.feed_key_overlap_seconds),
-        create_at=clock(),
-    )
+    try:
+        return open_keys(
+            settings.feed_keys_dir,
+            None if passphrase is None else passphrase.get_secret_value(),
+            overlap=timedelta(seconds=settings.feed_key_overlap_seconds),
+            create_at=clock(),
+        )
+    except KeySetError as error:
+        raise SystemExit(str(error)) from error
 
 
 def build_feed_writer(

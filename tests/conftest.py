@@ -22,6 +22,7 @@ from exchange_service import app, client_example
 from exchange_service.settings import Settings, load_settings
 from exchange_service.tools.pki import create_dev_pki
 from tests.clock import CLOCK, TestClock
+from tests.feeds import feed_key_settings
 
 ADMIN_URL = os.environ.get(
     "PANTAU_TEST_ADMIN_URL", "postgresql+psycopg://pantau@127.0.0.1:5432/postgres"
@@ -134,6 +135,7 @@ def settings(
         agencies_file=agencies_file,
         audit_signing_key_file=audit_dir / "audit-signing.key",
         audit_checkpoint_file=audit_dir / "checkpoints.jsonl",
+        **feed_key_settings(tmp_path_factory.mktemp("feed-keys")),
         rate_limit_per_second=10_000.0,
         rate_limit_burst=10_000,
     )
@@ -164,7 +166,11 @@ def grpc_target(running_server: app.RunningServer) -> str:
     return f"127.0.0.1:{running_server.port}"
 
 
-class _WithMetadata(grpc.UnaryUnaryClientInterceptor, grpc.StreamUnaryClientInterceptor):  # type: ignore[misc]
+class _WithMetadata(
+    grpc.UnaryUnaryClientInterceptor,  # type: ignore[misc]
+    grpc.StreamUnaryClientInterceptor,  # type: ignore[misc]
+    grpc.UnaryStreamClientInterceptor,  # type: ignore[misc]
+):
     """Adds the officer and purpose headers to every call."""
 
     def __init__(self, metadata: tuple[tuple[str, str], ...]) -> None:
@@ -178,6 +184,9 @@ class _WithMetadata(grpc.UnaryUnaryClientInterceptor, grpc.StreamUnaryClientInte
 
     def intercept_stream_unary(self, continuation: Any, details: Any, requests: Any) -> Any:
         return continuation(self._details(details), requests)
+
+    def intercept_unary_stream(self, continuation: Any, details: Any, request: Any) -> Any:
+        return continuation(self._details(details), request)
 
 
 def agency_channel(

@@ -39,7 +39,7 @@ class SenderContext:
     TLS, the network timeout, CAP's options (``exchange_service.wire.cap.CapOptions``)
     and, for the console adapter, where to print."""
 
-    keys: FeedKeys
+    keys: FeedKeys | None
     clock: Callable[[], datetime]
     client_cert_file: Path | None = None
     client_key_file: Path | None = None
@@ -63,6 +63,9 @@ def build_senders(adapter: str, context: SenderContext) -> dict[ChannelKind, Ale
 
         return {kind: MemorySender(kind) for kind in ChannelKind}
     if adapter == "real":
+        if context.keys is None:
+            raise ValueError("delivery_adapter 'real' needs the feed keys (feed_keys_dir)")
+        from agency_adapters.senders.cap import CapPublisher
         from agency_adapters.senders.grpc import GrpcSender
         from agency_adapters.senders.webhook import WebhookSender
 
@@ -80,9 +83,8 @@ def build_senders(adapter: str, context: SenderContext) -> dict[ChannelKind, Ale
                 client_key_file=context.client_key_file,
             ),
         }
-        # Imported here: the CAP publisher is its own module, with lxml behind it.
-        from agency_adapters.senders.cap import CapPublisher  # type: ignore[import-not-found,unused-ignore]
-
+        if context.cap_options is None:
+            raise ValueError("delivery_adapter 'real' needs cap_options (cap_sender, cap_status)")
         senders[ChannelKind.CAP] = CapPublisher(context.cap_options, context.keys, context.clock)
         return senders
     raise ValueError(f"delivery_adapter: {adapter!r} is not one of {', '.join(ADAPTERS)}")

@@ -51,6 +51,10 @@ _QUERY = query_service_pb2.DESCRIPTOR.services_by_name["QueryService"]
 _ALERT_REVIEW = alert_review_service_pb2.DESCRIPTOR.services_by_name["AlertReviewService"]
 _ALERT_FEED = alert_feed_service_pb2.DESCRIPTOR.services_by_name["AlertFeedService"]
 
+# Services of the contract that agencies implement and Pantau calls (push delivery):
+# Pantau does not serve them, so no agency may call them here.
+AGENCY_SERVICES = frozenset({"pantau.v1.AlertReceiverService"})
+
 # RPC -> the action it performs: every RPC of the pantau services, once.
 RPC_ACTIONS: Mapping[str, Action] = MappingProxyType(
     {

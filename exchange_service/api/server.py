@@ -20,7 +20,13 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1._async import HealthServicer
 from grpc_reflection.v1alpha import reflection, reflection_pb2_grpc
 from grpc_reflection.v1alpha._async import ReflectionServicer
-from pantau.v1 import alert_review_service_pb2, query_service_pb2, registry_service_pb2
+from pantau.v1 import (
+    alert_feed_service_pb2,
+    alert_review_service_pb2,
+    query_service_pb2,
+    registry_service_pb2,
+)
+from pantau.v1 import alert_feed_service_pb2_grpc as af_grpc
 from pantau.v1 import alert_review_service_pb2_grpc as ar_grpc
 from pantau.v1 import query_service_pb2_grpc as q_grpc
 from pantau.v1 import registry_service_pb2_grpc as r_grpc
@@ -28,19 +34,22 @@ from pantau.v1 import registry_service_pb2_grpc as r_grpc
 from exchange_service.api.alerts import AlertReviewServicer
 from exchange_service.api.audit import AUDITED_PREFIX, CallAudit
 from exchange_service.api.edge import TRANSPORT_FACTOR, Access, ClientStream, Edge, EdgeLimits
+from exchange_service.api.feed import AlertFeedServicer
 from exchange_service.api.query import QueryServicer
 from exchange_service.api.registry import RegistryServicer
 from exchange_service.audit.log import AuditLog
 from exchange_service.domain.call import CallRecord
 from exchange_service.services import Queries, Registry
+from exchange_service.services.alert_feed import AlertFeeds
 from exchange_service.services.alerts import Alerts
 
 SERVICE_NAMES = (
     registry_service_pb2.DESCRIPTOR.services_by_name["RegistryService"].full_name,
     query_service_pb2.DESCRIPTOR.services_by_name["QueryService"].full_name,
     alert_review_service_pb2.DESCRIPTOR.services_by_name["AlertReviewService"].full_name,
+    alert_feed_service_pb2.DESCRIPTOR.services_by_name["AlertFeedService"].full_name,
 )
-_FILES = (registry_service_pb2, query_service_pb2, alert_review_service_pb2)
+_FILES = (registry_service_pb2, query_service_pb2, alert_review_service_pb2, alert_feed_service_pb2)
 
 
 @dataclass(frozen=True)
@@ -107,6 +116,7 @@ def build_server(
     registry: Registry,
     queries: Queries,
     alerts: Alerts,
+    feeds: AlertFeeds,
     options: ServerOptions,
     *,
     access: Access,
@@ -121,6 +131,8 @@ def build_server(
     r_grpc.add_RegistryServiceServicer_to_server(registry_servicer, collected)
     q_grpc.add_QueryServiceServicer_to_server(QueryServicer(queries, alerts), collected)
     ar_grpc.add_AlertReviewServiceServicer_to_server(AlertReviewServicer(alerts), collected)
+    feed_servicer = AlertFeedServicer(feeds)
+    af_grpc.add_AlertFeedServiceServicer_to_server(feed_servicer, collected)
     streams: dict[str, Callable[[], ClientStream]] = {
         "/pantau.v1.RegistryService/ImportLodgingReports": registry_servicer.open_lodging_import,
     }
@@ -128,7 +140,11 @@ def build_server(
     handlers: dict[str, grpc.RpcMethodHandler] = {}
     for method, handler in collected.handlers.items():
         request_type, _response_type = types[method]
-        if handler.request_streaming:
+        if handler.response_streaming:
+            handlers[method] = edge.server_stream(
+                method, feed_servicer.subscribe, request_type, handler.response_serializer
+            )
+        elif handler.request_streaming:
             handlers[method] = edge.client_stream(
                 method, streams[method], request_type, handler.response_serializer
             )

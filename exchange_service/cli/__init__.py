@@ -5,13 +5,32 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from exchange_service.cli.audit import add_audit_parser, run_audit_command
+from exchange_service.cli.deliver import (
+    add_bench_delivery_parser,
+    add_deliver_parser,
+    run_bench_delivery_command,
+    run_deliver_command,
+)
+from exchange_service.cli.feed import add_feed_parser, run_feed_command
+from exchange_service.cli.keys import add_keys_parser, run_keys_command
 from exchange_service.cli.rules import add_rules_parser, rules_settings, run_rules_command
 from exchange_service.cli.verify import add_verify_parser, run_verify_command
-from exchange_service.settings import load_settings
+from exchange_service.settings import Settings, load_settings
+
+# The subcommands that parse their own arguments and return their exit code.
+_RUNNERS: dict[str, Callable[[argparse.Namespace, Settings], int]] = {
+    "audit": run_audit_command,
+    "rules": run_rules_command,
+    "keys": run_keys_command,
+    "feed": run_feed_command,
+    "deliver": run_deliver_command,
+    "bench-delivery": run_bench_delivery_command,
+}
 
 
 def _add_bench_parsers(commands: Any) -> None:
@@ -44,6 +63,17 @@ def _add_bench_parsers(commands: Any) -> None:
         default=64,
         help="calls held open without their request message in the held-call check",
     )
+    add_bench_delivery_parser(commands)
+
+
+def _create_pki(out: Path, settings: Any) -> None:
+    from exchange_service.security.agencies import load_agencies
+    from exchange_service.tools.pki import create_dev_pki
+
+    agencies = load_agencies(settings.agencies_file)
+    create_dev_pki(out, sorted(agencies))
+    ids = ", ".join(sorted(agencies))
+    print(f"development PKI in {out}: ca.crt, ca.crl, server.crt/.key; {ids}")  # noqa: T201
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -71,8 +101,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     sample.add_argument("--seed", type=int, default=2105)
     _add_bench_parsers(commands)
-    for add_parser in (add_audit_parser, add_rules_parser, add_verify_parser):
-        add_parser(commands)
+    add_audit_parser(commands)
+    add_rules_parser(commands)
+    add_keys_parser(commands)
+    add_feed_parser(commands)
+    add_deliver_parser(commands)
+    add_verify_parser(commands)
     scheduler = commands.add_parser(
         "scheduler", help="run the rules on their schedule (one leader among such processes)"
     )
@@ -86,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
         # Offline: no settings, no database.
         return run_verify_command(args)
 
-    settings = rules_settings() if args.command == "rules" else load_settings()
+    settings = rules_settings() if args.command in ("rules", "keys", "feed") else load_settings()
     logging.basicConfig(
         level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
@@ -95,18 +129,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "serve":
         app.serve(settings, insecure_dev=args.insecure_dev)
     elif args.command == "pki":
-        from exchange_service.security.agencies import load_agencies
-        from exchange_service.tools.pki import create_dev_pki
-
-        agencies = load_agencies(settings.agencies_file)
-        create_dev_pki(args.out, sorted(agencies))
-        ids = ", ".join(sorted(agencies))
-        message = f"development PKI in {args.out}: ca.crt, ca.crl, server.crt/.key; {ids}"
-        print(message)  # noqa: T201
-    elif args.command == "audit":
-        return run_audit_command(args, settings)
-    elif args.command == "rules":
-        return run_rules_command(args, settings)
+        _create_pki(args.out, settings)
+    elif args.command in _RUNNERS:
+        return _RUNNERS[args.command](args, settings)
     elif args.command == "migrate":
         app.migrate(settings)
     elif args.command == "load-sample":

@@ -21,6 +21,8 @@ from typing import Any
 _FILES = resources.files("exchange_service.data")
 # The restricted areas shipped as an example (illustrative, not official: LICENSES.md).
 RESTRICTED_AREAS_FILE = "restricted_areas.geojson"
+# The OASIS CAP 1.2 schema, unmodified (its notice in LICENSES.md).
+CAP_SCHEMA_FILE = "CAP-v1.2.xsd"
 
 
 class BoundaryLayer(enum.StrEnum):
@@ -94,6 +96,11 @@ def boundaries(layer: BoundaryLayer) -> tuple[Boundary, ...]:
         )
         for feature in features
     )
+
+
+def cap_schema() -> bytes:
+    """The bytes of the official OASIS CAP 1.2 XML schema, as shipped (no network)."""
+    return _FILES.joinpath(CAP_SCHEMA_FILE).read_bytes()
 
 
 def bps_district_codes() -> dict[str, str]:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from exchange_service.domain.agencies import Agency
@@ -39,6 +39,9 @@ SUBSCRIBE_CHANNEL = "SUBSCRIBE"
 
 class PublishedKeys(Protocol):
     """The feeds' public keys as published at an instant (``signing.keyset.KeySet``)."""
+
+    @property
+    def overlap(self) -> timedelta: ...
 
     def published(self, at: datetime) -> tuple[KeyValidity, ...]: ...
 
@@ -101,6 +104,11 @@ class AlertFeeds:
         self._audit = audit
         self._clock = clock
 
+    @property
+    def key_overlap(self) -> timedelta:
+        """How long what a retired key signed still verifies."""
+        return timedelta(0) if self._keys is None else self._keys.overlap
+
     def signing_keys(self) -> tuple[tuple[KeyValidity, ...], str]:
         """The published keys and the same as a JWKS document (JSON text)."""
         if self._keys is None:
@@ -130,8 +138,9 @@ class AlertFeeds:
         """The agency's entries after ``after``, then each new one as it commits; forever.
 
         ``InvalidInput`` naming ``after_sequence`` when it is negative or
-        beyond the feed's last entry. A heartbeat (no entry) goes out when
-        nothing else was sent for ``heartbeat_seconds``.
+        beyond the feed's last entry. A heartbeat (no entry) goes out at once
+        when there is no backlog, and when nothing else was sent for
+        ``heartbeat_seconds``.
         """
         if agency.feed is None:
             raise no_feed(agency)
@@ -145,6 +154,9 @@ class AlertFeeds:
             raise _beyond("after_sequence", after, last)
         actor = Actor.agency(agency.id, agency.kind.value)
         recipient = f"{agency.id}/{SUBSCRIBE_CHANNEL}"
+        if after == last:
+            # No backlog: say so at once, so the subscriber knows where the feed stands.
+            yield FeedItem(None, last)
         while True:
             seen = self._notices.version(agency.id)
             async with self._reads.read() as reader:

@@ -198,6 +198,11 @@ class KeySet:
     def directory(self) -> Path:
         return self._dir
 
+    @property
+    def overlap(self) -> timedelta:
+        """How long a retired key stays published after it stopped signing."""
+        return self._overlap
+
     def _stamp_now(self) -> int:
         return self._dir.stat().st_mtime_ns
 
@@ -278,7 +283,8 @@ class KeySet:
         return tuple(
             k
             for k in self._keys
-            if k.published_at <= at and (k.valid_until is None or at < k.valid_until + self._overlap)
+            if k.published_at <= at
+            and (k.valid_until is None or at < k.valid_until + self._overlap)
         )
 
     def jwks(self, at: datetime) -> dict[str, Any]:
@@ -290,9 +296,13 @@ class KeySet:
         then stop at that instant. The new key's validity is returned."""
         self._fresh()
         starts = at + lead
+        waiting = [k for k in self._keys if k.valid_from > at]
+        if waiting:
+            raise KeySetError(
+                f"key {waiting[-1].key_id} is already waiting to sign (from"
+                f" {waiting[-1].valid_from.isoformat()}); rotate after it took over"
+            )
         current = [k for k in self._keys if k.valid_until is None or k.valid_until > starts]
-        if any(k.valid_from >= starts for k in current):
-            raise KeySetError("a newer key is already waiting to sign; rotate after it took over")
         for key in current:
             self._write_metadata(replace(key, valid_until=starts))
         return self._add(at, starts)
@@ -308,4 +318,3 @@ def open_keys(
             f" signing keys in {directory}"
         )
     return KeySet.open(directory, passphrase.encode(), overlap=overlap, create_at=create_at)
-

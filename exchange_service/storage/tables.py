@@ -21,6 +21,7 @@ from sqlalchemy import (
     Date,
     DateTime,
     ForeignKey,
+    ForeignKeyConstraint,
     Index,
     Integer,
     LargeBinary,
@@ -618,4 +619,63 @@ class FeedEntryRow(Base):
         CheckConstraint("length(entry_hash) = 32", name="hash_is_sha256"),
         CheckConstraint("length(previous_hash) = 32", name="previous_is_sha256"),
         Index("ix_feed_entries_event_seq", "event_seq"),
+    )
+
+
+# --- delivering the feeds through the agencies' push channels ----------------------------
+
+
+class DeliveryLaneRow(Base):
+    """One push channel of an agency (a lane): how far it has received the feed, who holds it.
+
+    ``lease_token`` goes up by one on every claim; only the worker holding the
+    current token may move ``delivered_through`` (a fencing token). A lane with
+    ``dead_lettered_at`` is stopped until an operator requeues it.
+    """
+
+    __tablename__ = "delivery_lanes"
+    agency_id: Mapped[str] = mapped_column(Text, primary_key=True)
+    channel: Mapped[str] = mapped_column(Text, primary_key=True)
+    enabled: Mapped[bool] = mapped_column(server_default=text("true"))
+    delivered_through: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
+    attempts: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    next_attempt_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+    lease_owner: Mapped[str | None] = mapped_column(Text)
+    lease_token: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
+    lease_expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_error: Mapped[str | None] = mapped_column(Text)
+    dead_lettered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    __table_args__ = (
+        CheckConstraint("channel IN ('GRPC', 'WEBHOOK', 'CAP')", name="channel_known"),
+        CheckConstraint("delivered_through >= 0", name="cursor_not_negative"),
+        CheckConstraint("attempts >= 0", name="attempts_not_negative"),
+    )
+
+
+class DeliveryDeadLetterRow(Base):
+    """A lane given up on: the entries it was stuck on, the attempts, the last error.
+
+    Written when the lane stops; ``requeued_at`` is set when an operator starts it again.
+    """
+
+    __tablename__ = "delivery_dead_letters"
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    agency_id: Mapped[str] = mapped_column(Text)
+    channel: Mapped[str] = mapped_column(Text)
+    from_sequence: Mapped[int] = mapped_column(BigInteger)
+    through_sequence: Mapped[int] = mapped_column(BigInteger)
+    attempts: Mapped[int] = mapped_column(Integer)
+    error: Mapped[str] = mapped_column(Text)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    requeued_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["agency_id", "channel"],
+            ["delivery_lanes.agency_id", "delivery_lanes.channel"],
+        ),
+        CheckConstraint("from_sequence <= through_sequence", name="range_in_order"),
+        Index("ix_delivery_dead_letters_lane", "agency_id", "channel"),
     )

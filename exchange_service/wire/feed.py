@@ -15,13 +15,15 @@ hex, the event without its position, and the keys sorted.
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from google.protobuf import json_format
+from pantau.v1 import alert_feed_service_pb2 as afpb
 from pantau.v1 import alerts_pb2 as apb
 
 from exchange_service.domain.alerts import AlertEvent
 from exchange_service.domain.feed import FeedEntry
+from exchange_service.signing.keyset import KeyValidity
 from exchange_service.wire import convert
 
 # The JSON form's media type (the cty of its JWS) and its type in Standard Webhooks' shape.
@@ -72,3 +74,23 @@ def entry_json(entry: FeedEntry) -> bytes:
         },
     }
     return json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def signed_alert_pb(entry: FeedEntry) -> afpb.SignedAlert:
+    """The entry as its DSSE envelope: the payload bytes exactly as signed."""
+    return afpb.SignedAlert(
+        payload=entry.payload,
+        payload_type=entry.payload_type,
+        signatures=[afpb.Signature(key_id=entry.key_id, signature=entry.signature)],
+    )
+
+
+def signing_key_pb(key: KeyValidity, overlap: timedelta) -> afpb.SigningKey:
+    """A published key: signs from ``not_before`` until ``not_after`` (unset while in use);
+    what it signed verifies until ``verify_until``."""
+    message = afpb.SigningKey(key_id=key.key_id, public_key=key.public_key)
+    message.not_before.FromDatetime(key.valid_from.astimezone(UTC))
+    if key.valid_until is not None:
+        message.not_after.FromDatetime(key.valid_until.astimezone(UTC))
+        message.verify_until.FromDatetime((key.valid_until + overlap).astimezone(UTC))
+    return message

@@ -19,6 +19,7 @@ from exchange_service.settings import Settings, load_settings
 from exchange_service.storage.boundaries import load_boundaries
 from exchange_service.storage.database import make_engine
 from exchange_service.storage.migrate import upgrade_to_head
+from tests.feeds import feed_key_settings
 
 ADMIN_URL = os.environ.get(
     "PANTAU_TEST_ADMIN_URL", "postgresql+psycopg://pantau@127.0.0.1:5432/postgres"
@@ -85,4 +86,5 @@ def audit_settings(audit_db_url: str, tmp_path: Path) -> Settings:
         audit_checkpoint_file=tmp_path / "audit" / "checkpoints.jsonl",
         audit_checkpoint_every_records=50,
         audit_checkpoint_every_seconds=3600.0,
+        **feed_key_settings(tmp_path / "feed-keys"),
     )

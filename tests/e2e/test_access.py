@@ -23,6 +23,8 @@ from google.protobuf.message import Message
 from google.rpc import error_details_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_status import rpc_status
+from pantau.v1 import alert_feed_service_pb2 as af
+from pantau.v1 import alert_feed_service_pb2_grpc as af_grpc
 from pantau.v1 import alert_review_service_pb2 as ar
 from pantau.v1 import alert_review_service_pb2_grpc as ar_grpc
 from pantau.v1 import alerts_pb2 as apb
@@ -107,6 +109,20 @@ def _reviews(channel: grpc.Channel) -> ar_grpc.AlertReviewServiceStub:
     return ar_grpc.AlertReviewServiceStub(channel)
 
 
+def _feeds(channel: grpc.Channel) -> af_grpc.AlertFeedServiceStub:
+    return af_grpc.AlertFeedServiceStub(channel)
+
+
+def _first_feed_event(channel: grpc.Channel) -> apb.AlertEvent:
+    """The first entry of the agency's feed, as the event its signed payload holds."""
+    responses = _feeds(channel).Subscribe(af.SubscribeRequest(after_sequence=0), timeout=30)
+    try:
+        first = next(r for r in responses if r.HasField("alert"))
+    finally:
+        responses.cancel()
+    return apb.AlertEvent.FromString(first.alert.payload)
+
+
 def _lodging(_channel: grpc.Channel, s: Subject) -> Iterator[r.LodgingReport]:
     yield r.LodgingReport(
         lodging_id="APOA-2105-0001",
@@ -183,13 +199,20 @@ VALID_CALLS: dict[str, Call] = {
             note="Dicek bersama Polres: masih di Tarempa",
         )
     ),
+    "/pantau.v1.AlertFeedService/GetSigningKeys": lambda c, _s: _feeds(c).GetSigningKeys(
+        af.GetSigningKeysRequest()
+    ),
+    "/pantau.v1.AlertFeedService/Subscribe": lambda c, _s: _first_feed_event(c),
+    "/pantau.v1.AlertFeedService/Acknowledge": lambda c, _s: _feeds(c).Acknowledge(
+        af.AcknowledgeRequest(sequence=1)
+    ),
 }
 
 
 def test_every_rpc_of_the_contract_is_in_the_permission_table_and_tested() -> None:
     contract = {
         f"/{service.full_name}/{method.name}"
-        for module in (r, q, ar)
+        for module in (r, q, ar, af)
         for service in module.DESCRIPTOR.services_by_name.values()
         for method in service.methods
     }
@@ -440,7 +463,12 @@ DISTRICT_VIEW_FIELDS: dict[str, set[str]] = {
         "rule_run_id",
         "occurred_at",
         "recorded_at",
+        "feed",
     },
+    "pantau.v1.FeedPosition": {"agency_id", "sequence", "previous_hash", "signed_at"},
+    "pantau.v1.GetSigningKeysResponse": {"keys", "jwks_json"},
+    "pantau.v1.SigningKey": {"key_id", "public_key", "not_before", "not_after", "verify_until"},
+    "pantau.v1.AcknowledgeResponse": {"acknowledged_through", "newly_acknowledged"},
 }
 # Keys of an alert's evidence a DISTRICT recipient may receive (the rules these
 # tests run: OVERSTAY, PERMIT_EXPIRING), each a plain JSON value: no permit

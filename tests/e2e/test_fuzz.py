@@ -57,7 +57,7 @@ from pantau.v1 import registry_service_pb2_grpc as r_grpc
 from sqlalchemy import Engine, text
 
 from exchange_service import app
-from exchange_service.api.access import RPC_ACTIONS
+from exchange_service.api.access import AGENCY_SERVICES, RPC_ACTIONS
 from exchange_service.domain.agencies import AgencyKind
 from exchange_service.domain.permissions import is_allowed
 from exchange_service.settings import Settings
@@ -108,14 +108,16 @@ def _seed_note() -> str:
 
 
 def pantau_methods() -> list[MethodDescriptor]:
-    """Every RPC of every service in the generated ``pantau.v1`` modules."""
+    """Every RPC of every service Pantau serves in the generated ``pantau.v1`` modules (not
+    those agencies implement for Pantau to call)."""
     methods: list[MethodDescriptor] = []
     for module_info in sorted(pkgutil.iter_modules(pantau.v1.__path__), key=lambda m: m.name):
         if not module_info.name.endswith("_pb2"):
             continue
         module = importlib.import_module(f"pantau.v1.{module_info.name}")
         for service in module.DESCRIPTOR.services_by_name.values():
-            methods.extend(service.methods)
+            if service.full_name not in AGENCY_SERVICES:
+                methods.extend(service.methods)
     return methods
 
 
@@ -347,8 +349,14 @@ def send(channel: grpc.Channel, case: Case) -> Answer:
             response, call = channel.stream_unary(path).with_call(iter(case.messages), **options)
             responses = (response,)
         elif method.server_streaming:
+            # A subscription streams until the client ends it: the first response is the
+            # answer (the server sends one at once), then the client cancels.
             stream = channel.unary_stream(path)(case.messages[0], **options)
-            responses, call = tuple(stream), stream
+            first = next(stream, None)
+            stream.cancel()
+            if first is None:
+                return _answer(stream.code(), stream.details() or "", stream, ())
+            return _answer(grpc.StatusCode.OK, "", None, (first,))
         else:
             response, call = channel.unary_unary(path).with_call(case.messages[0], **options)
             responses = (response,)

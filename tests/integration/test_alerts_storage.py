@@ -26,6 +26,7 @@ from exchange_service.settings import Settings, load_settings
 from exchange_service.storage.database import UnitOfWork
 from scheduler.rules import RULES
 from tests.conftest import fresh_database
+from tests.feeds import feed_key_settings
 from tests.service.conftest import SettableClock
 from tests.service.stays import visitor_until, wib
 
@@ -43,9 +44,13 @@ class Database:
 
 
 @pytest.fixture(scope="module")
-def database() -> Iterator[Database]:
+def database(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Database]:
     with fresh_database("pantau_test_alerts") as url:
-        settings = load_settings(database_url=url, grpc_workers=4)
+        settings = load_settings(
+            database_url=url,
+            grpc_workers=4,
+            **feed_key_settings(tmp_path_factory.mktemp("feed-keys")),
+        )
         clock = SettableClock(AS_OF)
         application = build_application(settings, clock=clock)
         engine = create_engine(url)

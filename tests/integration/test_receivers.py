@@ -46,7 +46,7 @@ from exchange_service.domain.feed import (
 from exchange_service.signing.keyset import KeySet, Signer, b64url_decode
 from exchange_service.tools.pki import DevPki, create_dev_pki
 from exchange_service.wire.feed import JSON_MEDIA_TYPE
-from tests import feed_entries as feeds
+from tests import feed_entries
 from tests.clock import TestClock
 
 POLICE = "polres-anambas"
@@ -127,7 +127,7 @@ class Feed:
 @pytest.fixture
 def feed(tmp_path: Path, clock: TestClock) -> Feed:
     start = clock.now() - timedelta(days=1)
-    keys = feeds.key_set(tmp_path / "feed-keys", start)
+    keys = feed_entries.key_set(tmp_path / "feed-keys", start)
     made = Feed(keys, tmp_path / "jwks.json", start)
     made.publish(clock.now())
     return made
@@ -213,7 +213,7 @@ def public_keys(feed: Feed) -> dict[str, bytes]:
 def test_the_police_receiver_takes_a_feed_in_order_and_every_envelope_verifies(
     police: Police, feed: Feed
 ) -> None:
-    entries = feeds.chain(feed.keys, POLICE, 12, feed.start + timedelta(hours=1))
+    entries = feed_entries.chain(feed.keys, POLICE, 12, feed.start + timedelta(hours=1))
 
     assert police.sender.send(POLICE, police.channel, entries[:5]) == 5
     assert police.sender.send(POLICE, police.channel, entries[5:]) == 12
@@ -234,7 +234,7 @@ def test_the_police_receiver_takes_a_feed_in_order_and_every_envelope_verifies(
 def test_the_police_receiver_dedupes_a_replay_and_refuses_a_second_entry_at_a_place(
     police: Police, feed: Feed
 ) -> None:
-    entries = feeds.chain(feed.keys, POLICE, 4, feed.start + timedelta(hours=1))
+    entries = feed_entries.chain(feed.keys, POLICE, 4, feed.start + timedelta(hours=1))
     police.sender.send(POLICE, police.channel, entries)
 
     # A retry of what it holds: answered with the head, nothing stored again.
@@ -242,7 +242,7 @@ def test_the_police_receiver_dedupes_a_replay_and_refuses_a_second_entry_at_a_pl
     assert len(police.store.records(POLICE)) == 4
 
     # Another entry claiming sequence 3, properly signed: a fork, refused outright.
-    forked = feeds.signed_entry(
+    forked = feed_entries.signed_entry(
         feed.keys.signer_at(entries[2].signed_at),
         POLICE,
         3,
@@ -257,7 +257,7 @@ def test_the_police_receiver_dedupes_a_replay_and_refuses_a_second_entry_at_a_pl
     assert len(police.store.records(POLICE)) == 4
 
     # The next sequence, properly signed, but chained to an entry other than the last.
-    unchained = feeds.signed_entry(
+    unchained = feed_entries.signed_entry(
         feed.keys.signer_at(entries[3].signed_at), POLICE, 5, entries[2].hash, entries[3].signed_at
     )
     with pytest.raises(DeliveryFailed) as refused:
@@ -268,7 +268,7 @@ def test_the_police_receiver_dedupes_a_replay_and_refuses_a_second_entry_at_a_pl
 
 
 def test_a_gap_is_answered_with_what_the_police_receiver_holds(police: Police, feed: Feed) -> None:
-    entries = feeds.chain(feed.keys, POLICE, 6, feed.start + timedelta(hours=1))
+    entries = feed_entries.chain(feed.keys, POLICE, 6, feed.start + timedelta(hours=1))
     police.sender.send(POLICE, police.channel, entries[:3])
 
     with pytest.raises(DeliveryFailed) as gap:
@@ -284,22 +284,25 @@ def test_a_gap_is_answered_with_what_the_police_receiver_holds(police: Police, f
 def test_bit_flips_in_payloads_and_signatures_are_refused_and_nothing_is_stored(
     police: Police, feed: Feed
 ) -> None:
-    entries = feeds.chain(feed.keys, POLICE, 10, feed.start + timedelta(hours=1))
+    entries = feed_entries.chain(feed.keys, POLICE, 10, feed.start + timedelta(hours=1))
     police.sender.send(POLICE, police.channel, entries[:2])
     target = entries[2]
     rng = random.Random(2105)
     payload_bits = rng.sample(range(len(target.payload) * 8), 24)
     signature_bits = rng.sample(range(512), 8)
 
-    tampered = [feeds.with_payload(target, feeds.flip_bit(target.payload, b)) for b in payload_bits]
+    tampered = [
+        feed_entries.with_payload(target, feed_entries.flip_bit(target.payload, b))
+        for b in payload_bits
+    ]
     tampered += [
-        FeedEntry(**{**target.__dict__, "signature": feeds.flip_bit(target.signature, b)})
+        FeedEntry(**{**target.__dict__, "signature": feed_entries.flip_bit(target.signature, b)})
         for b in signature_bits
     ]
     # Bit flips in other entries of the sample too, each sent alone after the held head.
     for entry in entries[3:8]:
         bit = rng.randrange(len(entry.payload) * 8)
-        tampered.append(feeds.with_payload(entry, feeds.flip_bit(entry.payload, bit)))
+        tampered.append(feed_entries.with_payload(entry, feed_entries.flip_bit(entry.payload, bit)))
     for bad in tampered:
         with pytest.raises(DeliveryFailed) as refused:
             police.sender.send(POLICE, police.channel, [bad])
@@ -312,8 +315,8 @@ def test_bit_flips_in_payloads_and_signatures_are_refused_and_nothing_is_stored(
 
 
 def test_a_batch_stops_at_a_bad_entry_keeping_those_before_it(police: Police, feed: Feed) -> None:
-    entries = feeds.chain(feed.keys, POLICE, 5, feed.start + timedelta(hours=1))
-    bad = feeds.with_payload(entries[3], feeds.flip_bit(entries[3].payload, 77))
+    entries = feed_entries.chain(feed.keys, POLICE, 5, feed.start + timedelta(hours=1))
+    bad = feed_entries.with_payload(entries[3], feed_entries.flip_bit(entries[3].payload, 77))
     with pytest.raises(DeliveryFailed) as refused:
         police.sender.send(POLICE, police.channel, [*entries[:3], bad, entries[4]])
     assert not refused.value.retryable
@@ -325,11 +328,11 @@ def test_a_batch_stops_at_a_bad_entry_keeping_those_before_it(police: Police, fe
 def test_an_unknown_key_and_a_key_outside_its_validity_are_refused(
     tmp_path: Path, police: Police, feed: Feed, clock: TestClock
 ) -> None:
-    entries = feeds.chain(feed.keys, POLICE, 1, feed.start + timedelta(hours=1))
+    entries = feed_entries.chain(feed.keys, POLICE, 1, feed.start + timedelta(hours=1))
     police.sender.send(POLICE, police.channel, entries)
 
-    stranger = feeds.key_set(tmp_path / "stranger", feed.start)
-    unknown = feeds.chain(
+    stranger = feed_entries.key_set(tmp_path / "stranger", feed.start)
+    unknown = feed_entries.chain(
         stranger, POLICE, 1, feed.start + timedelta(hours=2), first=2, previous_hash=entries[0].hash
     )
     with pytest.raises(DeliveryFailed) as refused:
@@ -339,7 +342,7 @@ def test_an_unknown_key_and_a_key_outside_its_validity_are_refused(
 
     first_key = feed.keys.signer_at(feed.start)
     # Signed before the key's validity began.
-    early = feeds.signed_entry(
+    early = feed_entries.signed_entry(
         first_key, POLICE, 2, entries[0].hash, feed.start - timedelta(minutes=1)
     )
     with pytest.raises(DeliveryFailed) as refused:
@@ -351,14 +354,16 @@ def test_an_unknown_key_and_a_key_outside_its_validity_are_refused(
     now = clock.now()
     feed.keys.rotate(now, timedelta(hours=1))
     feed.publish(now)
-    late = feeds.signed_entry(first_key, POLICE, 2, entries[0].hash, now + timedelta(hours=2))
+    late = feed_entries.signed_entry(
+        first_key, POLICE, 2, entries[0].hash, now + timedelta(hours=2)
+    )
     with pytest.raises(DeliveryFailed) as refused:
         police.sender.send(POLICE, police.channel, [late])
     assert not refused.value.retryable
     assert "until" in refused.value.reason
 
     # The new key, published after the receiver started, is read from the JWKS file anew.
-    after = feeds.signed_entry(
+    after = feed_entries.signed_entry(
         feed.keys.signer_at(now + timedelta(hours=2)),
         POLICE,
         2,
@@ -379,7 +384,7 @@ def test_the_police_receiver_refuses_a_client_certificate_of_another_ca(
         client_key_file=stranger_pki.agency_key(PANTAU),
         timeout_seconds=5,
     )
-    entries = feeds.chain(feed.keys, POLICE, 1, feed.start + timedelta(hours=1))
+    entries = feed_entries.chain(feed.keys, POLICE, 1, feed.start + timedelta(hours=1))
     try:
         with pytest.raises(DeliveryFailed) as refused:
             impostor.send(POLICE, police.channel, entries)
@@ -392,7 +397,7 @@ def test_the_police_receiver_refuses_a_client_certificate_of_another_ca(
 def test_the_file_store_reloads_its_chain_and_cuts_a_torn_line(
     tmp_path: Path, police: Police, feed: Feed
 ) -> None:
-    entries = feeds.chain(feed.keys, POLICE, 3, feed.start + timedelta(hours=1))
+    entries = feed_entries.chain(feed.keys, POLICE, 3, feed.start + timedelta(hours=1))
     police.sender.send(POLICE, police.channel, entries)
     police.store.close()
     path = tmp_path / "police-store" / f"{POLICE}.jsonl"
@@ -416,7 +421,7 @@ def test_the_file_store_reloads_its_chain_and_cuts_a_torn_line(
 def test_the_webhook_receiver_takes_a_feed_and_every_jws_verifies_with_joserfc(
     pemkab: Pemkab, feed: Feed, clock: TestClock
 ) -> None:
-    entries = feeds.chain(feed.keys, PEMKAB, 8, feed.start + timedelta(hours=1))
+    entries = feed_entries.chain(feed.keys, PEMKAB, 8, feed.start + timedelta(hours=1))
     assert pemkab.sender.send(PEMKAB, pemkab.channel, entries) == 8
 
     records = pemkab.store.records(PEMKAB)
@@ -449,7 +454,7 @@ def _post(
 def test_a_repeated_webhook_id_is_answered_without_storing_again(
     pemkab: Pemkab, pki: DevPki, feed: Feed, clock: TestClock
 ) -> None:
-    entries = feeds.chain(feed.keys, PEMKAB, 2, feed.start + timedelta(hours=1))
+    entries = feed_entries.chain(feed.keys, PEMKAB, 2, feed.start + timedelta(hours=1))
     body, headers = pemkab.sender.signed_request(entries[0], clock.now())
 
     assert _post(pemkab, pki, body, headers) == (200, {"accepted_through": 1, "stored": 1})
@@ -463,7 +468,7 @@ def test_a_repeated_webhook_id_is_answered_without_storing_again(
 def test_a_stale_webhook_timestamp_is_401_and_retryable(
     pemkab: Pemkab, pki: DevPki, feed: Feed, clock: TestClock
 ) -> None:
-    entries = feeds.chain(feed.keys, PEMKAB, 1, feed.start + timedelta(hours=1))
+    entries = feed_entries.chain(feed.keys, PEMKAB, 1, feed.start + timedelta(hours=1))
     stale = WebhookSender(feed.keys, lambda: clock.now() - timedelta(minutes=6))
     ahead = WebhookSender(feed.keys, lambda: clock.now() + timedelta(minutes=6))
     try:
@@ -486,7 +491,7 @@ def test_a_stale_webhook_timestamp_is_401_and_retryable(
 def test_webhook_gaps_replays_and_tampering(
     pemkab: Pemkab, pki: DevPki, feed: Feed, clock: TestClock
 ) -> None:
-    entries = feeds.chain(feed.keys, PEMKAB, 6, feed.start + timedelta(hours=1))
+    entries = feed_entries.chain(feed.keys, PEMKAB, 6, feed.start + timedelta(hours=1))
     pemkab.sender.send(PEMKAB, pemkab.channel, entries[:2])
 
     with pytest.raises(DeliveryFailed) as gap:
@@ -505,7 +510,7 @@ def test_webhook_gaps_replays_and_tampering(
     body, headers = pemkab.sender.signed_request(entries[2], clock.now())
     # Flipped bits in the body: the Standard Webhooks signature fails first.
     for bit in rng.sample(range(len(body) * 8), 12):
-        status, answer = _post(pemkab, pki, feeds.flip_bit(body, bit), headers)
+        status, answer = _post(pemkab, pki, feed_entries.flip_bit(body, bit), headers)
         assert status == 400, answer
     # A JWS whose signature no longer covers its payload, under a valid webhook signature.
     head, payload, signature = body.decode().split(".")
@@ -519,7 +524,7 @@ def test_webhook_gaps_replays_and_tampering(
     assert "does not verify" in str(answer["error"])
 
     # The next sequence, signed, but chained to the first entry rather than the second.
-    unchained = feeds.signed_entry(
+    unchained = feed_entries.signed_entry(
         feed.keys.signer_at(entries[2].signed_at), PEMKAB, 3, entries[0].hash, entries[2].signed_at
     )
     with pytest.raises(DeliveryFailed) as refused:
@@ -551,8 +556,8 @@ class _FixedKey:
 def test_webhooks_signed_by_an_unknown_or_retired_key_are_400(
     tmp_path: Path, pemkab: Pemkab, feed: Feed, clock: TestClock
 ) -> None:
-    entries = feeds.chain(feed.keys, PEMKAB, 1, feed.start + timedelta(hours=1))
-    stranger = feeds.key_set(tmp_path / "stranger", feed.start)
+    entries = feed_entries.chain(feed.keys, PEMKAB, 1, feed.start + timedelta(hours=1))
+    stranger = feed_entries.key_set(tmp_path / "stranger", feed.start)
     for keys in (stranger, _FixedKey(stranger.signer_at(clock.now()), {})):
         sender = WebhookSender(keys, clock.now)
         try:

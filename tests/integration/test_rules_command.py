@@ -9,6 +9,7 @@ the audit trail, chained by whichever process writes the trail.
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -25,7 +26,8 @@ from exchange_service.app import build_application
 from exchange_service.audit.log import open_audit_log
 from exchange_service.settings import Settings, load_settings
 from scheduler.rules import RULES
-from tests.conftest import fresh_database
+from tests.conftest import ROOT, fresh_database
+from tests.feeds import FEED_KEY_PASSPHRASE, feed_key_settings
 from tests.service.conftest import SettableClock
 from tests.service.stays import Visitor, visitor_until, wib
 
@@ -47,17 +49,22 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Project]:
     directory = tmp_path_factory.mktemp("project")
     with fresh_database("pantau_test_rules_command") as url:
         (directory / "deploy").mkdir()
+        # The agencies `make run` serves, whose feeds each run seals its events into.
+        shutil.copy(ROOT / "deploy" / "agencies.toml", directory / "deploy" / "agencies.toml")
         (directory / "deploy" / "pantau.dev.toml").write_text(
             f'database_url = "{url}"\n'
             'audit_signing_key_file = "var/audit/audit-signing.key"\n'
             'audit_checkpoint_file = "var/audit/checkpoints.jsonl"\n'
             "rule_permit_expiring_within_days = 10\n"
+            'feed_keys_dir = "var/feed-keys"\n'
+            f'feed_key_passphrase = "{FEED_KEY_PASSPHRASE}"\n'
         )
         settings = load_settings(
             database_url=url,
             audit_signing_key_file=directory / "var/audit/audit-signing.key",
             audit_checkpoint_file=directory / "var/audit/checkpoints.jsonl",
             rule_permit_expiring_within_days=10,
+            **feed_key_settings(directory / "var" / "feed-keys"),
         )
         clock = SettableClock(wib(LAST_DAY))
         application = build_application(settings, clock=clock)

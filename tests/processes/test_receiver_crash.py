@@ -26,7 +26,7 @@ from agency_adapters.senders.grpc import GrpcSender
 from agency_adapters.senders.webhook import WebhookSender
 from exchange_service.domain.feed import ChannelKind, DeliveryFailed, PushChannel
 from exchange_service.tools.pki import DevPki, create_dev_pki
-from tests import feed_entries as feeds
+from tests import feed_entries
 from tests.clock import TestClock
 
 POLICE = "polres-anambas"
@@ -100,10 +100,10 @@ def test_a_receiver_killed_mid_delivery_holds_each_entry_once(
 ) -> None:
     pki = create_dev_pki(tmp_path / "pki", [PANTAU])
     start = clock.now() - timedelta(days=1)
-    keys = feeds.key_set(tmp_path / "keys", start)
+    keys = feed_entries.key_set(tmp_path / "keys", start)
     jwks = tmp_path / "jwks.json"
     jwks.write_text(json.dumps(keys.jwks(clock.now())))
-    entries = feeds.chain(keys, POLICE, 60, start + timedelta(hours=1))
+    entries = feed_entries.chain(keys, POLICE, 60, start + timedelta(hours=1))
     store_dir = tmp_path / "store"
     port = _free_port()
     channel = PushChannel(ChannelKind.GRPC, f"127.0.0.1:{port}", str(pki.ca_cert), "localhost")
@@ -178,10 +178,10 @@ def test_a_restarted_webhook_receiver_still_knows_the_ids_it_took(
     pemkab = "pemkab-anambas"
     pki = create_dev_pki(tmp_path / "pki", [PANTAU])
     start = clock.now() - timedelta(days=1)
-    keys = feeds.key_set(tmp_path / "keys", start)
+    keys = feed_entries.key_set(tmp_path / "keys", start)
     jwks = tmp_path / "jwks.json"
     jwks.write_text(json.dumps(keys.jwks(clock.now())))
-    entries = feeds.chain(keys, pemkab, 4, start + timedelta(hours=1))
+    entries = feed_entries.chain(keys, pemkab, 4, start + timedelta(hours=1))
     store_dir = tmp_path / "store"
     port = _free_port()
     channel = PushChannel(

@@ -36,6 +36,7 @@ from sqlalchemy import Engine, create_engine, text
 from exchange_service.settings import SCHEDULER_CRONS, load_settings
 from scheduler.schedule import Schedule
 from tests.conftest import fresh_database
+from tests.feeds import feed_key_environment
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +67,7 @@ class SchedulerProcess:
                 {rule: [EVERY_TWO_SECONDS] for rule in SCHEDULER_CRONS}
             ),
             "PANTAU_SCHEDULER_MISFIRE_GRACE_SECONDS": str(MISFIRE_GRACE_SECONDS),
+            **feed_key_environment(log_path.parent / "feed-keys"),
         }
         self.log_path = log_path
         with log_path.open("wb") as output:

@@ -31,6 +31,7 @@ from exchange_service.cli import audit as audit_commands
 from exchange_service.settings import SCHEDULER_CRONS, Settings, load_settings
 from tests.clock import TestClock
 from tests.conftest import fresh_database
+from tests.feeds import feed_key_environment, feed_key_settings
 from tests.service.conftest import SettableClock
 from tests.service.stays import Visitor, visitor_until, wib
 
@@ -53,6 +54,7 @@ def world(tmp_path: Path, clock: TestClock) -> Iterator[World]:
             database_url=url,
             audit_signing_key_file=tmp_path / "audit" / "signing.key",
             audit_checkpoint_file=tmp_path / "audit" / "checkpoints.jsonl",
+            **feed_key_settings(tmp_path / "feed-keys"),
         )
         # Ten days over today: the office's day of the suite's clock, which is the
         # real time here (this tier is not rerun frozen), as the scheduler process sees it.
@@ -79,6 +81,7 @@ def _scheduler(world: World, log_path: Path) -> subprocess.Popen[bytes]:
         "PANTAU_SETTINGS": str(log_path.parent / "no-settings-file.toml"),
         "PANTAU_DATABASE_URL": world.url,
         "PANTAU_LOG_LEVEL": "INFO",
+        **feed_key_environment(world.settings.feed_keys_dir),
         "PANTAU_SCHEDULER_CRONS": json.dumps(
             {rule: [EVERY_TWO_SECONDS] for rule in SCHEDULER_CRONS}
         ),

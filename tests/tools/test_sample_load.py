@@ -24,6 +24,7 @@ from exchange_service.tools.sample import (
 )
 from exchange_service.wire import convert
 from tests.conftest import fresh_database
+from tests.feeds import feed_key_settings
 
 PERSONS = 40
 WRITTEN = (
@@ -38,9 +39,11 @@ WRITTEN = (
 
 
 @pytest.fixture(scope="module")
-def sample_settings() -> Iterator[Settings]:
+def sample_settings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
     with fresh_database("pantau_test_sample") as url:
-        yield load_settings(database_url=url)
+        yield load_settings(
+            database_url=url, **feed_key_settings(tmp_path_factory.mktemp("feed-keys"))
+        )
 
 
 @pytest.fixture(scope="module")

@@ -39,6 +39,7 @@ from exchange_service.tools.sample import (
 from scheduler.rules import RULES
 from tests.clock import WIB, TestClock
 from tests.conftest import fresh_database
+from tests.feeds import feed_key_settings
 
 PERSONS = 40
 
@@ -64,10 +65,12 @@ def _document(person: SamplePerson) -> tuple[str, str]:
 
 
 @pytest.fixture(scope="module")
-def loaded(clock: TestClock) -> Iterator[Loaded]:
+def loaded(clock: TestClock, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Loaded]:
     as_of = clock.now()
     with fresh_database("pantau_test_sample_rules") as url:
-        settings = load_settings(database_url=url)
+        settings = load_settings(
+            database_url=url, **feed_key_settings(tmp_path_factory.mktemp("feed-keys"))
+        )
         # The sample and the use cases go by the run's instant, so the sample's day is
         # the run's day even when the load passes midnight.
         summary = load_sample_into(settings, persons=PERSONS, clock=lambda: as_of)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -16,12 +17,14 @@ from agency_adapters.receivers.store import (
 )
 from agency_adapters.receivers.verify import ZERO_HASH, VerifiedEntry
 from agency_adapters.senders import SenderContext, build_senders
+from agency_adapters.senders.cap import CapPublisher
 from agency_adapters.senders.console import ConsoleSender
 from agency_adapters.senders.grpc import GrpcSender
 from agency_adapters.senders.memory import MemorySender
 from agency_adapters.senders.webhook import WebhookSender
 from exchange_service.domain.feed import AlertSender, ChannelKind, PushChannel
-from tests import feed_entries as feeds
+from exchange_service.wire.cap import CapOptions
+from tests import feed_entries
 
 AT = datetime(2026, 12, 1, 2, 0, tzinfo=UTC)
 POLICE = "polres-anambas"
@@ -29,7 +32,7 @@ POLICE = "polres-anambas"
 
 def _context(tmp_path: Path, stream: io.StringIO | None = None) -> SenderContext:
     return SenderContext(
-        keys=feeds.key_set(tmp_path / "keys", AT - timedelta(days=1)),
+        keys=feed_entries.key_set(tmp_path / "keys", AT - timedelta(days=1)),
         clock=lambda: AT,
         stream=stream,
     )
@@ -43,7 +46,7 @@ def test_console_and_memory_senders_take_entries_for_every_channel_kind(
     context = _context(tmp_path, stream)
     senders = build_senders(adapter, context)
     assert set(senders) == set(ChannelKind)
-    entries = feeds.chain(context.keys, POLICE, 3, AT)  # type: ignore[arg-type]
+    entries = feed_entries.chain(context.keys, POLICE, 3, AT)  # type: ignore[arg-type]
     for kind, sender in senders.items():
         port: AlertSender = sender
         assert port.kind is kind
@@ -63,9 +66,9 @@ def test_console_and_memory_senders_take_entries_for_every_channel_kind(
 
 
 def test_the_real_senders_fit_the_port(tmp_path: Path) -> None:
-    context = _context(tmp_path)
+    keys = feed_entries.key_set(tmp_path / "keys", AT - timedelta(days=1))
     grpc_sender: AlertSender = GrpcSender(client_cert_file=None, client_key_file=None)
-    webhook_sender: AlertSender = WebhookSender(context.keys, context.clock)
+    webhook_sender: AlertSender = WebhookSender(keys, lambda: AT)
     console: AlertSender = ConsoleSender(ChannelKind.CAP, io.StringIO())
     assert (grpc_sender.kind, webhook_sender.kind, console.kind) == (
         ChannelKind.GRPC,
@@ -74,6 +77,21 @@ def test_the_real_senders_fit_the_port(tmp_path: Path) -> None:
     )
     for sender in (grpc_sender, webhook_sender, console):
         sender.close()
+
+
+def test_the_real_adapter_has_a_sender_for_every_channel_kind(tmp_path: Path) -> None:
+    context = dataclasses.replace(
+        _context(tmp_path), cap_options=CapOptions(sender="kanim-tarempa@imigrasi.go.id")
+    )
+    senders = build_senders("real", context)
+    assert {kind: sender.kind for kind, sender in senders.items()} == {k: k for k in ChannelKind}
+    assert isinstance(senders[ChannelKind.GRPC], GrpcSender)
+    assert isinstance(senders[ChannelKind.WEBHOOK], WebhookSender)
+    assert isinstance(senders[ChannelKind.CAP], CapPublisher)
+    for sender in senders.values():
+        sender.close()
+    with pytest.raises(ValueError, match="cap_options"):
+        build_senders("real", _context(tmp_path))
 
 
 def test_an_unknown_adapter_names_the_setting(tmp_path: Path) -> None:

@@ -34,3 +34,10 @@ def test_the_loader_reads_every_feature_and_row() -> None:
 
 def test_a_village_code_names_its_district() -> None:
     assert loader.district_code_of("21.05.01.2003") == "21.05.01"
+
+
+def test_the_cap_schema_is_the_oasis_one_with_its_notice() -> None:
+    schema = loader.cap_schema()
+    assert b"Copyright OASIS Open 2010 All Rights Reserved" in schema
+    assert b'targetNamespace = "urn:oasis:names:tc:emergency:cap:1.2"' in schema
+    assert len(schema) == MANIFEST[loader.CAP_SCHEMA_FILE]["bytes"]

@@ -7,19 +7,21 @@ import pkgutil
 
 import pantau.v1
 
-from exchange_service.api.access import PERMISSIONS, RPC_ACTIONS
+from exchange_service.api.access import AGENCY_SERVICES, PERMISSIONS, RPC_ACTIONS
 from exchange_service.domain.agencies import AgencyKind
 from exchange_service.domain.permissions import ALLOWED_KINDS, Action, is_allowed
 
 
 def _contract_rpcs() -> set[str]:
-    """Every method of every service in the generated pantau.v1 package."""
+    """Every method of every service Pantau serves in the generated pantau.v1 package."""
     rpcs: set[str] = set()
     for module_info in pkgutil.iter_modules(pantau.v1.__path__):
         if not module_info.name.endswith("_pb2"):
             continue
         module = importlib.import_module(f"pantau.v1.{module_info.name}")
         for service in module.DESCRIPTOR.services_by_name.values():
+            if service.full_name in AGENCY_SERVICES:
+                continue
             rpcs.update(f"/{service.full_name}/{method.name}" for method in service.methods)
     return rpcs
 

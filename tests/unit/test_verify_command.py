@@ -15,7 +15,7 @@ from exchange_service.domain.feed import FeedEntry
 from exchange_service.signing import jws
 from exchange_service.signing.keyset import KeySet
 from exchange_service.wire.feed import JSON_MEDIA_TYPE, entry_json
-from tests import feed_entries as feeds
+from tests import feed_entries
 
 AT = datetime(2026, 12, 1, 2, 0, tzinfo=UTC)
 POLICE = "polres-anambas"
@@ -23,10 +23,10 @@ POLICE = "polres-anambas"
 
 @pytest.fixture
 def setup(tmp_path: Path) -> tuple[Path, KeySet, list[FeedEntry]]:
-    keys = feeds.key_set(tmp_path / "keys", AT - timedelta(days=1))
+    keys = feed_entries.key_set(tmp_path / "keys", AT - timedelta(days=1))
     jwks = tmp_path / "jwks.json"
     jwks.write_text(json.dumps(keys.jwks(AT)))
-    return jwks, keys, feeds.chain(keys, POLICE, 2, AT)
+    return jwks, keys, feed_entries.chain(keys, POLICE, 2, AT)
 
 
 def _run(path: Path, jwks: Path, capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
@@ -47,7 +47,7 @@ def test_a_signed_alert_verifies_and_a_flipped_bit_does_not(
     assert f"by key {entries[1].key_id} (valid then)" in text
 
     bad = tmp_path / "tampered.pb"
-    tampered = feeds.with_payload(entries[1], feeds.flip_bit(entries[1].payload, 100))
+    tampered = feed_entries.with_payload(entries[1], feed_entries.flip_bit(entries[1].payload, 100))
     bad.write_bytes(signed_alert(tampered).SerializeToString())
     code, text = _run(bad, jwks, capsys)
     assert code == 1
@@ -89,13 +89,15 @@ def test_a_jws_verifies_and_a_tampered_or_unknown_one_does_not(
     assert f"verified JWS of {POLICE} #2" in text
 
     head, payload, signature = token.split(".")
-    forged = feeds.flip_bit(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)), 50)
+    forged = feed_entries.flip_bit(
+        base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)), 50
+    )
     path.write_text(f"{head}.{base64.urlsafe_b64encode(forged).rstrip(b'=').decode()}.{signature}")
     code, text = _run(path, jwks, capsys)
     assert code == 1
     assert "does not verify" in text
 
-    stranger = feeds.key_set(tmp_path / "stranger", AT - timedelta(days=1))
+    stranger = feed_entries.key_set(tmp_path / "stranger", AT - timedelta(days=1))
     path.write_text(jws.compact(stranger.signer_at(AT), entry_json(entries[1])))
     code, text = _run(path, jwks, capsys)
     assert code == 1

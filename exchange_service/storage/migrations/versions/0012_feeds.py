@@ -69,10 +69,12 @@ def upgrade() -> None:
                 RAISE EXCEPTION 'feed entries are never deleted';
             END IF;
             IF (NEW.agency_id, NEW.sequence, NEW.event_seq, NEW.person_id, NEW.payload,
-                NEW.payload_type, NEW.key_id, NEW.signature, NEW.previous_hash, NEW.entry_hash, NEW.signed_at)
+                NEW.payload_type, NEW.key_id, NEW.signature, NEW.previous_hash, NEW.entry_hash,
+                NEW.signed_at)
                IS DISTINCT FROM
                (OLD.agency_id, OLD.sequence, OLD.event_seq, OLD.person_id, OLD.payload,
-                OLD.payload_type, OLD.key_id, OLD.signature, OLD.previous_hash, OLD.entry_hash, OLD.signed_at)
+                OLD.payload_type, OLD.key_id, OLD.signature, OLD.previous_hash, OLD.entry_hash,
+                OLD.signed_at)
                OR (OLD.acknowledged_at IS NOT NULL
                    AND NEW.acknowledged_at IS DISTINCT FROM OLD.acknowledged_at) THEN
                 RAISE EXCEPTION 'feed entry (%, %) is sealed', OLD.agency_id, OLD.sequence;

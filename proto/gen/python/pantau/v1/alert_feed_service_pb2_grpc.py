@@ -85,7 +85,8 @@ class AlertFeedServiceServicer:
         nothing is lost or repeated. INVALID_ARGUMENT names after_sequence when
         it is negative or beyond the feed's last entry. The server sends a
         heartbeat (a response with no alert, carrying the feed's last
-        sequence) when nothing else was sent for a while.
+        sequence) at once when there is no backlog, and when nothing else was
+        sent for a while.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -53,7 +53,8 @@ class AlertFeedServiceStub:
     nothing is lost or repeated. INVALID_ARGUMENT names after_sequence when
     it is negative or beyond the feed's last entry. The server sends a
     heartbeat (a response with no alert, carrying the feed's last
-    sequence) when nothing else was sent for a while.
+    sequence) at once when there is no backlog, and when nothing else was
+    sent for a while.
     """
     Acknowledge: _grpc.UnaryUnaryMultiCallable[_alert_feed_service_pb2.AcknowledgeRequest, _alert_feed_service_pb2.AcknowledgeResponse]
     """Records that the caller has taken every entry up to and including
@@ -87,7 +88,8 @@ class AlertFeedServiceAsyncStub(AlertFeedServiceStub):
     nothing is lost or repeated. INVALID_ARGUMENT names after_sequence when
     it is negative or beyond the feed's last entry. The server sends a
     heartbeat (a response with no alert, carrying the feed's last
-    sequence) when nothing else was sent for a while.
+    sequence) at once when there is no backlog, and when nothing else was
+    sent for a while.
     """
     Acknowledge: _aio.UnaryUnaryMultiCallable[_alert_feed_service_pb2.AcknowledgeRequest, _alert_feed_service_pb2.AcknowledgeResponse]  # type: ignore[assignment]
     """Records that the caller has taken every entry up to and including
@@ -130,7 +132,8 @@ class AlertFeedServiceServicer(metaclass=_abc_1.ABCMeta):
         nothing is lost or repeated. INVALID_ARGUMENT names after_sequence when
         it is negative or beyond the feed's last entry. The server sends a
         heartbeat (a response with no alert, carrying the feed's last
-        sequence) when nothing else was sent for a while.
+        sequence) at once when there is no backlog, and when nothing else was
+        sent for a while.
         """
 
     @_abc_1.abstractmethod
