@@ -20,7 +20,7 @@ import binascii
 import hashlib
 import json
 import threading
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -235,15 +235,9 @@ class KeyRing:
                 return
             self._version = version
 
-    @classmethod
-    def of(cls, keys: Iterable[PublishedKey]) -> KeyRing:
-        fixed: dict[str, Any] = {"keys": []}
-        ring = cls(lambda: fixed)
-        ring._keys = {k.key_id: k for k in keys}
-        return ring
-
     def refresh(self) -> None:
-        """Reads the keys again; a document that no longer parses keeps the keys held."""
+        """Reads the keys again (ValueError if the document is malformed). A document with
+        no Ed25519 key at all is taken for a mistake, and the keys held are kept."""
         keys = keys_from_jwks(self._load())
         with self._lock:
             if keys or not self._keys:

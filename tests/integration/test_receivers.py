@@ -43,9 +43,10 @@ from exchange_service.domain.feed import (
     FeedEntry,
     PushChannel,
 )
+from exchange_service.signing import jws
 from exchange_service.signing.keyset import KeySet, Signer, b64url_decode
 from exchange_service.tools.pki import DevPki, create_dev_pki
-from exchange_service.wire.feed import JSON_MEDIA_TYPE
+from exchange_service.wire.feed import JSON_MEDIA_TYPE, entry_json
 from tests import feed_entries
 from tests.clock import TestClock
 
@@ -522,6 +523,13 @@ def test_webhook_gaps_replays_and_tampering(
     status, answer = _post(pemkab, pki, forged, headers)
     assert status == 400
     assert "does not verify" in str(answer["error"])
+
+    # A JWS of Pantau's key, but not saying it holds an entry's JSON form (no cty).
+    untyped = jws.compact(signer, entry_json(entries[2])).encode()
+    headers["webhook-signature"] = _v1a(signer, headers, untyped)
+    status, answer = _post(pemkab, pki, untyped, headers)
+    assert status == 400
+    assert "content type None" in str(answer["error"])
 
     # The next sequence, signed, but chained to the first entry rather than the second.
     unchained = feed_entries.signed_entry(
