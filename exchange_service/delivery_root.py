@@ -15,6 +15,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine
 
@@ -28,6 +29,7 @@ from exchange_service.services.delivery import DeliveryOptions, DeliveryWorker
 from exchange_service.settings import Settings
 from exchange_service.storage.database import make_engine
 from exchange_service.storage.delivery_store import DeliveryStore, FeedListener
+from exchange_service.wire.cap import CapOptions
 
 
 class SendersUnavailable(RuntimeError):
@@ -92,6 +94,12 @@ def build_senders(
         client_key_file=settings.delivery_client_key_file,
         # A push must end well within the lease, or another worker takes the lane over.
         timeout_seconds=settings.delivery_lease_seconds / 3,
+        # What every CAP document says alike (the CAP channel of the real adapter).
+        cap_options=CapOptions(
+            sender=settings.cap_sender,
+            status=settings.cap_status,
+            timezone=ZoneInfo(settings.timezone),
+        ),
     )
     built: dict[ChannelKind, AlertSender] = senders.build_senders(
         settings.delivery_adapter, context

@@ -19,6 +19,7 @@ from exchange_service.cli.deliver import (
 from exchange_service.cli.feed import add_feed_parser, run_feed_command
 from exchange_service.cli.keys import add_keys_parser, run_keys_command
 from exchange_service.cli.rules import add_rules_parser, rules_settings, run_rules_command
+from exchange_service.cli.verify import add_verify_parser, run_verify_command
 from exchange_service.settings import Settings, load_settings
 
 # The subcommands that parse their own arguments and return their exit code.
@@ -105,6 +106,7 @@ def main(argv: list[str] | None = None) -> int:
     add_keys_parser(commands)
     add_feed_parser(commands)
     add_deliver_parser(commands)
+    add_verify_parser(commands)
     scheduler = commands.add_parser(
         "scheduler", help="run the rules on their schedule (one leader among such processes)"
     )
@@ -114,6 +116,9 @@ def main(argv: list[str] | None = None) -> int:
         help="fire the schedule and record each firing, without running the rules",
     )
     args = parser.parse_args(argv)
+    if args.command == "verify":
+        # Offline: no settings, no database.
+        return run_verify_command(args)
 
     settings = rules_settings() if args.command in ("rules", "keys", "feed") else load_settings()
     logging.basicConfig(
