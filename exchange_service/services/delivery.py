@@ -155,10 +155,27 @@ class DeliveryWorker:
 
     def run(self) -> int:
         """Delivers until ``stop``; idles on the wakeups (or the poll interval) when
-        nothing is due. Returns the entries delivered."""
+        nothing is due, and outlasts the database going away (it waits, with backoff,
+        and goes on). Returns the entries delivered."""
         delivered = 0
+        failures = 0
         while not self.stopping:
-            delivered += self.run_once()
+            try:
+                delivered += self.run_once()
+            except Exception as error:  # the database went away (most often): wait, go on
+                failures += 1
+                pause = min(self.options.poll_seconds * 2 ** min(failures, 6), 30.0)
+                log.warning(
+                    "delivery worker %s: %s: %s; trying again in %.1f s",
+                    self.options.worker_id,
+                    type(error).__name__,
+                    str(error).splitlines()[0] if str(error) else "",
+                    pause,
+                )
+                # A lane it held is taken over when its lease ends, by it or another.
+                self._stopping.wait(pause)
+                continue
+            failures = 0
             if self.stopping:
                 break
             self._wakeups.wait(self.options.poll_seconds)

@@ -48,7 +48,9 @@ class ScratchCluster:
         full = list(command)
         if self._as_root:
             full = ["runuser", "-u", "postgres", "--", *full]
-        done = subprocess.run(full, capture_output=True, text=True, timeout=120, check=False)
+        done = subprocess.run(  # noqa: S603 (PostgreSQL's own programs)
+            full, capture_output=True, text=True, timeout=120, check=False
+        )
         if done.returncode != 0:
             raise RuntimeError(f"{' '.join(command)}: {done.stderr or done.stdout}")
 

@@ -49,7 +49,7 @@ from exchange_service.tools.scratch_cluster import scratch_cluster
 PANTAU = "kanim-tarempa"
 POLICE = "polres-anambas"
 REGION = "pemkab-anambas"
-PASSPHRASE = "delivery chaos: development only"
+PASSPHRASE = "delivery chaos: development only"  # noqa: S105 (a throwaway key set)
 # The delivery settings of the run: short leases and backoff, so recovery is quick.
 DELIVERY = {
     "delivery_batch": 100,
