@@ -22,7 +22,9 @@ run: setup
 	@echo "alerts: each line above is a rule's run and the alerts it opened, updated, escalated"
 	@echo "  and resolved; from this directory, beside the server, a supervisor runs the rules again"
 	@echo "  and sees what changed with: $(BIN)/pantau rules run   (the rules: $(BIN)/pantau rules list)"
-	@$(RUN_ENV) bash deploy/dev/serve-with-scheduler.sh $(BIN)/pantau
+	@echo "feed keys: var/feed-keys/, encrypted with the DEVELOPMENT passphrase written in"
+	@echo "  deploy/pantau.dev.toml; a deployment sets PANTAU_FEED_KEY_PASSPHRASE instead"
+	@$(RUN_ENV) PANTAU_DEV_EXCHANGE=1 bash deploy/dev/serve-with-scheduler.sh $(BIN)/pantau
 
 # The tiers whose tests depend on the date, run again with the suite's clock
 # set just before and just after midnight in WIB (tests/clock.py), and the

@@ -31,6 +31,7 @@ import sys
 import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from pathlib import Path
 from types import FrameType
 from typing import Any, TextIO
 from zoneinfo import ZoneInfo
@@ -216,6 +217,21 @@ def add_bench_delivery_parser(commands: Any) -> None:
         default=1,
         help="jobs procrastinate's worker runs at once",
     )
+    bench.add_argument(
+        "--chaos-events",
+        dest="chaos_events",
+        type=int,
+        default=10_000,
+        help="then events to each reference receiver while they are killed at random and"
+        " PostgreSQL restarts once (a cluster of its own); 0 to skip",
+    )
+    bench.add_argument(
+        "--chaos-dir",
+        dest="chaos_dir",
+        type=Path,
+        default=Path("var/bench/delivery-chaos"),
+        help="where the chaos run keeps its PKI, keys, stores and logs",
+    )
 
 
 def run_bench_delivery_command(args: argparse.Namespace, settings: Settings) -> int:
@@ -228,4 +244,15 @@ def run_bench_delivery_command(args: argparse.Namespace, settings: Settings) -> 
     run_delivery_bench(
         settings, entries=args.entries, batch=args.batch, concurrency=args.concurrency
     )
+    if args.chaos_events > 0:
+        from exchange_service.tools.bench.delivery_chaos import run_delivery_chaos
+
+        print(  # noqa: T201
+            f"delivery chaos: {args.chaos_events} events to each receiver, receivers killed"
+            " every 1-4 s, PostgreSQL restarted once ..."
+        )
+        result = run_delivery_chaos(args.chaos_dir, events=args.chaos_events, chaos_seconds=60.0)
+        print(f"delivery chaos: {result.describe()}")  # noqa: T201
+        if result.timed_out or result.lost or result.applied_twice:
+            return DEAD_LETTERED
     return OK
