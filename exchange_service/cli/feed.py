@@ -81,7 +81,6 @@ def jws_name(entry: FeedEntry) -> str:
 
 def _export_jws(keys: KeySet, batches: Iterable[list[FeedEntry]], out: Path, clock: Clock) -> int:
     count = 0
-    signer = keys.signer_at(clock())
     for batch in batches:
         out.mkdir(parents=True, exist_ok=True)
         for entry in batch:
@@ -90,6 +89,9 @@ def _export_jws(keys: KeySet, batches: Iterable[list[FeedEntry]], out: Path, clo
             if path.exists():
                 # Written by an earlier export: a file once written stays as it is.
                 continue
+            # Signed by the key that sealed the entry, so a receiver checks its validity at
+            # the entry's own time (its JSON ``timestamp``), as for the entry's envelope.
+            signer = keys.signer_at(entry.signed_at)
             token = compact(signer, entry_json(entry), content_type=JSON_MEDIA_TYPE)
             write_atomically(path, token.encode("ascii"))
     out.mkdir(parents=True, exist_ok=True)

@@ -17,6 +17,7 @@ from joserfc.errors import SecurityWarning
 from pantau.v1 import alerts_pb2 as apb
 from sqlalchemy import Engine, create_engine, insert, text
 
+from agency_adapters.receivers.__main__ import main as receivers_main
 from agency_adapters.receivers.cap_import import import_cap_dir
 from agency_adapters.senders.cap import ATOM_FILE, JWKS_FILE, document_name
 from exchange_service.cli import main
@@ -211,6 +212,40 @@ def test_jws_export_signs_each_entrys_json_form(
         assert document["data"]["feed"]["entry_hash"] == entry.hash.hex()
     # The police's view (FULL) keeps the permit number the summary names.
     assert apb.AlertEvent.FromString(entries[0].payload).summary_en
+
+
+def test_a_receiver_takes_a_jws_export_in_with_the_checks_of_a_live_delivery(
+    in_project: Project, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = in_project.directory / "handover-jws"
+    assert main(["feed", "export", "--agency", POLRES, "--format", "jws", "--out", str(out)]) == 0
+    store = in_project.directory / "police-store"
+
+    def take_in() -> int:
+        return receivers_main(["import", str(out), "--agency", POLRES, "--store", str(store)])
+
+    assert take_in() == 0
+    assert "6 entries stored, 0 held already" in capsys.readouterr().out
+    assert take_in() == 0  # again: each entry is held once
+    assert "0 entries stored, 6 held already" in capsys.readouterr().out
+
+    def held(directory: Path) -> list[int]:
+        lines = (directory / f"{POLRES}.jsonl").read_text().splitlines()
+        return [json.loads(line)["sequence"] for line in lines]
+
+    assert held(store) == [1, 2, 3, 4, 5, 6]
+    # A bit flipped in the fourth file: refused, and nothing after it is taken.
+    fresh = in_project.directory / "police-store-2"
+    fourth = out / f"{POLRES}-{4:010d}.jws"
+    token = bytearray(fourth.read_bytes())
+    token[len(token) // 2] ^= 0x01
+    fourth.write_bytes(bytes(token))
+    refused = receivers_main(["import", str(out), "--agency", POLRES, "--store", str(fresh)])
+    assert refused == 1
+    said = capsys.readouterr().out
+    assert f"refused {fourth.name}" in said
+    assert "3 entries stored" in said
+    assert held(fresh) == [1, 2, 3]
 
 
 def test_an_unknown_agency_is_refused_naming_the_option_and_nothing_is_written(
