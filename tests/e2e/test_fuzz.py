@@ -47,6 +47,7 @@ from google.protobuf.descriptor import Descriptor, FieldDescriptor, MethodDescri
 from google.protobuf.message import Message
 from google.rpc import status_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from pantau.v1 import alert_feed_service_pb2 as af
 from pantau.v1 import alert_review_service_pb2 as ar
 from pantau.v1 import alerts_pb2 as apb
 from pantau.v1 import query_service_pb2 as q
@@ -435,6 +436,8 @@ class Written:
     sighting_ids: set[str] = field(default_factory=set)
     alert_ids: set[str] = field(default_factory=set)
     lodging_sightings: int = 0
+    # The highest sequence an OK Acknowledge says its feed is acknowledged through.
+    acknowledged_through: int = 0
 
     def collect(self, message: Message) -> None:
         """Notes every record the response names, however deeply nested."""
@@ -456,6 +459,8 @@ class Written:
             self.alert_ids.add(message.alert_id)
         elif isinstance(message, r.ImportSummary):
             self.lodging_sightings += message.accepted
+        elif isinstance(message, af.AcknowledgeResponse):
+            self.acknowledged_through = max(self.acknowledged_through, message.acknowledged_through)
         for fd, value in message.ListFields():
             if fd.message_type is None or fd.message_type.GetOptions().map_entry:
                 continue
@@ -478,6 +483,14 @@ class Written:
                 sorted("/".join(d) for d in self.documents),
             ),
         }
+        # An acknowledgement marks the entries up to its sequence; a review's event is
+        # sealed into the feeds (a new entry, its agency's head moved).
+        clauses["feed_entries"] = (
+            "t.sequence <= :through OR t.event_seq IN"
+            " (SELECT seq FROM alert_events WHERE alert_id::text = ANY(:ids))",
+            sorted(self.alert_ids),
+        )
+        clauses["feed_heads"] = ("cardinality(CAST(:ids AS text[])) > 0", sorted(self.alert_ids))
         named: dict[str, set[tuple[str, ...]]] = {}
         with engine.connect() as connection:
             for table in Base.metadata.sorted_tables:
@@ -488,7 +501,8 @@ class Written:
                 named[table.name] = {
                     tuple(found)
                     for found in connection.execute(
-                        text(f"SELECT {keys} FROM {table.name} t WHERE {where}"), {"ids": ids}
+                        text(f"SELECT {keys} FROM {table.name} t WHERE {where}"),
+                        {"ids": ids, "through": self.acknowledged_through},
                     )
                 }
         return named
@@ -750,6 +764,17 @@ def test_each_fuzzed_call_has_one_audit_record(fuzz_run: FuzzRun, engine: Engine
                 )
             }
         )
+    # Each feed entry a subscription sent is an event of its own (the delivery, naming the
+    # recipient), beside the call's record: at least one per subscription answered with one.
+    delivered = recorded.pop("feed/deliver", 0)
+    subscribed = sum(
+        1
+        for case, answer in fuzz_run.answers
+        if path_of(case.method) == "/pantau.v1.AlertFeedService/Subscribe"
+        and answer.code == grpc.StatusCode.OK
+        and af.SubscribeResponse.FromString(answer.responses[0]).HasField("alert")
+    )
+    assert delivered >= subscribed
     calls = fuzz_run.calls_per_method
     differences = {
         method: (calls[method], recorded[method])
