@@ -528,7 +528,7 @@ def enum_field(v: Violations, path: str, raw: str, values: type[E], what: str) -
         return None
 
 
-def _required_enum(v: Violations, path: str, raw: str, values: type[E], what: str) -> E | None:
+def required_enum(v: Violations, path: str, raw: str, values: type[E], what: str) -> E | None:
     value = enum_field(v, path, raw, values, what)
     if value is None and not raw:
         v.add(path, f"is required ({', '.join(values)})")
@@ -539,11 +539,11 @@ def valid_alert_query(request: cmd.ListAlerts) -> tuple[AlertFilter, int]:
     """The filter of an alert listing, and its page size."""
     v = Violations()
     rules = {
-        _required_enum(v, f"rules[{i}]", raw, RuleName, "a rule")
+        required_enum(v, f"rules[{i}]", raw, RuleName, "a rule")
         for i, raw in enumerate(request.rules)
     }
     statuses = {
-        _required_enum(v, f"statuses[{i}]", raw, AlertStatus, "an alert status")
+        required_enum(v, f"statuses[{i}]", raw, AlertStatus, "an alert status")
         for i, raw in enumerate(request.statuses)
     }
     min_severity = enum_field(v, "min_severity", request.min_severity, Severity, "a severity")
@@ -600,7 +600,7 @@ def valid_review(request: cmd.ReviewAlert) -> tuple[uuid.UUID, ReviewDecision, s
     """The alert, the decision and the note; a dismissal must say why."""
     v = Violations()
     alert_id = uuid_field(v, "alert_id", request.alert_id)
-    decision = _required_enum(v, "decision", request.decision, ReviewDecision, "a decision")
+    decision = required_enum(v, "decision", request.decision, ReviewDecision, "a decision")
     note = text_field(v, "note", request.note, max_length=LIMITS.review_note_length, required=False)
     if decision is ReviewDecision.DISMISS and not note:
         v.add("note", "is required to dismiss an alert: say why it is a false positive")
