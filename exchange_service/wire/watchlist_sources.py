@@ -446,7 +446,7 @@ def read_ftm(
     orphans = sorted(set(documents) - persons)
     if orphans:
         shown = ", ".join(orphans[:5]) + (" ..." if len(orphans) > 5 else "")
-        yield Note(0, f"{len(orphans)} document holders are not persons of the file: {shown}")
+        yield Note(0, f"documents of {len(orphans)} holders not persons of the file: {shown}")
 
 
 def _ftm_names(properties: Mapping[str, list[str]], adapted: _Adapted) -> list[str]:

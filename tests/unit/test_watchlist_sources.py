@@ -287,7 +287,7 @@ def test_other_schemata_are_skipped_and_broken_lines_rejected() -> None:
     ]
     assert rejected[1].detail.startswith("Invalid control character")
     assert records[-1] == Note(
-        0, "1 document holders are not persons of the file: NK-not-in-this-file"
+        0, "documents of 1 holders not persons of the file: NK-not-in-this-file"
     )
 
 
