@@ -67,7 +67,7 @@ _PHONETIC_LONG = 0.85
 _SKELETON_BY_LENGTH = (0.0, 0.7, 0.8)  # index = skeleton length; 3 and more: 0.9
 _SKELETON_LONG = 0.9
 _PAIRED = 0.3  # a pair of words below this is not a pairing
-_CONTRADICTION = 1.5  # a word on each side that pairs with nothing
+_CONTRADICTION = 2.0  # a word on each side that pairs with nothing
 _MISSING_PART = 0.35  # a word only one side has, when two or more words pair
 _MISSING_PART_ALONE = 0.6  # ... when a single word pairs ("Ali" against "Ali Hassan")
 _LOSSY_DISCOUNT = 0.9

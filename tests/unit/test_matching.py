@@ -185,8 +185,8 @@ def test_mismatches_lower_the_score() -> None:
 
 def test_an_exact_document_number_is_strong_evidence() -> None:
     query = Party(("Budi Santoso",), documents=("a 1234-567",))
-    candidate = Party(("Budi Hartono",), documents=("A1234567",))
-    without = score_party(Party(("Budi Santoso",)), Party(("Budi Hartono",)))
+    candidate = Party(("Santoso",), documents=("A1234567",))
+    without = score_party(Party(("Budi Santoso",)), Party(("Santoso",)))
     result = score_party(query, candidate)
     assert not without.match
     assert result.match
