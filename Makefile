@@ -9,7 +9,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 NODE_STAMP := node_modules/.installed
 
-.PHONY: run test setup venv db node proto lint typecheck test-only bench bench-rules bench-servers bench-delivery clean
+.PHONY: run test setup venv db node proto lint typecheck test-only bench bench-rules bench-servers bench-delivery bench-names clean
 
 # Development settings: var/pki certificates, var/audit key and checkpoints.
 RUN_ENV := PANTAU_SETTINGS=deploy/pantau.dev.toml
@@ -87,6 +87,11 @@ bench-servers: setup
 # database, side by side: both rates and their ratio.
 bench-delivery: setup
 	$(RUN_ENV) $(BIN)/pantau bench-delivery
+
+# Pantau's name matching (the path of `pantau watchlist compare`) and nomenklatura's
+# logic-v2 on the same labelled pairs (tests/data/name_pairs): F1 and pairs per second.
+bench-names: setup
+	$(BIN)/pantau bench-names
 
 clean:
 	rm -rf $(VENV) node_modules .mypy_cache .ruff_cache .pytest_cache

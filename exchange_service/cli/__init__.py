@@ -20,6 +20,7 @@ from exchange_service.cli.feed import add_feed_parser, run_feed_command
 from exchange_service.cli.keys import add_keys_parser, run_keys_command
 from exchange_service.cli.rules import add_rules_parser, rules_settings, run_rules_command
 from exchange_service.cli.verify import add_verify_parser, run_verify_command
+from exchange_service.cli.watchlist import add_watchlist_parser, run_watchlist_command
 from exchange_service.settings import Settings, load_settings
 
 # The subcommands that parse their own arguments and return their exit code.
@@ -30,6 +31,20 @@ _RUNNERS: dict[str, Callable[[argparse.Namespace, Settings], int]] = {
     "feed": run_feed_command,
     "deliver": run_deliver_command,
     "bench-delivery": run_bench_delivery_command,
+}
+
+
+def _run_bench_names(args: argparse.Namespace) -> int:
+    from exchange_service.tools.bench.names import run_names_bench
+
+    run_names_bench(args.pairs, rounds=args.rounds)
+    return 0
+
+
+# The subcommands that need neither settings nor the database.
+_OFFLINE_RUNNERS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "watchlist": run_watchlist_command,
+    "bench-names": _run_bench_names,
 }
 
 
@@ -64,6 +79,12 @@ def _add_bench_parsers(commands: Any) -> None:
         help="calls held open without their request message in the held-call check",
     )
     add_bench_delivery_parser(commands)
+    bench_names = commands.add_parser(
+        "bench-names",
+        help="pantau's name matching against nomenklatura logic-v2 on the labelled pairs",
+    )
+    bench_names.add_argument("--pairs", type=Path, default=Path("tests/data/name_pairs/pairs.csv"))
+    bench_names.add_argument("--rounds", type=int, default=3)
 
 
 def _create_pki(out: Path, settings: Any) -> None:
@@ -107,6 +128,7 @@ def main(argv: list[str] | None = None) -> int:
     add_feed_parser(commands)
     add_deliver_parser(commands)
     add_verify_parser(commands)
+    add_watchlist_parser(commands)
     scheduler = commands.add_parser(
         "scheduler", help="run the rules on their schedule (one leader among such processes)"
     )
@@ -119,6 +141,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "verify":
         # Offline: no settings, no database.
         return run_verify_command(args)
+    if args.command in _OFFLINE_RUNNERS:
+        # Offline too: names only.
+        return _OFFLINE_RUNNERS[args.command](args)
 
     settings = rules_settings() if args.command in ("rules", "keys", "feed") else load_settings()
     logging.basicConfig(
