@@ -29,11 +29,11 @@ from exchange_service.domain.agencies import AgencyKind
 from exchange_service.domain.errors import InvalidInput, PermissionDenied, Violations
 from exchange_service.domain.validation import (
     LIMITS,
-    required_enum,
     birth_date_field,
     date_field,
     enum_field,
     page_size_field,
+    required_enum,
     state_code_field,
     text_field,
     uuid_field,
@@ -272,9 +272,7 @@ def _names(v: Violations, path: str, raw: tuple[str, ...], *, required: bool) ->
         v.add(path, f"{len(raw)} names; at most {limits.names_per_entry} allowed")
     names: list[str] = []
     for i, name in enumerate(raw[: limits.names_per_entry]):
-        text = text_field(
-            v, f"{path}[{i}]", name, max_length=limits.name_length, required=required
-        )
+        text = text_field(v, f"{path}[{i}]", name, max_length=limits.name_length, required=required)
         if text and text not in names:
             names.append(text)
     return tuple(names)
@@ -360,9 +358,7 @@ def valid_entry(request: UpsertEntry, today: date) -> tuple[uuid.UUID | None, En
 def valid_removal(request: RemoveEntry) -> tuple[uuid.UUID, str]:
     v = Violations()
     entry_id = uuid_field(v, "entry_id", request.entry_id)
-    note = text_field(
-        v, "note", request.note, max_length=LIMITS.review_note_length, required=True
-    )
+    note = text_field(v, "note", request.note, max_length=LIMITS.review_note_length, required=True)
     v.raise_if_any()
     return entry_id, note
 
