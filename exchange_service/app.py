@@ -30,8 +30,9 @@ from exchange_service.domain.paging import PageTokens
 
 # The rule engine's composition lives apart, free of gRPC, so that the scheduler
 # process builds it too; its names stay importable from here.
-from exchange_service.rules_root import build_feed_writer, feed_keys
+from exchange_service.rules_root import build_feed_writer, feed_keys, screening_options
 from exchange_service.rules_root import build_rule_engine as build_rule_engine  # noqa: PLC0414
+from exchange_service.rules_root import build_screener as build_screener  # noqa: PLC0414
 from exchange_service.rules_root import permit_limits as permit_limits  # noqa: PLC0414
 from exchange_service.rules_root import rule_engine_options as rule_engine_options  # noqa: PLC0414
 from exchange_service.rules_root import rule_settings as rule_settings  # noqa: PLC0414
@@ -44,6 +45,7 @@ from exchange_service.security.revocation import RevocationList
 from exchange_service.services import Queries, QueryOptions, Registry, RegistryOptions
 from exchange_service.services.alert_feed import AlertFeedOptions, AlertFeeds
 from exchange_service.services.alerts import Alerts, AlertsOptions
+from exchange_service.services.watchlist import WatchlistOptions
 from exchange_service.settings import Settings
 from exchange_service.signing.keyset import KeySet
 from exchange_service.storage.async_reads import AsyncReadPool
@@ -116,6 +118,15 @@ def query_options(settings: Settings) -> QueryOptions:
         dossier_sightings=settings.dossier_sightings,
         search_candidates=settings.search_candidates,
         search_min_score=settings.search_min_score,
+        page_tokens=page_tokens(settings),
+    )
+
+
+def watchlist_options(settings: Settings) -> WatchlistOptions:
+    """The watchlist's and the screener's options from the settings."""
+    return WatchlistOptions(
+        screening=screening_options(settings),
+        report_floor=min(settings.watchlist_report_floor, settings.watchlist_threshold),
         page_tokens=page_tokens(settings),
     )
 

@@ -11,6 +11,7 @@ no event an agency subscribes to is written without its entries.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Mapping
 from datetime import timedelta
 from zoneinfo import ZoneInfo
@@ -24,6 +25,7 @@ from exchange_service.domain.permits import PermitLimits, PermitTypeLimit
 from exchange_service.security.agencies import load_agencies
 from exchange_service.services.alerts import RuleEngine, RuleEngineOptions
 from exchange_service.services.feed import FeedWriter
+from exchange_service.services.watchlist import Screener, ScreeningOptions
 from exchange_service.settings import PermitLimitSetting, Settings
 from exchange_service.signing.keyset import KeySet, KeySetError, open_keys
 from exchange_service.storage.database import UnitOfWork
@@ -127,4 +129,36 @@ def build_rule_engine(
         clock=clock,
         actor=actor,
         feed=feed if feed is not None else build_feed_writer(settings, clock=clock),
+    )
+
+
+def screening_options(settings: Settings) -> ScreeningOptions:
+    """The screener's options (and a screening's) from the settings."""
+    return ScreeningOptions(
+        timezone=ZoneInfo(settings.timezone),
+        threshold=settings.watchlist_threshold,
+        entry_fanout=settings.watchlist_entry_fanout,
+        bulk_entries=settings.watchlist_bulk_entries,
+    )
+
+
+def build_screener(
+    settings: Settings,
+    uow: UnitOfWork,
+    engine: RuleEngine | None,
+    *,
+    clock: Clock = system_clock,
+    actor: Actor | None = None,
+) -> Screener:
+    """The screener on ``uow``; a round that changes a match runs WATCHLIST_MATCH on
+    ``engine`` (none: the rule runs on its schedule only)."""
+
+    return Screener(
+        uow,
+        screening_options(settings),
+        clock,
+        actor=actor,
+        on_changed=None
+        if engine is None
+        else functools.partial(engine.run, RuleName.WATCHLIST_MATCH),
     )

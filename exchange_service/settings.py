@@ -46,6 +46,8 @@ SCHEDULER_CRONS: dict[str, tuple[str, ...]] = {
     "RESTRICTED_AREA_PRESENCE": ("5 0 * * *",),
     "SPONSOR_OVERSTAY_CLUSTER": ("5 0 * * *",),
     "PERMIT_LIMIT_EXCEEDED": ("5 0 * * *",),
+    # Also run by the screener as soon as a screening changes a match.
+    "WATCHLIST_MATCH": ("5 0 * * *",),
 }
 
 
@@ -281,6 +283,21 @@ class Settings(BaseSettings):
     # and the permit purposes allowed there), loaded into the database by `pantau migrate`;
     # None: the illustrative example shipped in exchange_service/data.
     rule_restricted_areas_file: Path | None = None
+
+    # --- the watchlist and its screening ---------------------------------------------
+    # A person and an entry whose score (watchlist.matching, 0 to 1) is at least this
+    # match: a WATCHLIST_MATCH alert, for a supervisor to confirm or dismiss.
+    watchlist_threshold: float = Field(default=0.7, gt=0, le=1)
+    # Screen answers also list the near misses down to this score (marked no match).
+    watchlist_report_floor: float = Field(default=0.5, ge=0, le=1)
+    # The scheduler's screener looks at the screening queue this often, seconds.
+    watchlist_screen_interval_seconds: float = Field(default=2.0, gt=0)
+    # An entry that changes is screened against at most this many persons sharing the
+    # most retrieval keys with it (besides the trigram-similar and document holders).
+    watchlist_entry_fanout: int = Field(default=2000, ge=10)
+    # More entries than this changed at once (an import): the whole population is
+    # screened again instead of each entry against its candidates.
+    watchlist_bulk_entries: int = Field(default=200, ge=1)
 
     # --- signed alert feeds ---------------------------------------------------------
     # The directory of the feeds' Ed25519 signing keys: each private key PKCS#8,

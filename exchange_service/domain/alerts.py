@@ -36,6 +36,8 @@ class RuleName(enum.StrEnum):
     RESTRICTED_AREA_PRESENCE = "RESTRICTED_AREA_PRESENCE"
     SPONSOR_OVERSTAY_CLUSTER = "SPONSOR_OVERSTAY_CLUSTER"
     PERMIT_LIMIT_EXCEEDED = "PERMIT_LIMIT_EXCEEDED"
+    # Issue 13: a person matches a watchlist entry; a supervisor confirms or dismisses.
+    WATCHLIST_MATCH = "WATCHLIST_MATCH"
 
 
 class Severity(enum.StrEnum):
@@ -137,6 +139,9 @@ class AdministrativeAction(enum.StrEnum):
     PLACE_BAN = "PLACE_BAN"
     # Nothing yet: the alert warns before an action applies.
     NONE = "NONE"
+    # A watchlist match: verify the person's identity and documents, then confirm or
+    # dismiss; nothing is done on the match alone.
+    IDENTITY_VERIFICATION = "IDENTITY_VERIFICATION"
 
 
 class ResolutionReason(enum.StrEnum):
@@ -156,6 +161,8 @@ class ResolutionReason(enum.StrEnum):
     SPONSEES_RESOLVED = "SPONSEES_RESOLVED"
     # An officer resolved it.
     REVIEWED = "REVIEWED"
+    # The watchlist entry was removed or expired, or the person no longer matches it.
+    WATCHLIST_CLEARED = "WATCHLIST_CLEARED"
 
 
 class ReviewDecision(enum.StrEnum):

@@ -50,3 +50,11 @@ def note_person_touched(person_id: str) -> None:
     call = current_call.get()
     if call is not None:
         call.person_ids.add(person_id)
+
+
+def calling_officer() -> tuple[str, str]:
+    """The agency and officer of the call being served (empty outside a call)."""
+    call = current_call.get()
+    if call is None:
+        return "", ""
+    return call.agency_id, call.officer

@@ -109,6 +109,13 @@ EVIDENCE: Mapping[str, FieldRules] = MappingProxyType(
         "exceeded_limits": _EVERY_VIEW,
         "permit_periods": _FULL_VIEW_ONLY,
         "permit_period_dates": _EVERY_VIEW,
+        # WATCHLIST_MATCH: the entries matched (list, reason, issuing agency, the names
+        # compared, the score and its features) name the lists a person is on, for the
+        # immigration office and the police only; how many and how close, for every view.
+        "watchlist_matches": _FULL_VIEW_ONLY,
+        "watchlist_match_count": _EVERY_VIEW,
+        "best_score": _EVERY_VIEW,
+        "registered_by": _FULL_VIEW_ONLY,
     }
 )
 

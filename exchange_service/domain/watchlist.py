@@ -23,6 +23,7 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import Any
 
 from exchange_service.domain import commands as cmd
 from exchange_service.domain.agencies import AgencyKind
@@ -210,6 +211,32 @@ class ScreeningMatch:
     score: float
     match: bool
     explanation: Mapping[str, object]
+
+
+@dataclass(frozen=True)
+class ScreenedPerson:
+    """A registered person as a screening reads them: identity, documents, who registered."""
+
+    id: uuid.UUID
+    family_name: str
+    given_names: str
+    birth_year: int
+    birth_month: int
+    birth_day: int
+    nationality: str
+    documents: tuple[str, ...]
+    registered_by: str
+    registered_officer: str
+
+
+@dataclass(frozen=True)
+class StoredMatch:
+    """A pair over the threshold as kept: the entry, the score, its features, the entry's digest."""
+
+    entry_id: uuid.UUID
+    score: float
+    explanation: dict[str, Any]
+    entry_digest: str
 
 
 # --- Requests ---------------------------------------------------------------------------

@@ -38,6 +38,7 @@ from exchange_service.domain.alerts import (
     Alert,
     AlertChanges,
     AlertEvent,
+    ReviewDecision,
     RuleDefinition,
     RuleName,
     RuleRun,
@@ -254,6 +255,19 @@ class RuleEngine:
 ALERT = "pantau.v1.Alert"
 
 
+def four_eyes_refusal(alert: Alert) -> FailedPrecondition:
+    return FailedPrecondition(
+        [
+            PreconditionViolation(
+                "FOUR_EYES",
+                f"alerts/{alert.id}",
+                f"alert {alert.id}: the officer who registered the person may not confirm"
+                " their watchlist match; another officer must (four eyes)",
+            )
+        ]
+    )
+
+
 def alert_not_found(alert_id: uuid.UUID | str) -> NotFound:
     return NotFound(ALERT, f"alerts/{alert_id}", "alert_id")
 
@@ -321,6 +335,22 @@ class Alerts:
             raise alert_not_found(alert_id)
         return found
 
+    @staticmethod
+    def _four_eyes(tx: Transaction, alert: Alert, reviewer: Actor) -> None:
+        """A watchlist match is confirmed by an officer other than the one who registered
+        the person (``FOUR_EYES`` otherwise); an officer is named by agency and name."""
+        registration = tx.registry.registration_of(uuid.UUID(alert.subject_id))
+        if registration is None:
+            return
+        agency_id, officer = registration
+        if officer and (agency_id, officer.casefold()) == (
+            reviewer.id,
+            reviewer.officer.casefold(),
+        ):
+            raise four_eyes_refusal(alert)
+        if not reviewer.officer:
+            raise four_eyes_refusal(alert)
+
     def review_alert(self, request: cmd.ReviewAlert, reviewer: Actor) -> tuple[Alert, AlertEvent]:
         """Records the reviewer's decision: the alert's new status and its REVIEWED event.
 
@@ -340,6 +370,8 @@ class Alerts:
             refusal = review_refusal(alert, decision)
             if refusal is not None:
                 raise FailedPrecondition([refusal])
+            if alert.rule is RuleName.WATCHLIST_MATCH and decision is ReviewDecision.CONFIRM:
+                self._four_eyes(tx, alert, reviewer)
             if decision.status.is_open and not alert.status.is_open:
                 # Overturning a dismissal opens the alert again: not while
                 # the rules have opened another of its key since.

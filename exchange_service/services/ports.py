@@ -14,6 +14,7 @@ from datetime import date, datetime
 from typing import Protocol
 
 from exchange_service.domain import alerts, feed, model
+from exchange_service.domain import watchlist as wl
 from exchange_service.domain.audit import Actor, AuditEvent
 from exchange_service.domain.fencing import Fence
 
@@ -37,8 +38,15 @@ class RegistryStore(Protocol):
         ...
 
     def add_person(
-        self, identity: model.Identity, documents: Sequence[model.TravelDocument]
+        self,
+        identity: model.Identity,
+        documents: Sequence[model.TravelDocument],
+        registered_by: tuple[str, str] = ("", ""),
     ) -> model.Person: ...
+
+    def registration_of(self, person_id: uuid.UUID) -> tuple[str, str] | None:
+        """The agency and officer who registered the person; None if there is none."""
+        ...
 
     def add_documents(
         self, person_id: uuid.UUID, documents: Sequence[model.TravelDocument]
@@ -234,6 +242,79 @@ class FeedNotices(Protocol):
     async def wait(self, agency_id: str, seen: int, timeout: float) -> None: ...
 
 
+class WatchlistStore(Protocol):
+    """The watchlist's writes in a transaction: entries and their versions, the screening
+    queue and its results (``storage/watchlist_store.py``)."""
+
+    def lock_entry(self, entry_id: uuid.UUID) -> wl.WatchlistEntry | None: ...
+
+    def lock_external(self, external_id: str) -> wl.WatchlistEntry | None: ...
+
+    def write_entry(
+        self,
+        entry_id: uuid.UUID,
+        content: wl.EntryContent,
+        *,
+        version: int,
+        change: wl.EntryChange,
+        at: datetime,
+        agency_id: str,
+        officer: str,
+        note: str = "",
+        names_index: Sequence[str] = (),
+        keys: Iterable[str] = (),
+    ) -> None: ...
+
+    def claim_queue(self, kind: str, limit: int) -> list[tuple[uuid.UUID, str]]: ...
+
+    def queued(self) -> dict[str, int]: ...
+
+    def enqueue_population(self, reason: str) -> int: ...
+
+    def save_person_screening(
+        self,
+        person_id: uuid.UUID,
+        *,
+        digest: str,
+        keys: Sequence[str],
+        comparable: str,
+        at: datetime,
+        matches: Sequence[wl.StoredMatch],
+    ) -> bool: ...
+
+    def save_entry_screening(
+        self,
+        entry_id: uuid.UUID,
+        *,
+        at: datetime,
+        matches: Sequence[tuple[uuid.UUID, wl.StoredMatch, str]],
+    ) -> bool: ...
+
+
+class WatchlistReader(Protocol):
+    """The watchlist's reads: listings, versions, and the candidates of a screening."""
+
+    def candidate_entries(
+        self, *, keys: Sequence[str], names: Sequence[str], documents: Sequence[str], today: date
+    ) -> list[wl.WatchlistEntry]: ...
+
+    def candidate_persons(
+        self, *, keys: Sequence[str], names: Sequence[str], documents: Sequence[str], limit: int
+    ) -> list[wl.ScreenedPerson]: ...
+
+    def persons(self, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, wl.ScreenedPerson]: ...
+
+    def entries(self, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, wl.WatchlistEntry]: ...
+
+    def versions(self, entry_id: uuid.UUID) -> tuple[wl.EntryVersion, ...]: ...
+
+    def list_entries(
+        self, query: wl.EntryQuery, after: tuple[datetime, uuid.UUID] | None, limit: int
+    ) -> list[wl.WatchlistEntry]: ...
+
+    def matches_of_person(self, person_id: uuid.UUID) -> list[wl.StoredMatch]: ...
+
+
 class Transaction(Protocol):
     """The stores of one transaction: what they write is committed together or not at all."""
 
@@ -248,6 +329,9 @@ class Transaction(Protocol):
 
     @property
     def feed(self) -> FeedStore: ...
+
+    @property
+    def watchlist(self) -> WatchlistStore: ...
 
 
 class AlertReader(Protocol):
@@ -275,6 +359,11 @@ class RegistryReader(Protocol):
     @property
     def alerts(self) -> AlertReader:
         """The alert queries, on the same connection."""
+        ...
+
+    @property
+    def watchlist(self) -> WatchlistReader:
+        """The watchlist's queries, on the same connection."""
         ...
 
     def dossier(

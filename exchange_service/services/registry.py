@@ -16,7 +16,7 @@ from typing import TypeVar
 from exchange_service.domain import commands as cmd
 from exchange_service.domain import model
 from exchange_service.domain import validation as valid
-from exchange_service.domain.call import note_person_touched
+from exchange_service.domain.call import calling_officer, note_person_touched
 from exchange_service.domain.clock import Clock, local_today, system_clock
 from exchange_service.domain.errors import (
     AlreadyExists,
@@ -123,7 +123,7 @@ class Registry:
                     metadata={"person_ids": ",".join(sorted(map(str, existing_ids)))},
                 )
             if not existing_ids:
-                return store.add_person(identity, documents)
+                return store.add_person(identity, documents, calling_officer())
             (person_id,) = existing_ids
             existing = _present(store.person(person_id))
             if not _same_identity(existing.identity, identity):

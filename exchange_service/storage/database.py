@@ -23,6 +23,7 @@ from exchange_service.storage.feed_store import FeedStore
 from exchange_service.storage.leases import check_fence
 from exchange_service.storage.registry_reader import RegistryReader
 from exchange_service.storage.registry_store import RegistryStore
+from exchange_service.storage.watchlist_store import WatchlistStore
 
 
 def make_engine(
@@ -76,6 +77,7 @@ class Transaction:
     # Audit events of this transaction's work, chained by the trail's writer once committed.
     audit: AuditInboxStore
     feed: FeedStore
+    watchlist: WatchlistStore
 
 
 class _Transactions:
@@ -102,6 +104,7 @@ class _Transactions:
                 alerts=AlertStore(session),
                 audit=AuditInboxStore(session),
                 feed=FeedStore(session),
+                watchlist=WatchlistStore(session),
             )
 
 

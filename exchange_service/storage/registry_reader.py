@@ -26,6 +26,7 @@ from exchange_service.storage.rows import (
     sighting_from_json,
     stay_from_json,
 )
+from exchange_service.storage.watchlist_store import WatchlistReader
 
 _DOSSIER_SQL: LiteralString = (
     "SELECT "
@@ -155,6 +156,11 @@ class RegistryReader:
     def alerts(self) -> AlertReader:
         """The alert queries, on the same connection."""
         return AlertReader(self._connection)
+
+    @property
+    def watchlist(self) -> WatchlistReader:
+        """The watchlist's queries, on the same connection."""
+        return WatchlistReader(self._connection)
 
     def _rows(self, query: LiteralString, params: dict[str, Any]) -> list[tuple[Any, ...]]:
         return self._connection.execute(query, params, prepare=True).fetchall()

@@ -92,8 +92,10 @@ class RegistryStore:
         self,
         identity: model.Identity,
         documents: Sequence[model.TravelDocument],
+        registered_by: tuple[str, str] = ("", ""),
     ) -> model.Person:
-        """Registers a new person holding the documents, in their order."""
+        """Registers a new person holding the documents, in their order; ``registered_by``
+        is the agency and officer who registered them."""
         row = t.Person(
             id=uuid.uuid4(),
             family_name=identity.family_name,
@@ -104,11 +106,22 @@ class RegistryStore:
             birth_month=identity.birth_date.month,
             birth_day=identity.birth_date.day,
             sex=identity.sex.value,
+            registered_by=registered_by[0],
+            registered_officer=registered_by[1],
         )
         self.session.add(row)
         self.session.flush()
         self.add_documents(row.id, documents)
         return model.Person(row.id, identity, tuple(documents), row.registered_at)
+
+    def registration_of(self, person_id: uuid.UUID) -> tuple[str, str] | None:
+        """The agency and officer who registered the person ('' where not recorded)."""
+        row = self.session.execute(
+            select(t.Person.registered_by, t.Person.registered_officer).where(
+                t.Person.id == person_id
+            )
+        ).first()
+        return None if row is None else (row[0], row[1])
 
     def add_documents(
         self, person_id: uuid.UUID, documents: Sequence[model.TravelDocument]

@@ -20,6 +20,7 @@ from sqlalchemy import (
     Column,
     Date,
     DateTime,
+    Float,
     ForeignKey,
     ForeignKeyConstraint,
     Index,
@@ -108,6 +109,10 @@ class Person(Base):
     registered_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now()
     )
+    # The agency and officer who registered the person ('' before migration 0014): the
+    # officer who confirms a watchlist match must be another (four eyes).
+    registered_by: Mapped[str] = mapped_column(Text, server_default=text("''"))
+    registered_officer: Mapped[str] = mapped_column(Text, server_default=text("''"))
     __table_args__ = (
         CheckConstraint("length(family_name) > 0", name="family_name_present"),
         CheckConstraint("birth_month BETWEEN 0 AND 12", name="birth_month_range"),
@@ -136,6 +141,8 @@ class TravelDocument(Base):
     __table_args__ = (
         UniqueConstraint("issuing_state", "number", name="uq_travel_documents_state_number"),
         CheckConstraint("number ~ '^[A-Z0-9]{1,20}$'", name="number_format"),
+        # A watchlist entry's document numbers find their holders whatever the state.
+        Index("ix_travel_documents_number", "number"),
     )
 
 
@@ -678,4 +685,167 @@ class DeliveryDeadLetterRow(Base):
         ),
         CheckConstraint("from_sequence <= through_sequence", name="range_in_order"),
         Index("ix_delivery_dead_letters_lane", "agency_id", "channel"),
+    )
+
+
+# --- the watchlist and its screening ---------------------------------------------------
+
+_WATCHLISTS = "list IN ('ENTRY_BAN', 'EXIT_BAN', 'POLICE_WANTED', 'INTERNATIONAL_NOTICE', 'OTHER')"
+
+
+class WatchlistEntryRow(Base):
+    """One entry as it stands (its content as JSON, ``domain.watchlist.EntryContent``).
+
+    Never deleted: a removal sets ``removed_at``. Every change is also a row of
+    ``watchlist_entry_versions``.
+    """
+
+    __tablename__ = "watchlist_entries"
+    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    list: Mapped[str] = mapped_column(Text)
+    content: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    digest: Mapped[str] = mapped_column(CHAR(64))
+    version: Mapped[int] = mapped_column(Integer)
+    external_id: Mapped[str] = mapped_column(Text, server_default=text("''"))
+    valid_from: Mapped[date | None] = mapped_column(Date)
+    valid_until: Mapped[date | None] = mapped_column(Date)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_by: Mapped[str] = mapped_column(Text)
+    removed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    removal_note: Mapped[str] = mapped_column(Text, server_default=text("''"))
+    __table_args__ = (
+        CheckConstraint(_WATCHLISTS, name="list_known"),
+        CheckConstraint("version >= 1", name="version_from_one"),
+        # An import updates the entry of the same source record.
+        Index(
+            "uq_watchlist_entries_external_id",
+            "external_id",
+            unique=True,
+            postgresql_where=text("external_id <> ''"),
+        ),
+        Index("ix_watchlist_entries_updated_at", "updated_at"),
+    )
+
+
+class WatchlistEntryVersionRow(Base):
+    """One version of an entry: its content after the change, who made it, when, why."""
+
+    __tablename__ = "watchlist_entry_versions"
+    entry_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("watchlist_entries.id"), primary_key=True
+    )
+    version: Mapped[int] = mapped_column(Integer, primary_key=True)
+    change: Mapped[str] = mapped_column(Text)
+    content: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    agency_id: Mapped[str] = mapped_column(Text)
+    officer: Mapped[str] = mapped_column(Text)
+    note: Mapped[str] = mapped_column(Text, server_default=text("''"))
+    __table_args__ = (
+        CheckConstraint("change IN ('ADDED', 'UPDATED', 'REMOVED')", name="change_known"),
+    )
+
+
+class WatchlistNameRow(Base):
+    """A name of an entry in its comparable form: what trigram retrieval looks at."""
+
+    __tablename__ = "watchlist_names"
+    entry_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("watchlist_entries.id"), primary_key=True
+    )
+    position: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    comparable: Mapped[str] = mapped_column(Text)
+    __table_args__ = (
+        Index(
+            "ix_watchlist_names_comparable_trgm",
+            "comparable",
+            postgresql_using="gin",
+            postgresql_ops={"comparable": "gin_trgm_ops"},
+        ),
+    )
+
+
+class WatchlistKeyRow(Base):
+    """A retrieval key of an entry's names (a word, its phonetic code, its skeleton)."""
+
+    __tablename__ = "watchlist_keys"
+    key: Mapped[str] = mapped_column(Text, primary_key=True)
+    entry_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("watchlist_entries.id"), primary_key=True
+    )
+    __table_args__ = (Index("ix_watchlist_keys_entry_id", "entry_id"),)
+
+
+class WatchlistDocumentRow(Base):
+    """A document number of an entry, normalised: matched exactly."""
+
+    __tablename__ = "watchlist_documents"
+    number: Mapped[str] = mapped_column(Text, primary_key=True)
+    entry_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("watchlist_entries.id"), primary_key=True
+    )
+    __table_args__ = (Index("ix_watchlist_documents_entry_id", "entry_id"),)
+
+
+class PersonScreeningRow(Base):
+    """What a person was last screened as: the digest of the record and its retrieval keys.
+
+    The keys let an entry that changes find the persons it may match.
+    """
+
+    __tablename__ = "person_screenings"
+    person_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("persons.id"), primary_key=True)
+    digest: Mapped[str] = mapped_column(CHAR(64))
+    keys: Mapped[list[str]] = mapped_column(ARRAY(Text))
+    comparable: Mapped[str] = mapped_column(Text)
+    screened_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    __table_args__ = (
+        Index("ix_person_screenings_keys", "keys", postgresql_using="gin"),
+        Index(
+            "ix_person_screenings_comparable_trgm",
+            "comparable",
+            postgresql_using="gin",
+            postgresql_ops={"comparable": "gin_trgm_ops"},
+        ),
+    )
+
+
+class ScreeningQueueRow(Base):
+    """A person or an entry to screen: filled by triggers on what is recorded, drained by the
+    screener. ``kind`` PERSON screens the person against the watchlist, ENTRY the entry
+    against the population."""
+
+    __tablename__ = "screening_queue"
+    kind: Mapped[str] = mapped_column(Text, primary_key=True)
+    subject_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    reason: Mapped[str] = mapped_column(Text)
+    enqueued_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+    __table_args__ = (
+        CheckConstraint("kind IN ('PERSON', 'ENTRY')", name="kind_known"),
+        Index("ix_screening_queue_enqueued_at", "enqueued_at"),
+    )
+
+
+class WatchlistMatchRow(Base):
+    """A person and an entry that match above the threshold, with the features behind it.
+
+    The WATCHLIST_MATCH rule opens an alert per person from these rows.
+    """
+
+    __tablename__ = "watchlist_matches"
+    person_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("persons.id"), primary_key=True)
+    entry_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("watchlist_entries.id"), primary_key=True
+    )
+    score: Mapped[float] = mapped_column(Float)
+    explanation: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    entry_digest: Mapped[str] = mapped_column(CHAR(64))
+    person_digest: Mapped[str] = mapped_column(CHAR(64))
+    screened_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    __table_args__ = (
+        CheckConstraint("score >= 0 AND score <= 1", name="score_range"),
+        Index("ix_watchlist_matches_entry_id", "entry_id"),
     )

@@ -156,6 +156,10 @@ _EVENT_NAMES: Mapping[RuleName, tuple[str, str]] = {
         "Izin tinggal WNA melampaui batas jenis izinnya",
         "Foreign national's stay permits exceed what the permit type allows",
     ),
+    RuleName.WATCHLIST_MATCH: (
+        "WNA cocok dengan daftar pengawasan (menunggu verifikasi)",
+        "Foreign national matches a watchlist entry (awaiting verification)",
+    ),
 }
 
 # Each rule's facts as a sentence, from the evidence keys every view receives; a key
@@ -205,6 +209,12 @@ _FACTS: Mapping[RuleName, tuple[str, str]] = {
         "Periode izin tinggal {permit_type} {subject} melampaui batas yang diizinkan jenis"
         " izin tersebut.",
         "The {permit_type} permit periods of {subject} go beyond what the permit type allows.",
+    ),
+    RuleName.WATCHLIST_MATCH: (
+        "{subject} cocok dengan {watchlist_match_count} entri daftar pengawasan (skor tertinggi"
+        " {best_score}); menunggu verifikasi dan konfirmasi pengawas.",
+        "{subject} matches {watchlist_match_count} watchlist entries (best score {best_score});"
+        " awaiting a supervisor's verification and confirmation.",
     ),
 }
 
@@ -256,6 +266,10 @@ _REASON_WORDS: Mapping[ResolutionReason, tuple[str, str]] = {
         "fewer sponsees are overstaying than the threshold",
     ),
     ResolutionReason.REVIEWED: ("diselesaikan oleh petugas", "an officer resolved it"),
+    ResolutionReason.WATCHLIST_CLEARED: (
+        "entri daftar pengawasan dicabut, berakhir, atau tidak lagi cocok",
+        "the watchlist entry was removed or expired, or no longer matches",
+    ),
 }
 
 _ACTION_WORDS: Mapping[AdministrativeAction, tuple[str, str]] = {
@@ -291,6 +305,12 @@ _ACTION_WORDS: Mapping[AdministrativeAction, tuple[str, str]] = {
         "Belum ada tindakan administratif; pantau dan periksa bila perlu.",
         "No administrative action yet; monitor, and check where needed.",
     ),
+    AdministrativeAction.IDENTITY_VERIFICATION: (
+        "Verifikasi identitas dan dokumen terhadap entri daftar pengawasan; tidak ada tindakan"
+        " sebelum pengawas mengonfirmasi.",
+        "Verify the identity and documents against the watchlist entry; nothing is done"
+        " before a supervisor confirms.",
+    ),
 }
 
 _SENDER_NAMES = (
@@ -318,6 +338,8 @@ _CERTAINTY: Mapping[RuleName, str] = {
     RuleName.RESTRICTED_AREA_PRESENCE: "Observed",
     RuleName.SPONSOR_OVERSTAY_CLUSTER: "Observed",
     RuleName.PERMIT_LIMIT_EXCEEDED: "Observed",
+    # A name match is a possibility until a supervisor confirms it.
+    RuleName.WATCHLIST_MATCH: "Possible",
 }
 
 

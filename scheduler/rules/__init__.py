@@ -19,6 +19,7 @@ from scheduler.rules.permit_limit_exceeded import PERMIT_LIMIT_EXCEEDED
 from scheduler.rules.restricted_area_presence import RESTRICTED_AREA_PRESENCE
 from scheduler.rules.sponsor_overstay_cluster import SPONSOR_OVERSTAY_CLUSTER
 from scheduler.rules.unreported_address_change import UNREPORTED_ADDRESS_CHANGE
+from scheduler.rules.watchlist_match import WATCHLIST_MATCH
 
 RULES: Mapping[RuleName, Rule] = MappingProxyType(
     {
@@ -31,6 +32,7 @@ RULES: Mapping[RuleName, Rule] = MappingProxyType(
             RESTRICTED_AREA_PRESENCE,
             SPONSOR_OVERSTAY_CLUSTER,
             PERMIT_LIMIT_EXCEEDED,
+            WATCHLIST_MATCH,
         )
     }
 )

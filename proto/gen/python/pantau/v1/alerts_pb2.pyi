@@ -42,6 +42,11 @@ class _AlertRuleEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_AlertRule.V
     """A sponsor with several sponsees overstaying; the subject is the sponsor."""
     ALERT_RULE_PERMIT_LIMIT_EXCEEDED: _AlertRule.ValueType  # 7
     """A stay whose permit periods add up to more than its type allows."""
+    ALERT_RULE_WATCHLIST_MATCH: _AlertRule.ValueType  # 8
+    """A person matches a watchlist entry (entry or exit ban, police wanted list,
+    international notice): HIGH, CRITICAL for the police wanted list. Never
+    acted on by itself: a supervisor confirms or dismisses it.
+    """
 
 class AlertRule(_AlertRule, metaclass=_AlertRuleEnumTypeWrapper):
     """The early-warning rules. Each runs over the whole population on a
@@ -65,6 +70,11 @@ ALERT_RULE_SPONSOR_OVERSTAY_CLUSTER: AlertRule.ValueType  # 6
 """A sponsor with several sponsees overstaying; the subject is the sponsor."""
 ALERT_RULE_PERMIT_LIMIT_EXCEEDED: AlertRule.ValueType  # 7
 """A stay whose permit periods add up to more than its type allows."""
+ALERT_RULE_WATCHLIST_MATCH: AlertRule.ValueType  # 8
+"""A person matches a watchlist entry (entry or exit ban, police wanted list,
+international notice): HIGH, CRITICAL for the police wanted list. Never
+acted on by itself: a supervisor confirms or dismisses it.
+"""
 Global___AlertRule: _TypeAlias = AlertRule  # noqa: Y015
 
 class _AlertSeverity:
@@ -170,6 +180,10 @@ class _AdministrativeActionEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_
     """Pasal 75(2)(c): a ban from being at certain places."""
     ADMINISTRATIVE_ACTION_NONE: _AdministrativeAction.ValueType  # 8
     """None yet: the alert warns before an action applies."""
+    ADMINISTRATIVE_ACTION_IDENTITY_VERIFICATION: _AdministrativeAction.ValueType  # 9
+    """Verify the person's identity and documents against the watchlist entry,
+    then confirm or dismiss the match.
+    """
 
 class AdministrativeAction(_AdministrativeAction, metaclass=_AdministrativeActionEnumTypeWrapper):
     """The administrative action (tindakan administratif keimigrasian, Pasal 75
@@ -193,6 +207,10 @@ ADMINISTRATIVE_ACTION_PLACE_BAN: AdministrativeAction.ValueType  # 7
 """Pasal 75(2)(c): a ban from being at certain places."""
 ADMINISTRATIVE_ACTION_NONE: AdministrativeAction.ValueType  # 8
 """None yet: the alert warns before an action applies."""
+ADMINISTRATIVE_ACTION_IDENTITY_VERIFICATION: AdministrativeAction.ValueType  # 9
+"""Verify the person's identity and documents against the watchlist entry,
+then confirm or dismiss the match.
+"""
 Global___AdministrativeAction: _TypeAlias = AdministrativeAction  # noqa: Y015
 
 class _ResolutionReason:
@@ -216,6 +234,10 @@ class _ResolutionReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Reso
     """The sponsor has fewer sponsees overstaying than the rule's threshold."""
     RESOLUTION_REASON_REVIEWED: _ResolutionReason.ValueType  # 7
     """An officer resolved it (ReviewAlert with REVIEW_DECISION_RESOLVE)."""
+    RESOLUTION_REASON_WATCHLIST_CLEARED: _ResolutionReason.ValueType  # 8
+    """The watchlist entry was removed or expired, or the person no longer
+    matches it.
+    """
 
 class ResolutionReason(_ResolutionReason, metaclass=_ResolutionReasonEnumTypeWrapper):
     """Why an alert was resolved: always something that happened, never data
@@ -237,6 +259,10 @@ RESOLUTION_REASON_SPONSEES_RESOLVED: ResolutionReason.ValueType  # 6
 """The sponsor has fewer sponsees overstaying than the rule's threshold."""
 RESOLUTION_REASON_REVIEWED: ResolutionReason.ValueType  # 7
 """An officer resolved it (ReviewAlert with REVIEW_DECISION_RESOLVE)."""
+RESOLUTION_REASON_WATCHLIST_CLEARED: ResolutionReason.ValueType  # 8
+"""The watchlist entry was removed or expired, or the person no longer
+matches it.
+"""
 Global___ResolutionReason: _TypeAlias = ResolutionReason  # noqa: Y015
 
 class _AlertEventKind:
