@@ -45,7 +45,7 @@ from exchange_service.security.revocation import RevocationList
 from exchange_service.services import Queries, QueryOptions, Registry, RegistryOptions
 from exchange_service.services.alert_feed import AlertFeedOptions, AlertFeeds
 from exchange_service.services.alerts import Alerts, AlertsOptions
-from exchange_service.services.watchlist import WatchlistOptions
+from exchange_service.services.watchlist import Watchlist, WatchlistOptions
 from exchange_service.settings import Settings
 from exchange_service.signing.keyset import KeySet
 from exchange_service.storage.async_reads import AsyncReadPool
@@ -71,6 +71,7 @@ class Application:
     # Opened on the server's event loop, and closed there when it stops.
     async_reads: AsyncReadPool | None = None
     feed_notices: FeedNotices | None = None
+    watchlist: Watchlist | None = None
 
     def close(self) -> None:
         self.engine.dispose()
@@ -174,6 +175,7 @@ def build_application(settings: Settings, *, clock: Clock = system_clock) -> App
         keys,
         async_reads,
         FeedNotices(settings.database_url),
+        Watchlist(uow, watchlist_options(settings), clock),
     )
 
 
@@ -383,6 +385,8 @@ def start_server(
             access=access,
             workers=workers,
             audit_log=audit_log,
+            watchlist=application.watchlist,
+            threshold=settings.watchlist_threshold,
         )
         if credentials is None:
             port = server.add_insecure_port(settings.listen_address)

@@ -23,6 +23,7 @@ from exchange_service.domain.audit import Actor
 from exchange_service.domain.clock import Clock, system_clock
 from exchange_service.domain.permits import PermitLimits, PermitTypeLimit
 from exchange_service.security.agencies import load_agencies
+from exchange_service.services import ports
 from exchange_service.services.alerts import RuleEngine, RuleEngineOptions
 from exchange_service.services.feed import FeedWriter
 from exchange_service.services.watchlist import Screener, ScreeningOptions
@@ -144,7 +145,7 @@ def screening_options(settings: Settings) -> ScreeningOptions:
 
 def build_screener(
     settings: Settings,
-    uow: UnitOfWork,
+    uow: ports.UnitOfWork,
     engine: RuleEngine | None,
     *,
     clock: Clock = system_clock,

@@ -24,6 +24,7 @@ from pantau.v1 import (
     alert_review_service_pb2,
     query_service_pb2,
     registry_service_pb2,
+    watchlist_service_pb2,
 )
 
 from exchange_service.domain.agencies import Agency, AgencyKind
@@ -50,6 +51,7 @@ _REGISTRY = registry_service_pb2.DESCRIPTOR.services_by_name["RegistryService"]
 _QUERY = query_service_pb2.DESCRIPTOR.services_by_name["QueryService"]
 _ALERT_REVIEW = alert_review_service_pb2.DESCRIPTOR.services_by_name["AlertReviewService"]
 _ALERT_FEED = alert_feed_service_pb2.DESCRIPTOR.services_by_name["AlertFeedService"]
+_WATCHLIST = watchlist_service_pb2.DESCRIPTOR.services_by_name["WatchlistService"]
 
 # Services of the contract that agencies implement and Pantau calls (push delivery):
 # Pantau does not serve them, so no agency may call them here.
@@ -75,6 +77,11 @@ RPC_ACTIONS: Mapping[str, Action] = MappingProxyType(
         _rpc(_ALERT_FEED, "GetSigningKeys"): Action.READ_SIGNING_KEYS,
         _rpc(_ALERT_FEED, "Subscribe"): Action.SUBSCRIBE_FEED,
         _rpc(_ALERT_FEED, "Acknowledge"): Action.ACKNOWLEDGE_FEED,
+        _rpc(_WATCHLIST, "UpsertEntry"): Action.WRITE_WATCHLIST,
+        _rpc(_WATCHLIST, "RemoveEntry"): Action.WRITE_WATCHLIST,
+        _rpc(_WATCHLIST, "ListEntries"): Action.READ_WATCHLIST,
+        _rpc(_WATCHLIST, "GetEntry"): Action.READ_WATCHLIST,
+        _rpc(_WATCHLIST, "Screen"): Action.SCREEN_WATCHLIST,
     }
 )
 # RPC -> the agency kinds that may call it: the domain's table seen RPC by RPC,

@@ -25,11 +25,13 @@ from pantau.v1 import (
     alert_review_service_pb2,
     query_service_pb2,
     registry_service_pb2,
+    watchlist_service_pb2,
 )
 from pantau.v1 import alert_feed_service_pb2_grpc as af_grpc
 from pantau.v1 import alert_review_service_pb2_grpc as ar_grpc
 from pantau.v1 import query_service_pb2_grpc as q_grpc
 from pantau.v1 import registry_service_pb2_grpc as r_grpc
+from pantau.v1 import watchlist_service_pb2_grpc as w_grpc
 
 from exchange_service.api.alerts import AlertReviewServicer
 from exchange_service.api.audit import AUDITED_PREFIX, CallAudit
@@ -37,19 +39,28 @@ from exchange_service.api.edge import TRANSPORT_FACTOR, Access, ClientStream, Ed
 from exchange_service.api.feed import AlertFeedServicer
 from exchange_service.api.query import QueryServicer
 from exchange_service.api.registry import RegistryServicer
+from exchange_service.api.watchlist import WatchlistServicer
 from exchange_service.audit.log import AuditLog
 from exchange_service.domain.call import CallRecord
 from exchange_service.services import Queries, Registry
 from exchange_service.services.alert_feed import AlertFeeds
 from exchange_service.services.alerts import Alerts
+from exchange_service.services.watchlist import Watchlist
 
 SERVICE_NAMES = (
     registry_service_pb2.DESCRIPTOR.services_by_name["RegistryService"].full_name,
     query_service_pb2.DESCRIPTOR.services_by_name["QueryService"].full_name,
     alert_review_service_pb2.DESCRIPTOR.services_by_name["AlertReviewService"].full_name,
     alert_feed_service_pb2.DESCRIPTOR.services_by_name["AlertFeedService"].full_name,
+    watchlist_service_pb2.DESCRIPTOR.services_by_name["WatchlistService"].full_name,
 )
-_FILES = (registry_service_pb2, query_service_pb2, alert_review_service_pb2, alert_feed_service_pb2)
+_FILES = (
+    registry_service_pb2,
+    query_service_pb2,
+    alert_review_service_pb2,
+    alert_feed_service_pb2,
+    watchlist_service_pb2,
+)
 
 
 @dataclass(frozen=True)
@@ -122,6 +133,8 @@ def build_server(
     access: Access,
     workers: Executor,
     audit_log: AuditLog | None = None,
+    watchlist: Watchlist | None = None,
+    threshold: float = 0.7,
 ) -> tuple[grpc.aio.Server, HealthServicer]:
     """A server with every service; call on its event loop, then add ports and start it."""
     audit = CallAudit(audit_log) if audit_log is not None else None
@@ -133,6 +146,10 @@ def build_server(
     ar_grpc.add_AlertReviewServiceServicer_to_server(AlertReviewServicer(alerts), collected)
     feed_servicer = AlertFeedServicer(feeds)
     af_grpc.add_AlertFeedServiceServicer_to_server(feed_servicer, collected)
+    if watchlist is not None:
+        w_grpc.add_WatchlistServiceServicer_to_server(
+            WatchlistServicer(watchlist, threshold), collected
+        )
     streams: dict[str, Callable[[], ClientStream]] = {
         "/pantau.v1.RegistryService/ImportLodgingReports": registry_servicer.open_lodging_import,
     }

@@ -35,6 +35,9 @@ class Action(enum.StrEnum):
     READ_SIGNING_KEYS = "READ_SIGNING_KEYS"
     SUBSCRIBE_FEED = "SUBSCRIBE_FEED"
     ACKNOWLEDGE_FEED = "ACKNOWLEDGE_FEED"
+    WRITE_WATCHLIST = "WRITE_WATCHLIST"
+    READ_WATCHLIST = "READ_WATCHLIST"
+    SCREEN_WATCHLIST = "SCREEN_WATCHLIST"
 
 
 _I, _P, _L, _S = (
@@ -73,6 +76,13 @@ ALLOWED_KINDS: Mapping[Action, frozenset[AgencyKind]] = MappingProxyType(
         # own only (the agencies file gives it one), in its own data view.
         Action.SUBSCRIBE_FEED: frozenset({_P, _L}),
         Action.ACKNOWLEDGE_FEED: frozenset({_P, _L}),
+        # The watchlist is the immigration office's; the police add and remove entries of
+        # their own wanted list (DPO) only (``domain.watchlist.may_write`` checks the
+        # list); local government has no access at all.
+        Action.WRITE_WATCHLIST: frozenset({_I, _P}),
+        # Supervisors read the entries behind the matches they confirm or dismiss.
+        Action.READ_WATCHLIST: frozenset({_I, _P, _S}),
+        Action.SCREEN_WATCHLIST: frozenset({_I, _P, _S}),
     }
 )
 

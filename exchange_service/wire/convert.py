@@ -14,9 +14,11 @@ from pantau.v1 import alerts_pb2 as apb
 from pantau.v1 import query_service_pb2 as q
 from pantau.v1 import records_pb2 as pb
 from pantau.v1 import registry_service_pb2 as r
+from pantau.v1 import watchlist_service_pb2 as wpb
 
 from exchange_service.domain import alerts, model
 from exchange_service.domain import commands as cmd
+from exchange_service.domain import watchlist as wl
 from exchange_service.domain.errors import FieldViolation, InvalidInput
 
 _SEX_FROM_PB = {
@@ -583,3 +585,155 @@ def review_alert_response_pb(
 ) -> ar.ReviewAlertResponse:
     fields: Fields = {"alert": _alert(alert), "event": alert_event_fields(event)}
     return ar.ReviewAlertResponse(**fields)
+
+
+# --- the watchlist -------------------------------------------------------------
+
+WATCHLISTS = _AlertEnum(wpb.WatchlistKind, "WATCHLIST_KIND_", wl.WatchlistKind)
+ENTRY_CHANGES = _AlertEnum(wpb.WatchlistEntryChange, "WATCHLIST_ENTRY_CHANGE_", wl.EntryChange)
+
+
+def _entry_request(entry_id: str, content: wpb.WatchlistEntryContent) -> wl.UpsertEntry:
+    return wl.UpsertEntry(
+        entry_id=entry_id,
+        list=WATCHLISTS.text(content.list),
+        names=tuple(content.names),
+        birth_date=date_parts(content.birth_date, content.HasField("birth_date")),
+        nationality=content.nationality,
+        documents=tuple(content.document_numbers),
+        reason=content.reason,
+        issuing_agency=content.issuing_agency,
+        valid_from=date_parts(content.valid_from, content.HasField("valid_from")),
+        valid_until=date_parts(content.valid_until, content.HasField("valid_until")),
+        external_id=content.external_id,
+    )
+
+
+def upsert_entry(request: wpb.UpsertEntryRequest) -> wl.UpsertEntry:
+    return _entry_request(request.entry_id, request.content)
+
+
+def remove_entry(request: wpb.RemoveEntryRequest) -> wl.RemoveEntry:
+    return wl.RemoveEntry(entry_id=request.entry_id, note=request.note)
+
+
+def list_entries(request: wpb.ListEntriesRequest) -> wl.ListEntries:
+    return wl.ListEntries(
+        lists=tuple(WATCHLISTS.text(kind) for kind in request.lists),
+        include_removed=request.include_removed,
+        page_size=request.page_size,
+        page_token=request.page_token,
+    )
+
+
+def screen(request: wpb.ScreenRequest) -> wl.Screen:
+    return wl.Screen(
+        name=request.name,
+        aliases=tuple(request.aliases),
+        birth_date=date_parts(request.birth_date, request.HasField("birth_date")),
+        nationality=request.nationality,
+        document_number=request.document_number,
+    )
+
+
+def _partial_date(year: int | None, month: int | None, day: int | None) -> Fields | None:
+    if not year:
+        return None
+    return {"year": year, "month": month or 0, "day": day or 0}
+
+
+def _entry_content(content: wl.EntryContent) -> Fields:
+    return {
+        "list": WATCHLISTS.pb(content.list),
+        "names": list(content.names),
+        "birth_date": _partial_date(content.birth_year, content.birth_month, content.birth_day),
+        "nationality": content.nationality,
+        "document_numbers": list(content.documents),
+        "reason": content.reason,
+        "issuing_agency": content.issuing_agency,
+        "valid_from": _date_or_none(content.valid_from),
+        "valid_until": _date_or_none(content.valid_until),
+        "external_id": content.external_id,
+    }
+
+
+def _entry(entry: wl.WatchlistEntry) -> Fields:
+    return {
+        "entry_id": str(entry.id),
+        "content": _entry_content(entry.content),
+        "version": entry.version,
+        "created_at": timestamp_fields(entry.created_at),
+        "updated_at": timestamp_fields(entry.updated_at),
+        "created_by": entry.created_by,
+        "removed_at": _timestamp_or_none(entry.removed_at),
+        "removal_note": entry.removal_note,
+    }
+
+
+def upsert_entry_response_pb(entry: wl.WatchlistEntry) -> wpb.UpsertEntryResponse:
+    fields: Fields = {"entry": _entry(entry)}
+    return wpb.UpsertEntryResponse(**fields)
+
+
+def remove_entry_response_pb(entry: wl.WatchlistEntry) -> wpb.RemoveEntryResponse:
+    fields: Fields = {"entry": _entry(entry)}
+    return wpb.RemoveEntryResponse(**fields)
+
+
+def list_entries_response_pb(page: model.Page[wl.WatchlistEntry]) -> wpb.ListEntriesResponse:
+    fields: Fields = {
+        "entries": [_entry(entry) for entry in page.items],
+        "next_page_token": page.next_page_token,
+    }
+    return wpb.ListEntriesResponse(**fields)
+
+
+def get_entry_response_pb(
+    entry: wl.WatchlistEntry, versions: tuple[wl.EntryVersion, ...]
+) -> wpb.GetEntryResponse:
+    fields: Fields = {
+        "entry": _entry(entry),
+        "versions": [
+            {
+                "version": v.version,
+                "change": ENTRY_CHANGES.pb(v.change),
+                "content": _entry_content(v.content),
+                "recorded_at": timestamp_fields(v.recorded_at),
+                "agency_id": v.agency_id,
+                "officer": v.officer,
+                "note": v.note,
+            }
+            for v in versions
+        ],
+    }
+    return wpb.GetEntryResponse(**fields)
+
+
+def _feature(feature: Mapping[str, Any]) -> Fields:
+    return {
+        "name": str(feature.get("name", "")),
+        "value": float(feature.get("value", 0.0)),
+        "weight": float(feature.get("weight", 0.0)),
+        "contribution": float(feature.get("contribution", 0.0)),
+        "detail": str(feature.get("detail", "")),
+    }
+
+
+def screen_response_pb(
+    matches: tuple[wl.ScreeningMatch, ...], threshold: float
+) -> wpb.ScreenResponse:
+    fields: Fields = {
+        "matches": [
+            {
+                "entry": _entry(m.entry),
+                "score": m.score,
+                "match": m.match,
+                "query_name": str(m.explanation.get("query_name", "")),
+                "matched_name": str(m.explanation.get("matched_name", "")),
+                "features": [_feature(f) for f in m.explanation.get("features", ())],  # type: ignore[attr-defined]
+            }
+            for m in matches
+        ],
+        "threshold": threshold,
+    }
+    return wpb.ScreenResponse(**fields)

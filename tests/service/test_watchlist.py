@@ -255,7 +255,7 @@ def test_screen_explains_a_match_across_scripts(watchlist: Watchlist) -> None:
     best = next(m for m in found if m.entry.id == listed.id)
     assert best.match
     assert best.score >= 0.7
-    features = {f["name"] for f in best.explanation["features"]}  # type: ignore[index, union-attr]
+    features = {f["name"] for f in best.explanation["features"]}  # type: ignore[attr-defined]
     assert "birth_date" in features
     # A different name with the same birth date and nationality is no match.
     other = watchlist.screen(

@@ -38,7 +38,7 @@ def test_the_default_schedule_runs_every_rule_after_midnight_and_the_permit_rule
 ):
     schedule = Schedule.from_settings(load_settings())
     assert set(schedule.rules) == set(SCHEDULER_CRONS)
-    assert len(schedule.rules) == 7
+    assert len(schedule.rules) == 8
     day_start = _wib(2, 0, 0)
     for rule, rule_schedule in schedule.rules.items():
         slots = list(rule_schedule.slots(day_start, _wib(2, 23, 59, 59)))
