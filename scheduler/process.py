@@ -24,6 +24,7 @@ from types import FrameType
 
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError
 
@@ -31,7 +32,8 @@ from exchange_service.domain.audit import Actor
 from exchange_service.domain.clock import Clock, system_clock
 from exchange_service.domain.errors import InvalidInput, Unavailable
 from exchange_service.domain.fencing import Fence
-from exchange_service.rules_root import build_rule_engine
+from exchange_service.rules_root import build_rule_engine, build_screener
+from exchange_service.services.alerts import RuleEngine
 from exchange_service.settings import Settings
 from exchange_service.storage.database import UnitOfWork, make_engine
 from exchange_service.storage.leases import LeaseLock, last_fired_slot
@@ -39,6 +41,7 @@ from scheduler.leadership import Leadership, LeadershipTimings
 from scheduler.rules import RULES
 from scheduler.runs import RecordOnlyRunner, RuleRunner, RunDispatcher
 from scheduler.schedule import Schedule
+from scheduler.screening import SCREENING_JOB, ScreeningJob
 
 log = logging.getLogger(__name__)
 
@@ -141,6 +144,19 @@ def run_scheduler(
         )
         for rule, rule_schedule in schedule.rules.items():
             jobs.add_job(dispatcher.fire, rule_schedule.trigger, args=[rule], id=rule, name=rule)
+        if isinstance(runner, RuleEngine):
+            screening = ScreeningJob(
+                build_screener(
+                    settings, uow, runner, clock=clock, actor=Actor.system(SCHEDULER_ACTOR)
+                ),
+                leadership,
+            )
+            jobs.add_job(
+                screening.fire,
+                IntervalTrigger(seconds=settings.watchlist_screen_interval_seconds),
+                id=SCREENING_JOB,
+                name=SCREENING_JOB,
+            )
         jobs.start()
         log.info(
             "scheduler %s started%s; rules in %s: %s",

@@ -31,6 +31,7 @@ _RUNNERS: dict[str, Callable[[argparse.Namespace, Settings], int]] = {
     "feed": run_feed_command,
     "deliver": run_deliver_command,
     "bench-delivery": run_bench_delivery_command,
+    "watchlist": run_watchlist_command,
 }
 
 
@@ -43,7 +44,6 @@ def _run_bench_names(args: argparse.Namespace) -> int:
 
 # The subcommands that need neither settings nor the database.
 _OFFLINE_RUNNERS: dict[str, Callable[[argparse.Namespace], int]] = {
-    "watchlist": run_watchlist_command,
     "bench-names": _run_bench_names,
 }
 
@@ -145,7 +145,11 @@ def main(argv: list[str] | None = None) -> int:
         # Offline too: names only.
         return _OFFLINE_RUNNERS[args.command](args)
 
-    settings = rules_settings() if args.command in ("rules", "keys", "feed") else load_settings()
+    settings = (
+        rules_settings()
+        if args.command in ("rules", "keys", "feed", "watchlist")
+        else load_settings()
+    )
     logging.basicConfig(
         level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )

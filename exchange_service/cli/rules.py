@@ -102,6 +102,16 @@ def _describe(run: RuleRun, zone: ZoneInfo) -> str:
     )
 
 
+def open_trail(settings: Settings, out: TextIO) -> AuditLog | None:
+    """The audit trail opened by this process to chain what it records, or None when a
+    running server writes it (and chains the events this process leaves in the inbox)."""
+    try:
+        return open_audit_log(settings)
+    except AuditUnavailable:
+        out.write("audit: the trail's writer (a running server) chains this command's events\n")
+        return None
+
+
 def run_rules(
     settings: Settings,
     names: Sequence[RuleName],
@@ -118,12 +128,8 @@ def run_rules(
     from exchange_service import app
 
     zone = ZoneInfo(settings.timezone)
-    audit_log: AuditLog | None = None
     try:
-        audit_log = open_audit_log(settings)
-    except AuditUnavailable:
-        # Another process (a running server) writes the trail: it chains the events.
-        out.write("audit: the trail's writer (a running server) chains each run's event\n")
+        audit_log = open_trail(settings, out)
     except DBAPIError as error:
         return _cannot_use_database(error, out)
     engine = make_engine(settings.database_url, pool_size=1, application_name="pantau-rules")

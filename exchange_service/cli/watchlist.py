@@ -1,23 +1,52 @@
-"""``pantau watchlist compare``: scores name pairs from CSV on standard input (offline).
+"""``pantau watchlist compare|import|screen``.
 
-Needs neither settings nor the database; the matching is
-``watchlist.compare.compare_csv``. Bad rows are named on standard error and
+``compare`` scores name pairs from CSV on standard input (``name1,name2``) and writes
+``name1,name2,score,match`` in the same order, deciding at ``watchlist_threshold``
+(or ``--threshold``); it needs no database. Bad rows are named on standard error and
 make the exit code 1; the other rows are still written.
+
+``import FILE`` writes watchlist entries from the office's CSV or a FollowTheMoney file
+(``cli/watchlist_import.py``), in batches, as the agency and officer named (the
+agencies file's immigration office by default), each batch one transaction with its
+audit event. ``screen`` drains the screening queue now (what the scheduler does every
+few seconds) and raises the WATCHLIST_MATCH alerts of the matches it changed.
+
+Settings as ``pantau rules``: ``PANTAU_SETTINGS``, else ``./pantau.toml``, else the
+file `make run` serves with.
 """
 
 from __future__ import annotations
 
 import argparse
+import getpass
 import sys
+from collections.abc import Sequence
 from typing import Any
+from zoneinfo import ZoneInfo
 
+from rich.console import Console
+from sqlalchemy.exc import DBAPIError
+
+from exchange_service.cli.rules import open_trail
+from exchange_service.cli.watchlist_import import add_import_arguments, run_import_command
+from exchange_service.domain import watchlist as wl
+from exchange_service.domain.agencies import AgencyKind
+from exchange_service.domain.audit import SYSTEM_ACTOR_KIND, Actor
+from exchange_service.domain.clock import local_today, system_clock
+from exchange_service.domain.errors import PantauError
+from exchange_service.services.watchlist import Watchlist
+from exchange_service.settings import Settings
 from watchlist.compare import BadRow, MissingColumns, compare_csv
-from watchlist.matching import DEFAULT_THRESHOLD
+
+# The process named in the audit trail when the screener runs from the command line.
+SCREEN_COMMAND = "watchlist-command"
 
 
 def add_watchlist_parser(commands: Any) -> None:
-    """Adds ``watchlist compare`` to the ``pantau`` subcommands."""
-    watchlist = commands.add_parser("watchlist", help="watchlist screening tools (offline)")
+    """Adds ``watchlist compare``, ``import`` and ``screen`` to the ``pantau`` subcommands."""
+    watchlist = commands.add_parser(
+        "watchlist", help="the watchlist: compare names, import, screen"
+    )
     actions = watchlist.add_subparsers(dest="watchlist_command", required=True)
     compare = actions.add_parser(
         "compare",
@@ -26,8 +55,23 @@ def add_watchlist_parser(commands: Any) -> None:
     compare.add_argument(
         "--threshold",
         type=float,
-        default=DEFAULT_THRESHOLD,
-        help=f"score at which a pair matches (default {DEFAULT_THRESHOLD})",
+        default=None,
+        help="score at which a pair matches (default: the setting watchlist_threshold)",
+    )
+    imported = actions.add_parser(
+        "import", help="write watchlist entries from a CSV or FollowTheMoney JSON lines file"
+    )
+    add_import_arguments(imported)
+    imported.add_argument(
+        "--agency",
+        default="",
+        help="the agency writing the entries (default: the agencies file's immigration office)",
+    )
+    imported.add_argument(
+        "--officer", default="", help="the officer importing (default: the OS user)"
+    )
+    actions.add_parser(
+        "screen", help="screen what is queued now and raise the WATCHLIST_MATCH alerts"
     )
 
 
@@ -35,14 +79,110 @@ def _report(bad: BadRow) -> None:
     print(f"row {bad.row}: {bad.reason}", file=sys.stderr)  # noqa: T201
 
 
-def run_watchlist_command(args: argparse.Namespace) -> int:
-    """Runs ``pantau watchlist compare``; 0 when every row was scored."""
-    if not 0.0 <= args.threshold <= 1.0:
+def _compare(args: argparse.Namespace, settings: Settings) -> int:
+    threshold = settings.watchlist_threshold if args.threshold is None else args.threshold
+    if not 0.0 <= threshold <= 1.0:
         print("--threshold must be between 0 and 1", file=sys.stderr)  # noqa: T201
         return 2
     try:
-        summary = compare_csv(sys.stdin, sys.stdout, threshold=args.threshold, on_bad_row=_report)
+        summary = compare_csv(sys.stdin, sys.stdout, threshold=threshold, on_bad_row=_report)
     except MissingColumns as error:
         print(str(error), file=sys.stderr)  # noqa: T201
         return 1
     return 1 if summary.bad_rows else 0
+
+
+def _importer(settings: Settings, agency_id: str) -> tuple[str, AgencyKind]:
+    from exchange_service.security.agencies import load_agencies
+
+    agencies = load_agencies(settings.agencies_file)
+    if agency_id:
+        if agency_id not in agencies:
+            raise SystemExit(f"--agency {agency_id!r} is not in {settings.agencies_file}")
+        return agency_id, agencies[agency_id].kind
+    for agency in agencies.values():
+        if agency.kind is AgencyKind.IMMIGRATION:
+            return agency.id, agency.kind
+    raise SystemExit(f"{settings.agencies_file} names no immigration office: give --agency")
+
+
+def _import(args: argparse.Namespace, settings: Settings) -> int:
+    from exchange_service import app
+    from exchange_service.storage.database import UnitOfWork, make_engine
+
+    agency_id, kind = _importer(settings, args.agency)
+    actor = Actor.agency(agency_id, kind.value, args.officer or getpass.getuser())
+    console = Console(stderr=True)
+    if args.dry_run:
+
+        def validate(batch: Sequence[wl.UpsertEntry]) -> list[str | None]:
+            today = local_today(system_clock, ZoneInfo(settings.timezone))
+            outcomes: list[str | None] = []
+            for request in batch:
+                try:
+                    _id, content = wl.valid_entry(request, today)
+                    wl.may_write(kind, content.list, entry_id=request.entry_id)
+                except PantauError as error:
+                    outcomes.append(str(error))
+                else:
+                    outcomes.append(None)
+            return outcomes
+
+        return run_import_command(args, validate, console)
+    engine = make_engine(settings.database_url, pool_size=1, application_name="pantau-watchlist")
+    try:
+        trail = open_trail(settings, sys.stderr)
+        try:
+            uow = UnitOfWork(engine, boundary_tolerance_meters=settings.boundary_tolerance_meters)
+            service = Watchlist(uow, app.watchlist_options(settings))
+            return run_import_command(
+                args, lambda batch: service.import_entries(batch, actor, kind), console
+            )
+        finally:
+            if trail is not None:
+                trail.close()
+    except DBAPIError as error:
+        print(  # noqa: T201
+            f"cannot use the database: {error.orig}. Nothing more was written.", file=sys.stderr
+        )
+        return 2
+    finally:
+        engine.dispose()
+
+
+def _screen(settings: Settings) -> int:
+    from exchange_service import app
+    from exchange_service.storage.database import UnitOfWork, make_engine
+    from scheduler.rules import RULES
+
+    engine = make_engine(settings.database_url, pool_size=2, application_name="pantau-watchlist")
+    actor = Actor(SCREEN_COMMAND, SYSTEM_ACTOR_KIND, getpass.getuser())
+    try:
+        trail = open_trail(settings, sys.stderr)
+        try:
+            uow = UnitOfWork(engine, boundary_tolerance_meters=settings.boundary_tolerance_meters)
+            rules = app.build_rule_engine(settings, uow, RULES, actor=actor)
+            done = app.build_screener(settings, uow, rules, actor=actor).drain()
+        finally:
+            if trail is not None:
+                trail.close()
+    except DBAPIError as error:
+        print(f"cannot use the database: {error.orig}", file=sys.stderr)  # noqa: T201
+        return 2
+    finally:
+        engine.dispose()
+    print(  # noqa: T201
+        f"screened {done.persons} persons and {done.entries} watchlist entries:"
+        f" {done.changed} matches changed"
+        + (f", {done.population_queued} persons queued again" if done.population_queued else "")
+    )
+    return 0
+
+
+def run_watchlist_command(args: argparse.Namespace, settings: Settings) -> int:
+    """Runs the ``watchlist`` subcommand parsed by ``add_watchlist_parser``; the exit code."""
+    if args.watchlist_command == "compare":
+        return _compare(args, settings)
+    if args.watchlist_command == "import":
+        return _import(args, settings)
+    return _screen(settings)

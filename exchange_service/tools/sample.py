@@ -82,11 +82,19 @@ from zoneinfo import ZoneInfo
 from rich.console import Console
 from rich.table import Table
 
-from exchange_service.app import Application, build_application, permit_limits, rule_settings
+from exchange_service.app import (
+    Application,
+    build_application,
+    build_screener,
+    permit_limits,
+    rule_settings,
+)
 from exchange_service.data.loader import PlaceKind, airports, places
 from exchange_service.domain import commands as cmd
 from exchange_service.domain import validation as valid
+from exchange_service.domain.agencies import AgencyKind
 from exchange_service.domain.alerts import RuleName, RuleSettings, SubjectKind
+from exchange_service.domain.audit import Actor
 from exchange_service.domain.clock import Clock, local_today, system_clock
 from exchange_service.domain.errors import FailedPrecondition, NotFound
 from exchange_service.domain.model import (
@@ -98,6 +106,7 @@ from exchange_service.domain.model import (
     Stay,
 )
 from exchange_service.domain.permits import PermitLimits
+from exchange_service.domain.watchlist import UpsertEntry, WatchlistKind
 from exchange_service.settings import Settings
 from exchange_service.storage.boundaries import place_point
 from exchange_service.storage.database import UnitOfWork, make_engine
@@ -1905,6 +1914,185 @@ def _voa_extensions(cast: _Cast, voa_limit_days: int) -> None:
     cast.cast(sailor)
 
 
+def _named(member: _Member, family: str, given: str, born: date, nationality: str = "") -> _Member:
+    """The member with the identity their watchlist case is about (and their passport of
+    ``nationality``, when it is not one the synthetic names know)."""
+    state = nationality or member.registration.nationality
+    registration = replace(
+        member.registration,
+        family_name=family,
+        given_names=given,
+        birth_date=_parts(born),
+        nationality=state,
+        documents=tuple(replace(d, issuing_state=state) for d in member.registration.documents),
+    )
+    return replace(member, registration=registration)
+
+
+def _watchlisted(cast: _Cast) -> None:
+    """WATCHLIST_MATCH: a yachtsman on the police's wanted list under his Cyrillic name, a
+    fisherman banned from entry under his name in Chinese characters, and a worker who
+    shares a banned man's family name, birth date and nationality but not his name."""
+    rule = RuleName.WATCHLIST_MATCH
+    yacht = "SY Belomor"
+    volkov = cast.member(
+        Group.YACHT_TOURIST,
+        f"yacht {yacht}",
+        "AUS",
+        sex=Sex.MALE,
+        years=(1975, 1985),
+        spec=_voa(),
+        port=TAREMPA_SEA,
+        entered_ago=12,
+        until_ago=(-18,),
+        cases=[
+            RuleCase(
+                rule,
+                True,
+                "registered as Aleksandr Sergeyevich Volkov; the police's wanted list (DPO)"
+                " names him Александр Сергеевич Волков, same birth date: CRITICAL",
+            )
+        ],
+    )
+    cast.cast(_named(volkov, "VOLKOV", "Aleksandr Sergeyevich", SAMPLE_WATCHLIST_BIRTHS[0], "RUS"))
+    boat = "KM Sinar Laut"
+    wang = cast.member(
+        Group.FISHING_CREW,
+        f"kapal ikan {boat}",
+        "CHN",
+        sex=Sex.MALE,
+        years=(1985, 1995),
+        spec=_visit("PT Anambas Perikanan Samudra", "awak kapal perikanan"),
+        port=TAREMPA_SEA,
+        entered_ago=30,
+        until_ago=(-30,),
+        cases=[
+            RuleCase(
+                rule,
+                True,
+                "registered as Xiaoming Wang; an entry ban lists 王小明, born the same year",
+            )
+        ],
+    )
+    cast.cast(_named(wang, "WANG", "Xiaoming", SAMPLE_WATCHLIST_BIRTHS[1]))
+    operator = "PT Anambas Migas Operasi"
+    nguyen = cast.member(
+        Group.OIL_GAS_WORKER,
+        operator,
+        "VNM",
+        sex=Sex.FEMALE,
+        years=(1988, 1996),
+        spec=_kitas(operator, "tenaga kerja asing migas lepas pantai", "E23", 365),
+        port=MATAK_AIR,
+        entered_ago=60,
+        until_ago=(60 - 364,),
+        cases=[
+            RuleCase(
+                rule,
+                False,
+                "Nguyen Thi Lan shares family name, birth date and nationality with Nguyen Van"
+                " Minh on the exit-ban list; the given names differ, so dates do not make it a"
+                " match",
+            )
+        ],
+    )
+    cast.cast(_named(nguyen, "NGUYEN", "Thi Lan", SAMPLE_WATCHLIST_BIRTHS[2]))
+
+
+# The birth dates of the watchlist cases, shared by the persons and the entries.
+SAMPLE_WATCHLIST_BIRTHS = (date(1979, 4, 2), date(1990, 11, 23), date(1992, 6, 15))
+
+
+def sample_watchlist() -> list[UpsertEntry]:
+    """The watchlist `make run` serves: the three cases' entries (``_watchlisted``) and
+    entries about nobody in the sample, in several scripts."""
+    volkov, wang, nguyen = SAMPLE_WATCHLIST_BIRTHS
+
+    def entry(
+        key: str,
+        kind: WatchlistKind,
+        names: tuple[str, ...],
+        reason: str,
+        agency: str,
+        *,
+        born: date | None = None,
+        year: int = 0,
+        nationality: str = "",
+        documents: tuple[str, ...] = (),
+    ) -> UpsertEntry:
+        birth = _parts(born) if born else (cmd.DateParts(year) if year else None)
+        return UpsertEntry(
+            entry_id="",
+            list=str(kind),
+            names=names,
+            birth_date=birth,
+            nationality=nationality,
+            documents=documents,
+            reason=reason,
+            issuing_agency=agency,
+            valid_from=None,
+            valid_until=None,
+            external_id=f"sample:{key}",
+        )
+
+    return [
+        entry(
+            "volkov",
+            WatchlistKind.POLICE_WANTED,
+            ("Александр Сергеевич Волков", "Alexander Volkov"),
+            "DPO: penyelundupan BBM di perairan Natuna-Anambas (2025)",
+            "Polda Kepulauan Riau",
+            born=volkov,
+            nationality="RUS",
+        ),
+        entry(
+            "wang",
+            WatchlistKind.ENTRY_BAN,
+            ("王小明",),
+            "Penangkalan: penangkapan ikan ilegal di WPP 711 (2024)",
+            "Direktorat Jenderal Imigrasi",
+            year=wang.year,
+            nationality="CHN",
+        ),
+        entry(
+            "nguyen-van-minh",
+            WatchlistKind.EXIT_BAN,
+            ("Nguyen Van Minh", "Nguyễn Văn Minh"),
+            "Pencegahan: permintaan Kejaksaan Negeri Natuna",
+            "Kejaksaan Negeri Natuna",
+            born=nguyen,
+            nationality="VNM",
+        ),
+        entry(
+            "al-rashid",
+            WatchlistKind.INTERNATIONAL_NOTICE,
+            ("Khalid bin Abdullah Al-Rashid", "خالد بن عبدالله الراشد"),
+            "Red Notice Interpol",
+            "NCB Interpol Indonesia",
+            year=1971,
+            nationality="SAU",
+        ),
+        entry(
+            "fernandes",
+            WatchlistKind.ENTRY_BAN,
+            ("Joao Pedro Fernandes",),
+            "Penangkalan: overstay 2023, tidak membayar biaya beban",
+            "Direktorat Jenderal Imigrasi",
+            born=date(1983, 1, 17),
+            nationality="PRT",
+            documents=("CB482913",),
+        ),
+        entry(
+            "kowalski",
+            WatchlistKind.OTHER,
+            ("Marek Kowalski",),
+            "Permintaan informasi Kedutaan Besar Polandia",
+            "Kementerian Luar Negeri",
+            nationality="POL",
+        ),
+    ]
+
+
 def _rule_cases(gen: _Generator, rules: RuleSettings, voa_limit_days: int) -> list[SamplePerson]:
     """The cast: for every early-warning rule, persons who trip it and persons at its edge."""
     cast = _Cast(gen)
@@ -1914,6 +2102,7 @@ def _rule_cases(gen: _Generator, rules: RuleSettings, voa_limit_days: int) -> li
     _permit_ends(cast, rules)
     _matak_zone(cast, rules)
     _voa_extensions(cast, voa_limit_days)
+    _watchlisted(cast)
     return cast.people
 
 
@@ -2221,6 +2410,34 @@ def registry_placement(settings: Settings) -> Iterator[VillageOf]:
         engine.dispose()
 
 
+# Who writes the sample's watchlist: the office's intelligence section.
+SAMPLE_WATCHLIST_OFFICER = Actor.agency(
+    "kanim-tarempa", "IMMIGRATION", "Seksi Intelijen dan Penindakan Keimigrasian"
+)
+
+
+def _load_watchlist(application: Application, settings: Settings, clock: Clock) -> None:
+    """The sample's watchlist (a second load writes nothing), and the screening of the
+    sample against it, so that the rules find the matches (`make run` runs them next)."""
+    if application.watchlist is None:
+        raise ValueError("the application was built without its watchlist")
+    refused = [
+        reason
+        for reason in application.watchlist.import_entries(
+            sample_watchlist(), SAMPLE_WATCHLIST_OFFICER, AgencyKind.IMMIGRATION
+        )
+        if reason is not None
+    ]
+    if refused:
+        raise ValueError(f"the sample's watchlist was refused: {refused}")
+    uow = UnitOfWork(
+        application.engine,
+        application.read_engine,
+        boundary_tolerance_meters=settings.boundary_tolerance_meters,
+    )
+    build_screener(settings, uow, None, clock=clock, actor=Actor.system("load-sample")).drain()
+
+
 def load_sample_into(
     settings: Settings, *, persons: int = 300, seed: int = 2105, clock: Clock = system_clock
 ) -> SampleSummary:
@@ -2270,6 +2487,7 @@ def load_sample_into(
         tally = _Tally()
         for person in sample:
             _load_person(application, previous_system, person, tally)
+        _load_watchlist(application, settings, clock)
     finally:
         application.close()
     summary = _summarise(sample, day, tally)
