@@ -102,13 +102,13 @@ def _describe(run: RuleRun, zone: ZoneInfo) -> str:
     )
 
 
-def open_trail(settings: Settings, out: TextIO) -> AuditLog | None:
+def open_trail(settings: Settings, out: TextIO, what: str = "each run's event") -> AuditLog | None:
     """The audit trail opened by this process to chain what it records, or None when a
     running server writes it (and chains the events this process leaves in the inbox)."""
     try:
         return open_audit_log(settings)
     except AuditUnavailable:
-        out.write("audit: the trail's writer (a running server) chains this command's events\n")
+        out.write(f"audit: the trail's writer (a running server) chains {what}\n")
         return None
 
 

@@ -131,7 +131,7 @@ def _import(args: argparse.Namespace, settings: Settings) -> int:
         return run_import_command(args, validate, console)
     engine = make_engine(settings.database_url, pool_size=1, application_name="pantau-watchlist")
     try:
-        trail = open_trail(settings, sys.stderr)
+        trail = open_trail(settings, sys.stderr, "this command's events")
         try:
             uow = UnitOfWork(engine, boundary_tolerance_meters=settings.boundary_tolerance_meters)
             service = Watchlist(uow, app.watchlist_options(settings))
@@ -158,7 +158,7 @@ def _screen(settings: Settings) -> int:
     engine = make_engine(settings.database_url, pool_size=2, application_name="pantau-watchlist")
     actor = Actor(SCREEN_COMMAND, SYSTEM_ACTOR_KIND, getpass.getuser())
     try:
-        trail = open_trail(settings, sys.stderr)
+        trail = open_trail(settings, sys.stderr, "this command's events")
         try:
             uow = UnitOfWork(engine, boundary_tolerance_meters=settings.boundary_tolerance_meters)
             rules = app.build_rule_engine(settings, uow, RULES, actor=actor)

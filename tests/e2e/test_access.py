@@ -33,6 +33,8 @@ from pantau.v1 import query_service_pb2_grpc as q_grpc
 from pantau.v1 import records_pb2 as pb
 from pantau.v1 import registry_service_pb2 as r
 from pantau.v1 import registry_service_pb2_grpc as r_grpc
+from pantau.v1 import watchlist_service_pb2 as w
+from pantau.v1 import watchlist_service_pb2_grpc as w_grpc
 
 from exchange_service import app
 from exchange_service.api.access import PERMISSIONS
@@ -62,6 +64,8 @@ class Subject:
     # Overstaying, with the OPEN alert a rule run gave them.
     overstayer: Overstayer
     alert_id: str
+    # A POLICE_WANTED watchlist entry immigration added: for RemoveEntry and GetEntry.
+    entry_id: str
 
 
 def _open_alert_of(channel: grpc.Channel, person_id: str) -> str:
@@ -89,8 +93,14 @@ def subject(grpc_channel: grpc.Channel, rule_engine: RuleEngine) -> Subject:
     idle = registry.RegisterPerson(r.RegisterPersonRequest(person=f.person()))
     overstayer = register_overstayer(grpc_channel)
     run_overstay(rule_engine)
+    entry = _watchlist(grpc_channel).UpsertEntry(_wanted(f"Subject {uuid.uuid4().hex[:6]}"))
     return Subject(
-        person, stay, idle, overstayer, _open_alert_of(grpc_channel, overstayer.person.id)
+        person,
+        stay,
+        idle,
+        overstayer,
+        _open_alert_of(grpc_channel, overstayer.person.id),
+        entry.entry.entry_id,
     )
 
 
@@ -111,6 +121,22 @@ def _reviews(channel: grpc.Channel) -> ar_grpc.AlertReviewServiceStub:
 
 def _feeds(channel: grpc.Channel) -> af_grpc.AlertFeedServiceStub:
     return af_grpc.AlertFeedServiceStub(channel)
+
+
+def _watchlist(channel: grpc.Channel) -> w_grpc.WatchlistServiceStub:
+    return w_grpc.WatchlistServiceStub(channel)
+
+
+def _wanted(name: str) -> w.UpsertEntryRequest:
+    """A police wanted-list entry: every agency that may write the watchlist may write it."""
+    return w.UpsertEntryRequest(
+        content=w.WatchlistEntryContent(
+            list=w.WATCHLIST_KIND_POLICE_WANTED,
+            names=[name],
+            reason="DPO Polres Kepulauan Anambas: pencurian",
+            issuing_agency="Polres Kepulauan Anambas",
+        )
+    )
 
 
 def _first_feed_event(channel: grpc.Channel) -> apb.AlertEvent:
@@ -206,13 +232,28 @@ VALID_CALLS: dict[str, Call] = {
     "/pantau.v1.AlertFeedService/Acknowledge": lambda c, _s: _feeds(c).Acknowledge(
         af.AcknowledgeRequest(sequence=1)
     ),
+    "/pantau.v1.WatchlistService/UpsertEntry": lambda c, _s: _watchlist(c).UpsertEntry(
+        _wanted(f"Buronan {uuid.uuid4().hex[:6]}")
+    ),
+    "/pantau.v1.WatchlistService/RemoveEntry": lambda c, s: _watchlist(c).RemoveEntry(
+        w.RemoveEntryRequest(entry_id=s.entry_id, note="ditangkap")
+    ),
+    "/pantau.v1.WatchlistService/ListEntries": lambda c, _s: _watchlist(c).ListEntries(
+        w.ListEntriesRequest(page_size=5)
+    ),
+    "/pantau.v1.WatchlistService/GetEntry": lambda c, s: _watchlist(c).GetEntry(
+        w.GetEntryRequest(entry_id=s.entry_id)
+    ),
+    "/pantau.v1.WatchlistService/Screen": lambda c, s: _watchlist(c).Screen(
+        w.ScreenRequest(name=f"{s.person.given_names} {s.person.family_name}")
+    ),
 }
 
 
 def test_every_rpc_of_the_contract_is_in_the_permission_table_and_tested() -> None:
     contract = {
         f"/{service.full_name}/{method.name}"
-        for module in (r, q, ar, af)
+        for module in (r, q, ar, af, w)
         for service in module.DESCRIPTOR.services_by_name.values()
         for method in service.methods
     }

@@ -269,7 +269,10 @@ def test_the_catalogue_lists_its_rules_with_their_numbers(rule_engine: RuleEngin
         RuleName.RESTRICTED_AREA_PRESENCE,
         RuleName.SPONSOR_OVERSTAY_CLUSTER,
         RuleName.PERMIT_LIMIT_EXCEEDED,
+        RuleName.WATCHLIST_MATCH,
     ]
+    # The screener applies the threshold; the rule raises what it kept.
+    assert rule_engine.numbers(RuleName.WATCHLIST_MATCH) == {}
     assert rule_engine.numbers(RuleName.OVERSTAY) == {
         "fee_per_day_idr": 1_000_000,
         "deportation_after_days": 60,

@@ -83,8 +83,9 @@ PLANS_FILE = Path("var/bench/rule-plans.txt")
 
 # The tables the rules' statements read: scheduler/rules/* (the present stays and their
 # permit periods, the persons, their current and past addresses, the sightings, the
-# restricted areas, the villages and districts a sighting's place is named by) and the
-# diff of storage/alert_store.py (the rule's alerts; it only appends to alert_events).
+# restricted areas, the villages and districts a sighting's place is named by, the
+# watchlist's matches and entries) and the diff of storage/alert_store.py (the rule's
+# alerts; it only appends to alert_events).
 RULE_TABLES = (
     "persons",
     "stays",
@@ -95,6 +96,8 @@ RULE_TABLES = (
     "restricted_areas",
     "villages",
     "districts",
+    "watchlist_matches",
+    "watchlist_entries",
     "alerts",
 )
 
