@@ -23,8 +23,11 @@ class RegistryServicer(r_grpc.RegistryServiceServicer):
     def RegisterPerson(
         self, request: r.RegisterPersonRequest, context: grpc.ServicerContext
     ) -> pb.Person:
-        person = self._registry.register_person(convert.register_person(request))
-        return convert.person_pb(disclose(person, caller_view()))
+        person, reading = self._registry.register_person_read(convert.register_person(request))
+        answer = convert.person_pb(disclose(person, caller_view()))
+        if reading is not None:
+            answer.mrz_reading.CopyFrom(convert.mrz_reading_pb(reading))
+        return answer
 
     def AddTravelDocument(
         self, request: r.AddTravelDocumentRequest, context: grpc.ServicerContext

@@ -18,6 +18,7 @@ from exchange_service.cli.deliver import (
 )
 from exchange_service.cli.feed import add_feed_parser, run_feed_command
 from exchange_service.cli.keys import add_keys_parser, run_keys_command
+from exchange_service.cli.mrz import add_mrz_parser, run_mrz_command
 from exchange_service.cli.rules import add_rules_parser, rules_settings, run_rules_command
 from exchange_service.cli.verify import add_verify_parser, run_verify_command
 from exchange_service.cli.watchlist import add_watchlist_parser, run_watchlist_command
@@ -45,6 +46,7 @@ def _run_bench_names(args: argparse.Namespace) -> int:
 # The subcommands that need neither settings nor the database.
 _OFFLINE_RUNNERS: dict[str, Callable[[argparse.Namespace], int]] = {
     "bench-names": _run_bench_names,
+    "mrz": run_mrz_command,
 }
 
 
@@ -128,6 +130,7 @@ def main(argv: list[str] | None = None) -> int:
     add_feed_parser(commands)
     add_deliver_parser(commands)
     add_verify_parser(commands)
+    add_mrz_parser(commands)
     add_watchlist_parser(commands)
     scheduler = commands.add_parser(
         "scheduler", help="run the rules on their schedule (one leader among such processes)"

@@ -48,6 +48,8 @@ class RegisterPerson:
     birth_date: DateParts | None
     sex: Sex | None
     documents: tuple[RawDocument, ...]
+    # The travel document's machine readable zone, if sent ('' otherwise).
+    mrz: str = ""
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
-from datetime import timedelta, tzinfo
+from datetime import date, timedelta, tzinfo
 from typing import TypeVar
 
 from exchange_service.domain import commands as cmd
@@ -31,6 +31,7 @@ from exchange_service.domain.errors import (
     StayAlreadyOpen,
     Unavailable,
 )
+from exchange_service.domain.mrz import fill_registration, read_mrz
 from exchange_service.domain.permits import (
     PermitLimitExcess,
     PermitLimitKind,
@@ -44,6 +45,7 @@ from exchange_service.services.common import (
     person_not_found,
 )
 from exchange_service.services.ports import UnitOfWork
+from watchlist.mrz import MrzDocument
 from watchlist.names import search_key
 
 T = TypeVar("T")
@@ -106,9 +108,22 @@ class Registry:
         Refused if the documents belong to different persons, or a known one
         to a person of another identity.
         """
-        identity, documents = valid.valid_registration(
-            request, local_today(self._clock, self._options.timezone), self._options.home_country
-        )
+        return self.register_person_read(request)[0]
+
+    def register_person_read(
+        self, request: cmd.RegisterPerson
+    ) -> tuple[model.Person, MrzDocument | None]:
+        """As ``register_person``, and the MRZ as read when the request carries one: it fills
+        what the request leaves empty (``domain/mrz.py``)."""
+        today = local_today(self._clock, self._options.timezone)
+        reading = None
+        if request.mrz:
+            reading = read_mrz(request.mrz, today)
+            request = fill_registration(request, reading)
+        return self._register(request, today), reading
+
+    def _register(self, request: cmd.RegisterPerson, today: date) -> model.Person:
+        identity, documents = valid.valid_registration(request, today, self._options.home_country)
         with self._uow.begin() as tx:
             store = tx.registry
             store.lock_documents(documents)

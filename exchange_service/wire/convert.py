@@ -20,6 +20,7 @@ from exchange_service.domain import alerts, model
 from exchange_service.domain import commands as cmd
 from exchange_service.domain import watchlist as wl
 from exchange_service.domain.errors import FieldViolation, InvalidInput
+from watchlist.mrz import MrzDocument
 
 _SEX_FROM_PB = {
     pb.SEX_FEMALE: model.Sex.FEMALE,
@@ -140,6 +141,7 @@ def permit(message: pb.StayPermit, present: bool) -> cmd.RawPermit | None:
 def register_person(request: r.RegisterPersonRequest) -> cmd.RegisterPerson:
     person = request.person
     return cmd.RegisterPerson(
+        mrz=request.mrz,
         family_name=person.family_name,
         given_names=person.given_names,
         nationality=person.nationality,
@@ -737,3 +739,23 @@ def screen_response_pb(
         "threshold": threshold,
     }
     return wpb.ScreenResponse(**fields)
+
+
+# --- the machine readable zone -------------------------------------------------
+
+
+def mrz_reading_pb(reading: MrzDocument) -> pb.MrzReading:
+    fields: Fields = {
+        "layout": reading.layout,
+        "document_type": reading.document_type,
+        "valid": reading.valid,
+        "checks": [
+            {"field": c.field, "expected": c.expected, "found": c.found, "valid": c.valid}
+            for c in reading.checks
+        ],
+        "corrections": [
+            {"field": c.field, "original": c.original, "corrected": c.corrected}
+            for c in reading.corrections
+        ],
+    }
+    return pb.MrzReading(**fields)

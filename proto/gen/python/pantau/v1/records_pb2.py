@@ -26,33 +26,39 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from google.type import date_pb2 as google_dot_type_dot_date__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17pantau/v1/records.proto\x12\tpantau.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x16google/type/date.proto\"\xf8\x01\n\x06Person\x12\n\n\x02id\x18\x01 \x01(\t\x12\x13\n\x0b\x66\x61mily_name\x18\x02 \x01(\t\x12\x13\n\x0bgiven_names\x18\x03 \x01(\t\x12\x13\n\x0bnationality\x18\x04 \x01(\t\x12%\n\nbirth_date\x18\x05 \x01(\x0b\x32\x11.google.type.Date\x12\x1b\n\x03sex\x18\x06 \x01(\x0e\x32\x0e.pantau.v1.Sex\x12,\n\tdocuments\x18\x07 \x03(\x0b\x32\x19.pantau.v1.TravelDocument\x12\x31\n\rregistered_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"_\n\x0eTravelDocument\x12\x15\n\rissuing_state\x18\x01 \x01(\t\x12\x0e\n\x06number\x18\x02 \x01(\t\x12&\n\x0b\x65xpiry_date\x18\x03 \x01(\x0b\x32\x11.google.type.Date\"\xea\x01\n\nStayPermit\x12\x15\n\rpermit_number\x18\x01 \x01(\t\x12#\n\x04type\x18\x02 \x01(\x0e\x32\x15.pantau.v1.PermitType\x12%\n\nvalid_from\x18\x03 \x01(\x0b\x32\x11.google.type.Date\x12&\n\x0bvalid_until\x18\x04 \x01(\x0b\x32\x11.google.type.Date\x12\x0f\n\x07sponsor\x18\x05 \x01(\t\x12\x0f\n\x07purpose\x18\x06 \x01(\t\x12/\n\x0brecorded_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x8b\x02\n\x04Stay\x12\n\n\x02id\x18\x01 \x01(\t\x12\x11\n\tperson_id\x18\x02 \x01(\t\x12\x17\n\x0f\x65ntry_port_code\x18\x03 \x01(\t\x12.\n\nentered_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x16\n\x0e\x65xit_port_code\x18\x05 \x01(\t\x12-\n\texited_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12%\n\x06permit\x18\x07 \x01(\x0b\x32\x15.pantau.v1.StayPermit\x12-\n\x0epermit_history\x18\x08 \x03(\x0b\x32\x15.pantau.v1.StayPermit\"/\n\x08GeoPoint\x12\x10\n\x08latitude\x18\x01 \x01(\x01\x12\x11\n\tlongitude\x18\x02 \x01(\x01\"\x98\x01\n\x07\x41\x64\x64ress\x12\x0c\n\x04line\x18\x01 \x01(\t\x12%\n\x08location\x18\x02 \x01(\x0b\x32\x13.pantau.v1.GeoPoint\x12\x15\n\rdistrict_code\x18\x03 \x01(\t\x12\x14\n\x0cvillage_code\x18\x04 \x01(\t\x12\x15\n\rdistrict_name\x18\x05 \x01(\t\x12\x14\n\x0cvillage_name\x18\x06 \x01(\t\"\xe0\x01\n\rAddressRecord\x12\n\n\x02id\x18\x01 \x01(\t\x12\x11\n\tperson_id\x18\x02 \x01(\t\x12#\n\x07\x61\x64\x64ress\x18\x03 \x01(\x0b\x32\x12.pantau.v1.Address\x12)\n\x0e\x65\x66\x66\x65\x63tive_from\x18\x04 \x01(\x0b\x32\x11.google.type.Date\x12/\n\x0breported_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0brecorded_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xe2\x02\n\x08Sighting\x12\n\n\x02id\x18\x01 \x01(\t\x12\x11\n\tperson_id\x18\x02 \x01(\t\x12%\n\x08location\x18\x03 \x01(\x0b\x32\x13.pantau.v1.GeoPoint\x12\x15\n\rdistrict_code\x18\x04 \x01(\t\x12\x14\n\x0cvillage_code\x18\x05 \x01(\t\x12/\n\x0bobserved_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12)\n\x06source\x18\x07 \x01(\x0e\x32\x19.pantau.v1.SightingSource\x12\x11\n\treference\x18\x08 \x01(\t\x12\x12\n\nplace_name\x18\t \x01(\t\x12/\n\x0brecorded_at\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0breported_at\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp*I\n\x03Sex\x12\x13\n\x0fSEX_UNSPECIFIED\x10\x00\x12\x0e\n\nSEX_FEMALE\x10\x01\x12\x0c\n\x08SEX_MALE\x10\x02\x12\x0f\n\x0bSEX_UNKNOWN\x10\x03*\xaf\x01\n\nPermitType\x12\x1b\n\x17PERMIT_TYPE_UNSPECIFIED\x10\x00\x12\x13\n\x0fPERMIT_TYPE_VOA\x10\x01\x12\x15\n\x11PERMIT_TYPE_VISIT\x10\x02\x12\x1c\n\x18PERMIT_TYPE_LIMITED_STAY\x10\x03\x12\x1e\n\x1aPERMIT_TYPE_PERMANENT_STAY\x10\x04\x12\x1a\n\x16PERMIT_TYPE_DIPLOMATIC\x10\x05*\x93\x02\n\x0eSightingSource\x12\x1f\n\x1bSIGHTING_SOURCE_UNSPECIFIED\x10\x00\x12$\n SIGHTING_SOURCE_LODGING_CHECK_IN\x10\x01\x12%\n!SIGHTING_SOURCE_LODGING_CHECK_OUT\x10\x02\x12 \n\x1cSIGHTING_SOURCE_POLICE_CHECK\x10\x03\x12$\n SIGHTING_SOURCE_LOCAL_GOVERNMENT\x10\x04\x12$\n SIGHTING_SOURCE_COMMUNITY_REPORT\x10\x05\x12%\n!SIGHTING_SOURCE_IMMIGRATION_CHECK\x10\x06\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17pantau/v1/records.proto\x12\tpantau.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x16google/type/date.proto\"\xa4\x02\n\x06Person\x12\n\n\x02id\x18\x01 \x01(\t\x12\x13\n\x0b\x66\x61mily_name\x18\x02 \x01(\t\x12\x13\n\x0bgiven_names\x18\x03 \x01(\t\x12\x13\n\x0bnationality\x18\x04 \x01(\t\x12%\n\nbirth_date\x18\x05 \x01(\x0b\x32\x11.google.type.Date\x12\x1b\n\x03sex\x18\x06 \x01(\x0e\x32\x0e.pantau.v1.Sex\x12,\n\tdocuments\x18\x07 \x03(\x0b\x32\x19.pantau.v1.TravelDocument\x12\x31\n\rregistered_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12*\n\x0bmrz_reading\x18\t \x01(\x0b\x32\x15.pantau.v1.MrzReading\"\x9b\x01\n\nMrzReading\x12\x0e\n\x06layout\x18\x01 \x01(\t\x12\x15\n\rdocument_type\x18\x02 \x01(\t\x12\r\n\x05valid\x18\x03 \x01(\x08\x12(\n\x06\x63hecks\x18\x04 \x03(\x0b\x32\x18.pantau.v1.MrzCheckDigit\x12-\n\x0b\x63orrections\x18\x05 \x03(\x0b\x32\x18.pantau.v1.MrzCorrection\"N\n\rMrzCheckDigit\x12\r\n\x05\x66ield\x18\x01 \x01(\t\x12\x10\n\x08\x65xpected\x18\x02 \x01(\t\x12\r\n\x05\x66ound\x18\x03 \x01(\t\x12\r\n\x05valid\x18\x04 \x01(\x08\"C\n\rMrzCorrection\x12\r\n\x05\x66ield\x18\x01 \x01(\t\x12\x10\n\x08original\x18\x02 \x01(\t\x12\x11\n\tcorrected\x18\x03 \x01(\t\"_\n\x0eTravelDocument\x12\x15\n\rissuing_state\x18\x01 \x01(\t\x12\x0e\n\x06number\x18\x02 \x01(\t\x12&\n\x0b\x65xpiry_date\x18\x03 \x01(\x0b\x32\x11.google.type.Date\"\xea\x01\n\nStayPermit\x12\x15\n\rpermit_number\x18\x01 \x01(\t\x12#\n\x04type\x18\x02 \x01(\x0e\x32\x15.pantau.v1.PermitType\x12%\n\nvalid_from\x18\x03 \x01(\x0b\x32\x11.google.type.Date\x12&\n\x0bvalid_until\x18\x04 \x01(\x0b\x32\x11.google.type.Date\x12\x0f\n\x07sponsor\x18\x05 \x01(\t\x12\x0f\n\x07purpose\x18\x06 \x01(\t\x12/\n\x0brecorded_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x8b\x02\n\x04Stay\x12\n\n\x02id\x18\x01 \x01(\t\x12\x11\n\tperson_id\x18\x02 \x01(\t\x12\x17\n\x0f\x65ntry_port_code\x18\x03 \x01(\t\x12.\n\nentered_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x16\n\x0e\x65xit_port_code\x18\x05 \x01(\t\x12-\n\texited_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12%\n\x06permit\x18\x07 \x01(\x0b\x32\x15.pantau.v1.StayPermit\x12-\n\x0epermit_history\x18\x08 \x03(\x0b\x32\x15.pantau.v1.StayPermit\"/\n\x08GeoPoint\x12\x10\n\x08latitude\x18\x01 \x01(\x01\x12\x11\n\tlongitude\x18\x02 \x01(\x01\"\x98\x01\n\x07\x41\x64\x64ress\x12\x0c\n\x04line\x18\x01 \x01(\t\x12%\n\x08location\x18\x02 \x01(\x0b\x32\x13.pantau.v1.GeoPoint\x12\x15\n\rdistrict_code\x18\x03 \x01(\t\x12\x14\n\x0cvillage_code\x18\x04 \x01(\t\x12\x15\n\rdistrict_name\x18\x05 \x01(\t\x12\x14\n\x0cvillage_name\x18\x06 \x01(\t\"\xe0\x01\n\rAddressRecord\x12\n\n\x02id\x18\x01 \x01(\t\x12\x11\n\tperson_id\x18\x02 \x01(\t\x12#\n\x07\x61\x64\x64ress\x18\x03 \x01(\x0b\x32\x12.pantau.v1.Address\x12)\n\x0e\x65\x66\x66\x65\x63tive_from\x18\x04 \x01(\x0b\x32\x11.google.type.Date\x12/\n\x0breported_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0brecorded_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xe2\x02\n\x08Sighting\x12\n\n\x02id\x18\x01 \x01(\t\x12\x11\n\tperson_id\x18\x02 \x01(\t\x12%\n\x08location\x18\x03 \x01(\x0b\x32\x13.pantau.v1.GeoPoint\x12\x15\n\rdistrict_code\x18\x04 \x01(\t\x12\x14\n\x0cvillage_code\x18\x05 \x01(\t\x12/\n\x0bobserved_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12)\n\x06source\x18\x07 \x01(\x0e\x32\x19.pantau.v1.SightingSource\x12\x11\n\treference\x18\x08 \x01(\t\x12\x12\n\nplace_name\x18\t \x01(\t\x12/\n\x0brecorded_at\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0breported_at\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp*I\n\x03Sex\x12\x13\n\x0fSEX_UNSPECIFIED\x10\x00\x12\x0e\n\nSEX_FEMALE\x10\x01\x12\x0c\n\x08SEX_MALE\x10\x02\x12\x0f\n\x0bSEX_UNKNOWN\x10\x03*\xaf\x01\n\nPermitType\x12\x1b\n\x17PERMIT_TYPE_UNSPECIFIED\x10\x00\x12\x13\n\x0fPERMIT_TYPE_VOA\x10\x01\x12\x15\n\x11PERMIT_TYPE_VISIT\x10\x02\x12\x1c\n\x18PERMIT_TYPE_LIMITED_STAY\x10\x03\x12\x1e\n\x1aPERMIT_TYPE_PERMANENT_STAY\x10\x04\x12\x1a\n\x16PERMIT_TYPE_DIPLOMATIC\x10\x05*\x93\x02\n\x0eSightingSource\x12\x1f\n\x1bSIGHTING_SOURCE_UNSPECIFIED\x10\x00\x12$\n SIGHTING_SOURCE_LODGING_CHECK_IN\x10\x01\x12%\n!SIGHTING_SOURCE_LODGING_CHECK_OUT\x10\x02\x12 \n\x1cSIGHTING_SOURCE_POLICE_CHECK\x10\x03\x12$\n SIGHTING_SOURCE_LOCAL_GOVERNMENT\x10\x04\x12$\n SIGHTING_SOURCE_COMMUNITY_REPORT\x10\x05\x12%\n!SIGHTING_SOURCE_IMMIGRATION_CHECK\x10\x06\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'pantau.v1.records_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_SEX']._serialized_start=1738
-  _globals['_SEX']._serialized_end=1811
-  _globals['_PERMITTYPE']._serialized_start=1814
-  _globals['_PERMITTYPE']._serialized_end=1989
-  _globals['_SIGHTINGSOURCE']._serialized_start=1992
-  _globals['_SIGHTINGSOURCE']._serialized_end=2267
+  _globals['_SEX']._serialized_start=2089
+  _globals['_SEX']._serialized_end=2162
+  _globals['_PERMITTYPE']._serialized_start=2165
+  _globals['_PERMITTYPE']._serialized_end=2340
+  _globals['_SIGHTINGSOURCE']._serialized_start=2343
+  _globals['_SIGHTINGSOURCE']._serialized_end=2618
   _globals['_PERSON']._serialized_start=96
-  _globals['_PERSON']._serialized_end=344
-  _globals['_TRAVELDOCUMENT']._serialized_start=346
-  _globals['_TRAVELDOCUMENT']._serialized_end=441
-  _globals['_STAYPERMIT']._serialized_start=444
-  _globals['_STAYPERMIT']._serialized_end=678
-  _globals['_STAY']._serialized_start=681
-  _globals['_STAY']._serialized_end=948
-  _globals['_GEOPOINT']._serialized_start=950
-  _globals['_GEOPOINT']._serialized_end=997
-  _globals['_ADDRESS']._serialized_start=1000
-  _globals['_ADDRESS']._serialized_end=1152
-  _globals['_ADDRESSRECORD']._serialized_start=1155
-  _globals['_ADDRESSRECORD']._serialized_end=1379
-  _globals['_SIGHTING']._serialized_start=1382
-  _globals['_SIGHTING']._serialized_end=1736
+  _globals['_PERSON']._serialized_end=388
+  _globals['_MRZREADING']._serialized_start=391
+  _globals['_MRZREADING']._serialized_end=546
+  _globals['_MRZCHECKDIGIT']._serialized_start=548
+  _globals['_MRZCHECKDIGIT']._serialized_end=626
+  _globals['_MRZCORRECTION']._serialized_start=628
+  _globals['_MRZCORRECTION']._serialized_end=695
+  _globals['_TRAVELDOCUMENT']._serialized_start=697
+  _globals['_TRAVELDOCUMENT']._serialized_end=792
+  _globals['_STAYPERMIT']._serialized_start=795
+  _globals['_STAYPERMIT']._serialized_end=1029
+  _globals['_STAY']._serialized_start=1032
+  _globals['_STAY']._serialized_end=1299
+  _globals['_GEOPOINT']._serialized_start=1301
+  _globals['_GEOPOINT']._serialized_end=1348
+  _globals['_ADDRESS']._serialized_start=1351
+  _globals['_ADDRESS']._serialized_end=1503
+  _globals['_ADDRESSRECORD']._serialized_start=1506
+  _globals['_ADDRESSRECORD']._serialized_end=1730
+  _globals['_SIGHTING']._serialized_start=1733
+  _globals['_SIGHTING']._serialized_end=2087
 # @@protoc_insertion_point(module_scope)

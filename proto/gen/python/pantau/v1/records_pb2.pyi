@@ -117,6 +117,7 @@ class Person(_message.Message):
     SEX_FIELD_NUMBER: _builtins.int
     DOCUMENTS_FIELD_NUMBER: _builtins.int
     REGISTERED_AT_FIELD_NUMBER: _builtins.int
+    MRZ_READING_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     """Assigned by the server (UUID); ignored on registration."""
     family_name: _builtins.str
@@ -142,6 +143,12 @@ class Person(_message.Message):
     def registered_at(self) -> _timestamp_pb2.Timestamp:
         """Output only."""
 
+    @_builtins.property
+    def mrz_reading(self) -> Global___MrzReading:
+        """Output only: set in RegisterPerson's answer when the request carried an
+        MRZ, with what was read from it and each check digit's result.
+        """
+
     def __init__(
         self,
         *,
@@ -153,14 +160,116 @@ class Person(_message.Message):
         sex: Global___Sex.ValueType = ...,
         documents: _abc.Iterable[Global___TravelDocument] | None = ...,
         registered_at: _timestamp_pb2.Timestamp | None = ...,
+        mrz_reading: Global___MrzReading | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["birth_date", b"birth_date", "registered_at", b"registered_at"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["birth_date", b"birth_date", "mrz_reading", b"mrz_reading", "registered_at", b"registered_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["birth_date", b"birth_date", "documents", b"documents", "family_name", b"family_name", "given_names", b"given_names", "id", b"id", "nationality", b"nationality", "registered_at", b"registered_at", "sex", b"sex"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["birth_date", b"birth_date", "documents", b"documents", "family_name", b"family_name", "given_names", b"given_names", "id", b"id", "mrz_reading", b"mrz_reading", "nationality", b"nationality", "registered_at", b"registered_at", "sex", b"sex"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___Person: _TypeAlias = Person  # noqa: Y015
+
+@_typing.final
+class MrzReading(_message.Message):
+    """A machine readable zone (ICAO 9303 TD1, TD2 or TD3) as Pantau read it."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LAYOUT_FIELD_NUMBER: _builtins.int
+    DOCUMENT_TYPE_FIELD_NUMBER: _builtins.int
+    VALID_FIELD_NUMBER: _builtins.int
+    CHECKS_FIELD_NUMBER: _builtins.int
+    CORRECTIONS_FIELD_NUMBER: _builtins.int
+    layout: _builtins.str
+    """TD1, TD2 or TD3."""
+    document_type: _builtins.str
+    """P, I, ID, V, ..."""
+    valid: _builtins.bool
+    """Every check digit holds and the dates are calendar dates."""
+    @_builtins.property
+    def checks(self) -> _containers.RepeatedCompositeFieldContainer[Global___MrzCheckDigit]: ...
+    @_builtins.property
+    def corrections(self) -> _containers.RepeatedCompositeFieldContainer[Global___MrzCorrection]:
+        """OCR confusions corrected: in a field guarded by a check digit only where
+        exactly one reading satisfies it; in names and state codes, digits read
+        as the letters they resemble.
+        """
+
+    def __init__(
+        self,
+        *,
+        layout: _builtins.str = ...,
+        document_type: _builtins.str = ...,
+        valid: _builtins.bool = ...,
+        checks: _abc.Iterable[Global___MrzCheckDigit] | None = ...,
+        corrections: _abc.Iterable[Global___MrzCorrection] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["checks", b"checks", "corrections", b"corrections", "document_type", b"document_type", "layout", b"layout", "valid", b"valid"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___MrzReading: _TypeAlias = MrzReading  # noqa: Y015
+
+@_typing.final
+class MrzCheckDigit(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    FIELD_FIELD_NUMBER: _builtins.int
+    EXPECTED_FIELD_NUMBER: _builtins.int
+    FOUND_FIELD_NUMBER: _builtins.int
+    VALID_FIELD_NUMBER: _builtins.int
+    field: _builtins.str
+    """document_number, birth_date, expiry_date, personal_number, optional_data,
+    composite.
+    """
+    expected: _builtins.str
+    """The digit computed from the field."""
+    found: _builtins.str
+    """The digit in the MRZ."""
+    valid: _builtins.bool
+    def __init__(
+        self,
+        *,
+        field: _builtins.str = ...,
+        expected: _builtins.str = ...,
+        found: _builtins.str = ...,
+        valid: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["expected", b"expected", "field", b"field", "found", b"found", "valid", b"valid"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___MrzCheckDigit: _TypeAlias = MrzCheckDigit  # noqa: Y015
+
+@_typing.final
+class MrzCorrection(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    FIELD_FIELD_NUMBER: _builtins.int
+    ORIGINAL_FIELD_NUMBER: _builtins.int
+    CORRECTED_FIELD_NUMBER: _builtins.int
+    field: _builtins.str
+    original: _builtins.str
+    corrected: _builtins.str
+    def __init__(
+        self,
+        *,
+        field: _builtins.str = ...,
+        original: _builtins.str = ...,
+        corrected: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["corrected", b"corrected", "field", b"field", "original", b"original"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___MrzCorrection: _TypeAlias = MrzCorrection  # noqa: Y015
 
 @_typing.final
 class TravelDocument(_message.Message):

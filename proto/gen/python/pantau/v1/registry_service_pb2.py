@@ -27,39 +27,39 @@ from google.type import date_pb2 as google_dot_type_dot_date__pb2
 from pantau.v1 import records_pb2 as pantau_dot_v1_dot_records__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n pantau/v1/registry_service.proto\x12\tpantau.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x16google/type/date.proto\x1a\x17pantau/v1/records.proto\":\n\x15RegisterPersonRequest\x12!\n\x06person\x18\x01 \x01(\x0b\x32\x11.pantau.v1.Person\"Z\n\x18\x41\x64\x64TravelDocumentRequest\x12\x11\n\tperson_id\x18\x01 \x01(\t\x12+\n\x08\x64ocument\x18\x02 \x01(\x0b\x32\x19.pantau.v1.TravelDocument\"\x91\x01\n\x12RecordEntryRequest\x12\x11\n\tperson_id\x18\x01 \x01(\t\x12\x11\n\tport_code\x18\x02 \x01(\t\x12.\n\nentered_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12%\n\x06permit\x18\x04 \x01(\x0b\x32\x15.pantau.v1.StayPermit\"M\n\x13\x45xtendPermitRequest\x12\x0f\n\x07stay_id\x18\x01 \x01(\t\x12%\n\x06permit\x18\x02 \x01(\x0b\x32\x15.pantau.v1.StayPermit\"h\n\x11RecordExitRequest\x12\x11\n\tperson_id\x18\x01 \x01(\t\x12\x11\n\tport_code\x18\x02 \x01(\t\x12-\n\texited_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xaa\x01\n\x14ReportAddressRequest\x12\x11\n\tperson_id\x18\x01 \x01(\t\x12#\n\x07\x61\x64\x64ress\x18\x02 \x01(\x0b\x32\x12.pantau.v1.Address\x12)\n\x0e\x65\x66\x66\x65\x63tive_from\x18\x03 \x01(\x0b\x32\x11.google.type.Date\x12/\n\x0breported_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xc1\x02\n\x15RecordSightingRequest\x12\x13\n\tperson_id\x18\x01 \x01(\tH\x00\x12-\n\x08\x64ocument\x18\x02 \x01(\x0b\x32\x19.pantau.v1.TravelDocumentH\x00\x12%\n\x08location\x18\x03 \x01(\x0b\x32\x13.pantau.v1.GeoPoint\x12/\n\x0bobserved_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12)\n\x06source\x18\x05 \x01(\x0e\x32\x19.pantau.v1.SightingSource\x12\x11\n\treference\x18\x06 \x01(\t\x12\x12\n\nplace_name\x18\x07 \x01(\t\x12/\n\x0breported_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\t\n\x07subject\"\xaa\x02\n\rLodgingReport\x12\x12\n\nlodging_id\x18\x01 \x01(\t\x12\x14\n\x0clodging_name\x18\x02 \x01(\t\x12%\n\x08location\x18\x03 \x01(\x0b\x32\x13.pantau.v1.GeoPoint\x12&\n\x05\x65vent\x18\x04 \x01(\x0e\x32\x17.pantau.v1.LodgingEvent\x12+\n\x08\x64ocument\x18\x05 \x01(\x0b\x32\x19.pantau.v1.TravelDocument\x12/\n\x0boccurred_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x11\n\treference\x18\x07 \x01(\t\x12/\n\x0breported_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x9d\x01\n\x15RejectedLodgingReport\x12\r\n\x05index\x18\x01 \x01(\x05\x12\x12\n\nlodging_id\x18\x02 \x01(\t\x12\x11\n\treference\x18\x03 \x01(\t\x12\r\n\x05\x66ield\x18\x04 \x01(\t\x12\x0e\n\x06reason\x18\x05 \x01(\t\x12/\n\x0breason_code\x18\x06 \x01(\x0e\x32\x1a.pantau.v1.RejectionReason\"_\n\x0eRejectionCount\x12\r\n\x05\x66ield\x18\x01 \x01(\t\x12/\n\x0breason_code\x18\x02 \x01(\x0e\x32\x1a.pantau.v1.RejectionReason\x12\r\n\x05\x63ount\x18\x03 \x01(\x05\"\xfa\x01\n\rImportSummary\x12\x10\n\x08\x61\x63\x63\x65pted\x18\x01 \x01(\x05\x12\x12\n\nduplicates\x18\x02 \x01(\x05\x12\x10\n\x08rejected\x18\x03 \x01(\x05\x12\x34\n\nrejections\x18\x04 \x03(\x0b\x32 .pantau.v1.RejectedLodgingReport\x12\x1b\n\x13rejections_unlisted\x18\x05 \x01(\x05\x12\x33\n\x10rejection_counts\x18\x06 \x03(\x0b\x32\x19.pantau.v1.RejectionCount\x12\x14\n\x0creports_read\x18\x07 \x01(\x05\x12\x13\n\x0breached_cap\x18\x08 \x01(\x08*f\n\x0cLodgingEvent\x12\x1d\n\x19LODGING_EVENT_UNSPECIFIED\x10\x00\x12\x1a\n\x16LODGING_EVENT_CHECK_IN\x10\x01\x12\x1b\n\x17LODGING_EVENT_CHECK_OUT\x10\x02*\xe4\x01\n\x0fRejectionReason\x12 \n\x1cREJECTION_REASON_UNSPECIFIED\x10\x00\x12\"\n\x1eREJECTION_REASON_INVALID_FIELD\x10\x01\x12%\n!REJECTION_REASON_UNKNOWN_DOCUMENT\x10\x02\x12$\n REJECTION_REASON_REFERENCE_TAKEN\x10\x03\x12 \n\x1cREJECTION_REASON_UNAVAILABLE\x10\x04\x12\x1c\n\x18REJECTION_REASON_REFUSED\x10\x05\x32\xc5\x04\n\x0fRegistryService\x12\x45\n\x0eRegisterPerson\x12 .pantau.v1.RegisterPersonRequest\x1a\x11.pantau.v1.Person\x12K\n\x11\x41\x64\x64TravelDocument\x12#.pantau.v1.AddTravelDocumentRequest\x1a\x11.pantau.v1.Person\x12=\n\x0bRecordEntry\x12\x1d.pantau.v1.RecordEntryRequest\x1a\x0f.pantau.v1.Stay\x12?\n\x0c\x45xtendPermit\x12\x1e.pantau.v1.ExtendPermitRequest\x1a\x0f.pantau.v1.Stay\x12;\n\nRecordExit\x12\x1c.pantau.v1.RecordExitRequest\x1a\x0f.pantau.v1.Stay\x12J\n\rReportAddress\x12\x1f.pantau.v1.ReportAddressRequest\x1a\x18.pantau.v1.AddressRecord\x12G\n\x0eRecordSighting\x12 .pantau.v1.RecordSightingRequest\x1a\x13.pantau.v1.Sighting\x12L\n\x14ImportLodgingReports\x12\x18.pantau.v1.LodgingReport\x1a\x18.pantau.v1.ImportSummary(\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n pantau/v1/registry_service.proto\x12\tpantau.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x16google/type/date.proto\x1a\x17pantau/v1/records.proto\"G\n\x15RegisterPersonRequest\x12!\n\x06person\x18\x01 \x01(\x0b\x32\x11.pantau.v1.Person\x12\x0b\n\x03mrz\x18\x02 \x01(\t\"Z\n\x18\x41\x64\x64TravelDocumentRequest\x12\x11\n\tperson_id\x18\x01 \x01(\t\x12+\n\x08\x64ocument\x18\x02 \x01(\x0b\x32\x19.pantau.v1.TravelDocument\"\x91\x01\n\x12RecordEntryRequest\x12\x11\n\tperson_id\x18\x01 \x01(\t\x12\x11\n\tport_code\x18\x02 \x01(\t\x12.\n\nentered_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12%\n\x06permit\x18\x04 \x01(\x0b\x32\x15.pantau.v1.StayPermit\"M\n\x13\x45xtendPermitRequest\x12\x0f\n\x07stay_id\x18\x01 \x01(\t\x12%\n\x06permit\x18\x02 \x01(\x0b\x32\x15.pantau.v1.StayPermit\"h\n\x11RecordExitRequest\x12\x11\n\tperson_id\x18\x01 \x01(\t\x12\x11\n\tport_code\x18\x02 \x01(\t\x12-\n\texited_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xaa\x01\n\x14ReportAddressRequest\x12\x11\n\tperson_id\x18\x01 \x01(\t\x12#\n\x07\x61\x64\x64ress\x18\x02 \x01(\x0b\x32\x12.pantau.v1.Address\x12)\n\x0e\x65\x66\x66\x65\x63tive_from\x18\x03 \x01(\x0b\x32\x11.google.type.Date\x12/\n\x0breported_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xc1\x02\n\x15RecordSightingRequest\x12\x13\n\tperson_id\x18\x01 \x01(\tH\x00\x12-\n\x08\x64ocument\x18\x02 \x01(\x0b\x32\x19.pantau.v1.TravelDocumentH\x00\x12%\n\x08location\x18\x03 \x01(\x0b\x32\x13.pantau.v1.GeoPoint\x12/\n\x0bobserved_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12)\n\x06source\x18\x05 \x01(\x0e\x32\x19.pantau.v1.SightingSource\x12\x11\n\treference\x18\x06 \x01(\t\x12\x12\n\nplace_name\x18\x07 \x01(\t\x12/\n\x0breported_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\t\n\x07subject\"\xaa\x02\n\rLodgingReport\x12\x12\n\nlodging_id\x18\x01 \x01(\t\x12\x14\n\x0clodging_name\x18\x02 \x01(\t\x12%\n\x08location\x18\x03 \x01(\x0b\x32\x13.pantau.v1.GeoPoint\x12&\n\x05\x65vent\x18\x04 \x01(\x0e\x32\x17.pantau.v1.LodgingEvent\x12+\n\x08\x64ocument\x18\x05 \x01(\x0b\x32\x19.pantau.v1.TravelDocument\x12/\n\x0boccurred_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x11\n\treference\x18\x07 \x01(\t\x12/\n\x0breported_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x9d\x01\n\x15RejectedLodgingReport\x12\r\n\x05index\x18\x01 \x01(\x05\x12\x12\n\nlodging_id\x18\x02 \x01(\t\x12\x11\n\treference\x18\x03 \x01(\t\x12\r\n\x05\x66ield\x18\x04 \x01(\t\x12\x0e\n\x06reason\x18\x05 \x01(\t\x12/\n\x0breason_code\x18\x06 \x01(\x0e\x32\x1a.pantau.v1.RejectionReason\"_\n\x0eRejectionCount\x12\r\n\x05\x66ield\x18\x01 \x01(\t\x12/\n\x0breason_code\x18\x02 \x01(\x0e\x32\x1a.pantau.v1.RejectionReason\x12\r\n\x05\x63ount\x18\x03 \x01(\x05\"\xfa\x01\n\rImportSummary\x12\x10\n\x08\x61\x63\x63\x65pted\x18\x01 \x01(\x05\x12\x12\n\nduplicates\x18\x02 \x01(\x05\x12\x10\n\x08rejected\x18\x03 \x01(\x05\x12\x34\n\nrejections\x18\x04 \x03(\x0b\x32 .pantau.v1.RejectedLodgingReport\x12\x1b\n\x13rejections_unlisted\x18\x05 \x01(\x05\x12\x33\n\x10rejection_counts\x18\x06 \x03(\x0b\x32\x19.pantau.v1.RejectionCount\x12\x14\n\x0creports_read\x18\x07 \x01(\x05\x12\x13\n\x0breached_cap\x18\x08 \x01(\x08*f\n\x0cLodgingEvent\x12\x1d\n\x19LODGING_EVENT_UNSPECIFIED\x10\x00\x12\x1a\n\x16LODGING_EVENT_CHECK_IN\x10\x01\x12\x1b\n\x17LODGING_EVENT_CHECK_OUT\x10\x02*\xe4\x01\n\x0fRejectionReason\x12 \n\x1cREJECTION_REASON_UNSPECIFIED\x10\x00\x12\"\n\x1eREJECTION_REASON_INVALID_FIELD\x10\x01\x12%\n!REJECTION_REASON_UNKNOWN_DOCUMENT\x10\x02\x12$\n REJECTION_REASON_REFERENCE_TAKEN\x10\x03\x12 \n\x1cREJECTION_REASON_UNAVAILABLE\x10\x04\x12\x1c\n\x18REJECTION_REASON_REFUSED\x10\x05\x32\xc5\x04\n\x0fRegistryService\x12\x45\n\x0eRegisterPerson\x12 .pantau.v1.RegisterPersonRequest\x1a\x11.pantau.v1.Person\x12K\n\x11\x41\x64\x64TravelDocument\x12#.pantau.v1.AddTravelDocumentRequest\x1a\x11.pantau.v1.Person\x12=\n\x0bRecordEntry\x12\x1d.pantau.v1.RecordEntryRequest\x1a\x0f.pantau.v1.Stay\x12?\n\x0c\x45xtendPermit\x12\x1e.pantau.v1.ExtendPermitRequest\x1a\x0f.pantau.v1.Stay\x12;\n\nRecordExit\x12\x1c.pantau.v1.RecordExitRequest\x1a\x0f.pantau.v1.Stay\x12J\n\rReportAddress\x12\x1f.pantau.v1.ReportAddressRequest\x1a\x18.pantau.v1.AddressRecord\x12G\n\x0eRecordSighting\x12 .pantau.v1.RecordSightingRequest\x1a\x13.pantau.v1.Sighting\x12L\n\x14ImportLodgingReports\x12\x18.pantau.v1.LodgingReport\x1a\x18.pantau.v1.ImportSummary(\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'pantau.v1.registry_service_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_LODGINGEVENT']._serialized_start=1922
-  _globals['_LODGINGEVENT']._serialized_end=2024
-  _globals['_REJECTIONREASON']._serialized_start=2027
-  _globals['_REJECTIONREASON']._serialized_end=2255
+  _globals['_LODGINGEVENT']._serialized_start=1935
+  _globals['_LODGINGEVENT']._serialized_end=2037
+  _globals['_REJECTIONREASON']._serialized_start=2040
+  _globals['_REJECTIONREASON']._serialized_end=2268
   _globals['_REGISTERPERSONREQUEST']._serialized_start=129
-  _globals['_REGISTERPERSONREQUEST']._serialized_end=187
-  _globals['_ADDTRAVELDOCUMENTREQUEST']._serialized_start=189
-  _globals['_ADDTRAVELDOCUMENTREQUEST']._serialized_end=279
-  _globals['_RECORDENTRYREQUEST']._serialized_start=282
-  _globals['_RECORDENTRYREQUEST']._serialized_end=427
-  _globals['_EXTENDPERMITREQUEST']._serialized_start=429
-  _globals['_EXTENDPERMITREQUEST']._serialized_end=506
-  _globals['_RECORDEXITREQUEST']._serialized_start=508
-  _globals['_RECORDEXITREQUEST']._serialized_end=612
-  _globals['_REPORTADDRESSREQUEST']._serialized_start=615
-  _globals['_REPORTADDRESSREQUEST']._serialized_end=785
-  _globals['_RECORDSIGHTINGREQUEST']._serialized_start=788
-  _globals['_RECORDSIGHTINGREQUEST']._serialized_end=1109
-  _globals['_LODGINGREPORT']._serialized_start=1112
-  _globals['_LODGINGREPORT']._serialized_end=1410
-  _globals['_REJECTEDLODGINGREPORT']._serialized_start=1413
-  _globals['_REJECTEDLODGINGREPORT']._serialized_end=1570
-  _globals['_REJECTIONCOUNT']._serialized_start=1572
-  _globals['_REJECTIONCOUNT']._serialized_end=1667
-  _globals['_IMPORTSUMMARY']._serialized_start=1670
-  _globals['_IMPORTSUMMARY']._serialized_end=1920
-  _globals['_REGISTRYSERVICE']._serialized_start=2258
-  _globals['_REGISTRYSERVICE']._serialized_end=2839
+  _globals['_REGISTERPERSONREQUEST']._serialized_end=200
+  _globals['_ADDTRAVELDOCUMENTREQUEST']._serialized_start=202
+  _globals['_ADDTRAVELDOCUMENTREQUEST']._serialized_end=292
+  _globals['_RECORDENTRYREQUEST']._serialized_start=295
+  _globals['_RECORDENTRYREQUEST']._serialized_end=440
+  _globals['_EXTENDPERMITREQUEST']._serialized_start=442
+  _globals['_EXTENDPERMITREQUEST']._serialized_end=519
+  _globals['_RECORDEXITREQUEST']._serialized_start=521
+  _globals['_RECORDEXITREQUEST']._serialized_end=625
+  _globals['_REPORTADDRESSREQUEST']._serialized_start=628
+  _globals['_REPORTADDRESSREQUEST']._serialized_end=798
+  _globals['_RECORDSIGHTINGREQUEST']._serialized_start=801
+  _globals['_RECORDSIGHTINGREQUEST']._serialized_end=1122
+  _globals['_LODGINGREPORT']._serialized_start=1125
+  _globals['_LODGINGREPORT']._serialized_end=1423
+  _globals['_REJECTEDLODGINGREPORT']._serialized_start=1426
+  _globals['_REJECTEDLODGINGREPORT']._serialized_end=1583
+  _globals['_REJECTIONCOUNT']._serialized_start=1585
+  _globals['_REJECTIONCOUNT']._serialized_end=1680
+  _globals['_IMPORTSUMMARY']._serialized_start=1683
+  _globals['_IMPORTSUMMARY']._serialized_end=1933
+  _globals['_REGISTRYSERVICE']._serialized_start=2271
+  _globals['_REGISTRYSERVICE']._serialized_end=2852
 # @@protoc_insertion_point(module_scope)

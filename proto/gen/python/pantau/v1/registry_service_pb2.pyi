@@ -83,16 +83,29 @@ class RegisterPersonRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     PERSON_FIELD_NUMBER: _builtins.int
+    MRZ_FIELD_NUMBER: _builtins.int
+    mrz: _builtins.str
+    """Optional: the machine readable zone of the travel document (two or three
+    lines, separated by line breaks). It fills the person's names,
+    nationality, birth date and sex and the document (issuing state, number,
+    expiry) that the request leaves empty; a field the request gives must
+    agree with it. A check digit that fails, a date that is not a calendar
+    date or a layout that is not ICAO 9303 is INVALID_ARGUMENT naming
+    mrz.<field> (mrz.checks.<check> for a check digit, with the digit
+    computed and the one found) and writes nothing; the answer's
+    mrz_reading has every check's result and the OCR corrections made.
+    """
     @_builtins.property
     def person(self) -> _records_pb2.Person: ...
     def __init__(
         self,
         *,
         person: _records_pb2.Person | None = ...,
+        mrz: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["person", b"person"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["person", b"person"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["mrz", b"mrz", "person", b"person"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

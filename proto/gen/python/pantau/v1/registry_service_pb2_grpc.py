@@ -100,7 +100,8 @@ class RegistryServiceServicer:
         """Registers a person with their travel documents. Registering again with a
         known document and the same identity returns the existing person (adding
         any new documents); a known document with another identity is
-        ALREADY_EXISTS, with the existing person's id in the error details.
+        ALREADY_EXISTS, with the existing person's id in the error details. With
+        an mrz, the person and document are filled from it (see the request).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

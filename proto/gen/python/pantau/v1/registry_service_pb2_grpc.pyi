@@ -46,7 +46,8 @@ class RegistryServiceStub:
     """Registers a person with their travel documents. Registering again with a
     known document and the same identity returns the existing person (adding
     any new documents); a known document with another identity is
-    ALREADY_EXISTS, with the existing person's id in the error details.
+    ALREADY_EXISTS, with the existing person's id in the error details. With
+    an mrz, the person and document are filled from it (see the request).
     """
     AddTravelDocument: _grpc.UnaryUnaryMultiCallable[_registry_service_pb2.AddTravelDocumentRequest, _records_pb2.Person]
     """Adds a travel document (a renewed passport) to a registered person."""
@@ -91,7 +92,8 @@ class RegistryServiceAsyncStub(RegistryServiceStub):
     """Registers a person with their travel documents. Registering again with a
     known document and the same identity returns the existing person (adding
     any new documents); a known document with another identity is
-    ALREADY_EXISTS, with the existing person's id in the error details.
+    ALREADY_EXISTS, with the existing person's id in the error details. With
+    an mrz, the person and document are filled from it (see the request).
     """
     AddTravelDocument: _aio.UnaryUnaryMultiCallable[_registry_service_pb2.AddTravelDocumentRequest, _records_pb2.Person]  # type: ignore[assignment]
     """Adds a travel document (a renewed passport) to a registered person."""
@@ -139,7 +141,8 @@ class RegistryServiceServicer(metaclass=_abc_1.ABCMeta):
         """Registers a person with their travel documents. Registering again with a
         known document and the same identity returns the existing person (adding
         any new documents); a known document with another identity is
-        ALREADY_EXISTS, with the existing person's id in the error details.
+        ALREADY_EXISTS, with the existing person's id in the error details. With
+        an mrz, the person and document are filled from it (see the request).
         """
 
     @_abc_1.abstractmethod
