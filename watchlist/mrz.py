@@ -213,9 +213,12 @@ class _Reader:
             self.corrections.append(Correction("names", read, text_fixed))
         return text_fixed
 
-    def checked(self, name: str, text: str, digit: str, *, optional: bool = False) -> str:
+    def checked(
+        self, name: str, text: str, digit: str, *, optional: bool = False, digits: bool = False
+    ) -> str:
         """The field as read, corrected if exactly one reading satisfies its check digit;
-        the check recorded. ``optional``: all ``<`` with ``<`` (or 0) as its digit holds."""
+        the check recorded. ``optional``: all ``<`` with ``<`` (or 0) as its digit holds.
+        ``digits``: a field of digits (a date), which has no other reading."""
         if optional and set(text) <= {"<"} and digit in ("<", "0"):
             self.checks.append(CheckDigit(name, "0", digit, True))
             return text
@@ -223,7 +226,7 @@ class _Reader:
         if digit == expected:
             self.checks.append(CheckDigit(name, expected, digit, True))
             return text
-        readings = _readings(text, digit)
+        readings = [] if digits else _readings(text, digit)
         if len(readings) == 1:
             (read,) = readings
             self._corrected(name, text, read)
@@ -375,10 +378,12 @@ def _td1(lines: list[str], reference: date) -> MrzDocument:
     number = reader.checked("document_number", number_field, number_digit)
     upper = _put_number(one, 5, 15, number=number, digit=number_digit, rest=len(rest))
     birth_digit = reader.digit("birth_date", two[6])
-    birth_text = reader.checked("birth_date", reader.digits("birth_date", two[0:6]), birth_digit)
+    birth_text = reader.checked(
+        "birth_date", reader.digits("birth_date", two[0:6]), birth_digit, digits=True
+    )
     expiry_digit = reader.digit("expiry_date", two[14])
     expiry_text = reader.checked(
-        "expiry_date", reader.digits("expiry_date", two[8:14]), expiry_digit
+        "expiry_date", reader.digits("expiry_date", two[8:14]), expiry_digit, digits=True
     )
     nationality = reader.letters("nationality", two[15:18])
     optional2 = two[18:29]
@@ -422,10 +427,12 @@ def _two_lines(lines: list[str], layout: Layout, reference: date) -> MrzDocument
     number = reader.checked("document_number", number_field, number_digit)
     nationality = reader.letters("nationality", two[10:13])
     birth_digit = reader.digit("birth_date", two[19])
-    birth_text = reader.checked("birth_date", reader.digits("birth_date", two[13:19]), birth_digit)
+    birth_text = reader.checked(
+        "birth_date", reader.digits("birth_date", two[13:19]), birth_digit, digits=True
+    )
     expiry_digit = reader.digit("expiry_date", two[27])
     expiry_text = reader.checked(
-        "expiry_date", reader.digits("expiry_date", two[21:27]), expiry_digit
+        "expiry_date", reader.digits("expiry_date", two[21:27]), expiry_digit, digits=True
     )
     fixed = _put_number(two, 0, 28, number=number, digit=number_digit, rest=len(rest))
     fixed = fixed[:13] + birth_text + birth_digit + fixed[20] + expiry_text + expiry_digit

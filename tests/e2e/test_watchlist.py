@@ -28,7 +28,8 @@ from exchange_service.services.alerts import RuleEngine
 from exchange_service.settings import Settings
 from exchange_service.storage.database import UnitOfWork
 from tests import factories as f
-from tests.conftest import AGENCIES, agency_channel
+from tests.conftest import AGENCIES, RowCounts, agency_channel
+from tests.mrz_samples import td3
 
 REGISTRAR = (("x-pantau-officer", "Budi Santoso"), ("x-pantau-purpose", "pendaftaran WNA"))
 REVIEWER = (("x-pantau-officer", "Siti Rahayu"), ("x-pantau-purpose", "verifikasi DPO"))
@@ -207,3 +208,36 @@ def test_a_match_is_raised_then_confirmed_by_another_officer(  # noqa: PLR0917 (
     # Local government learns that someone in its district matched, not which list.
     assert "watchlist_matches" not in seen.alert.evidence.fields
     assert seen.alert.evidence.fields["watchlist_match_count"].number_value == 1
+
+
+def test_register_person_reads_the_mrz_and_names_a_failing_check_digit(
+    grpc_channel: grpc.Channel, row_counts: RowCounts
+) -> None:
+    number = f"E{uuid.uuid4().int % 10**8:08d}"
+    lines = td3("TANAKA<<HIROSHI", number, state="JPN")
+    registry = r_grpc.RegistryServiceStub(grpc_channel)
+    person = registry.RegisterPerson(r.RegisterPersonRequest(mrz="\n".join(lines)))
+    assert (person.family_name, person.given_names, person.nationality) == (
+        "TANAKA",
+        "HIROSHI",
+        "JPN",
+    )
+    assert [d.number for d in person.documents] == [number]
+    assert person.mrz_reading.valid
+    assert {c.field for c in person.mrz_reading.checks} == {
+        "document_number",
+        "birth_date",
+        "expiry_date",
+        "personal_number",
+        "composite",
+    }
+    wrong = str((int(lines[1][19]) + 1) % 10)
+    broken = (lines[0], lines[1][:19] + wrong + lines[1][20:])
+    before = row_counts.snapshot()
+    with pytest.raises(grpc.RpcError) as caught:
+        registry.RegisterPerson(r.RegisterPersonRequest(mrz="\n".join(broken)))
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    violations = f.field_violations(caught.value)
+    assert set(violations) == {"mrz.checks.birth_date", "mrz.checks.composite"}
+    assert wrong in violations["mrz.checks.birth_date"]
+    assert row_counts.snapshot() == before

@@ -30,6 +30,7 @@ from exchange_service.services.alerts import Alerts, RuleEngine
 from exchange_service.services.watchlist import Screener, Watchlist
 from exchange_service.settings import Settings
 from exchange_service.storage.database import SavepointUnitOfWork
+from tests.mrz_samples import td3
 from tests.service import commands as c
 from tests.service.conftest import SettableClock
 
@@ -300,7 +301,9 @@ def test_a_registered_person_on_the_wanted_list_raises_a_critical_alert(
         person = registry.register_person(
             c.registration("Nguyen", "Van Hung", born=date(1985, 7, 9))
         )
-    assert count(connection, "watchlist_matches") == 0  # off the call's path
+    matches_of_person = text("SELECT count(*) FROM watchlist_matches WHERE person_id = :id")
+    # Off the call's path: queued, not yet screened.
+    assert connection.execute(matches_of_person, {"id": person.id}).scalar_one() == 0
     done = screener.drain()
     assert done.changed >= 1
     status, severity, _ = watchlist_alert(connection, person.id) or ("", "", "")
@@ -431,3 +434,61 @@ def test_an_entry_out_of_force_raises_nothing(
     person = registry.register_person(c.registration("Smirnova", "Olga", "RUS"))
     screener.drain()
     assert watchlist_alert(connection, person.id) is None
+
+
+# --- registration from the machine readable zone ---------------------------------------
+
+# An Australian passport's MRZ, every check digit right: born 1985-01-01, expires 2030.
+SPECIMEN = "\n".join(td3("SMITH<<JOHN<PAUL", "PA1234567", state="AUS"))
+
+
+def test_the_mrz_fills_the_person_and_the_document(registry: Registry) -> None:
+    request = cmd.RegisterPerson(
+        family_name="",
+        given_names="",
+        nationality="",
+        birth_date=None,
+        sex=None,
+        documents=(),
+        mrz=SPECIMEN,
+    )
+    person, reading = registry.register_person_read(request)
+    assert reading is not None
+    assert reading.valid
+    identity = person.identity
+    assert (identity.family_name, identity.given_names, identity.nationality) == (
+        "SMITH",
+        "JOHN PAUL",
+        "AUS",
+    )
+    assert (identity.birth_date.year, identity.birth_date.month, identity.birth_date.day) == (
+        1985,
+        1,
+        1,
+    )
+    assert [(d.issuing_state, d.number, d.expiry_date) for d in person.documents] == [
+        ("AUS", "PA1234567", date(2030, 1, 1))
+    ]
+
+
+def test_a_failing_check_digit_or_a_disagreeing_field_writes_nothing(
+    registry: Registry, row_counts: object
+) -> None:
+    before = row_counts.snapshot()  # type: ignore[attr-defined]
+    good = SPECIMEN.split("\n")[1][9]
+    broken = SPECIMEN.replace(f"PA1234567{good}", f"PA1234567{(int(good) + 1) % 10}")
+    with pytest.raises(InvalidInput) as raised:
+        registry.register_person(cmd.RegisterPerson("", "", "", None, None, (), mrz=broken))
+    assert {v.field for v in raised.value.violations} == {
+        "mrz.checks.document_number",
+        "mrz.checks.composite",
+    }
+    with pytest.raises(InvalidInput) as disagreeing:
+        registry.register_person(
+            cmd.RegisterPerson("SMYTH", "", "AUS", None, None, (), mrz=SPECIMEN)
+        )
+    assert [v.field for v in disagreeing.value.violations] == ["person.family_name"]
+    with pytest.raises(InvalidInput) as unreadable:
+        registry.register_person(cmd.RegisterPerson("", "", "", None, None, (), mrz="P<UTO"))
+    assert [v.field for v in unreadable.value.violations] == ["mrz"]
+    assert row_counts.snapshot() == before  # type: ignore[attr-defined]
