@@ -7,7 +7,7 @@ from __future__ import annotations
 import contextlib
 import uuid
 from collections.abc import Iterator
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from sqlalchemy import Connection, text
@@ -492,3 +492,24 @@ def test_a_failing_check_digit_or_a_disagreeing_field_writes_nothing(
         registry.register_person(cmd.RegisterPerson("", "", "", None, None, (), mrz="P<UTO"))
     assert [v.field for v in unreadable.value.violations] == ["mrz"]
     assert row_counts.snapshot() == before  # type: ignore[attr-defined]
+
+
+def test_an_entry_stops_applying_at_wib_midnight_not_utc_midnight(
+    watchlist: Watchlist, clock: SettableClock
+) -> None:
+    """Its last day is the office's: in force at 23:59 WIB (16:59 UTC, the same UTC day),
+    not at 00:01 WIB (17:01 UTC, still the same UTC day)."""
+    last_day = date(2026, 3, 10)
+    listed = watchlist.upsert_entry(
+        entry("Bjorn Halvorsen", valid_until=c.parts(last_day)),
+        IMMIGRATION,
+        AgencyKind.IMMIGRATION,
+    )
+
+    def found() -> bool:
+        return any(m.entry.id == listed.id for m in watchlist.screen(wl.Screen("Bjorn Halvorsen")))
+
+    clock.set(datetime(2026, 3, 10, 16, 59, tzinfo=UTC))
+    assert found()
+    clock.set(datetime(2026, 3, 10, 17, 1, tzinfo=UTC))
+    assert not found()
