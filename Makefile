@@ -24,7 +24,8 @@ run: setup
 	@echo "  and sees what changed with: $(BIN)/pantau rules run   (the rules: $(BIN)/pantau rules list)"
 	@echo "watchlist: the sample's entries were screened as it loaded (WATCHLIST_MATCH above); the"
 	@echo "  scheduler screens whoever is registered, enters, checks in or is seen within seconds."
-	@echo "  Try: printf 'name1,name2\\nSukarno,Soekarno\\n' | $(BIN)/pantau watchlist compare"
+	@echo "  Names compared, as an analyst tunes the threshold:"
+	@echo "  $(BIN)/pantau watchlist compare < tests/data/name_pairs/pairs.csv | head"
 	@echo "feed keys: var/feed-keys/, encrypted with the DEVELOPMENT passphrase written in"
 	@echo "  deploy/pantau.dev.toml; a deployment sets PANTAU_FEED_KEY_PASSPHRASE instead"
 	@$(RUN_ENV) PANTAU_DEV_EXCHANGE=1 bash deploy/dev/serve-with-scheduler.sh $(BIN)/pantau
