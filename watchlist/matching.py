@@ -26,12 +26,12 @@ added. Only an exact document number can carry a weaker name over.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from functools import lru_cache
 from typing import Any
 
-from rapidfuzz.distance import Levenshtein
+from rapidfuzz.distance import OSA, Levenshtein
 from rigour.names import remove_person_prefixes, tokenize_name
 from rigour.text import ascii_text, metaphone
 from rigour.text.scripts import text_scripts
@@ -55,6 +55,40 @@ _JOINING = re.compile(r"['`?\u2019\u02bb\u02bc\u02be\u02bf]")
 _SKELETON_DROP = re.compile(r"[aeiouyw]+")
 _SKELETON_SOUNDS = str.maketrans({"p": "b", "v": "f", "c": "k", "q": "k", "g": "j", "x": "k"})
 _REPEATS = re.compile(r"(.)\1+")
+_HANGUL = re.compile(r"[\uac00-\ud7a3]+")
+# Hebrew writes j as gimel and geresh (ג'), which ICU leaves as g'.
+_HEBREW_J = re.compile(r"g['\u05f3]")
+_MAX_WORDS_JOINED = 6
+# Spellings by ear: digraphs first, then letters to classes (see _sound).
+_LATIN_SOUNDS = tuple(
+    (re.compile(pattern), sound)
+    for pattern, sound in (
+        (r"ph", "f"),
+        (r"kh", "h"),
+        (r"[cs]h|zh|tch|tsch|sch", "s"),
+        (r"th", "t"),
+        (r"ck|q", "k"),
+        (r"ng", "n"),
+        (r"c(?=[eiy])", "s"),
+        (r"c", "k"),
+        (r"g(?=[eiy])", "j"),
+        (r"x", "ks"),
+    )
+)
+_PINYIN_SOUNDS = tuple(
+    (re.compile(pattern), sound)
+    for pattern, sound in ((r"[cs]h|zh", "s"), (r"ng", "n"), (r"[cqxjz]", "s"), (r"r", "l"))
+)
+_SOUND_CLASSES = str.maketrans(
+    {**dict.fromkeys("aeiouywh", None), **dict.fromkeys("bpfv", "b"), "t": "d", "r": "l"}
+    | dict.fromkeys("szjc", "s")
+    | dict.fromkeys("gkq", "k")
+)
+_SOUND_BY_LENGTH = (0.0, 0.5, 0.8, 0.85)  # index = key length; 3 and more: the last
+_SOUND_CLOSE = 0.75
+_SOUND_NEAR = 0.85
+_PATRONYMIC = frozenset({"bin", "bint"})
+_ORDER_SWAPPED = 0.6
 # Particles of Arabic, Dutch, German, Romance names: spelt many ways, worth little alone.
 _PARTICLE_SPELLINGS = {"ibn": "bin", "ben": "bin", "bn": "bin", "el": "al", "ul": "al"}
 _PARTICLES = frozenset({"al", "bin", "bint", "abu", "van", "von", "der", "de", "da", "di", "du"})
@@ -67,6 +101,7 @@ _PHONETIC_LONG = 0.85
 _SKELETON_BY_LENGTH = (0.0, 0.7, 0.8)  # index = skeleton length; 3 and more: 0.9
 _SKELETON_LONG = 0.9
 _PAIRED = 0.3  # a pair of words below this is not a pairing
+_JOINED_PAIRED = 0.8  # ... when one of them joins adjacent words
 _CONTRADICTION = 2.0  # a word on each side that pairs with nothing
 _MISSING_PART = 0.35  # a word only one side has, when two or more words pair
 _MISSING_PART_ALONE = 0.6  # ... when a single word pairs ("Ali" against "Ali Hassan")
@@ -140,16 +175,23 @@ class _Word:
     text: str  # lower-case ASCII
     phonetic: str
     skeleton: str
+    sound: str
     initial: bool
     weight: float
+    parts: int  # words of the name as written that this word joins
+    position: int = field(compare=False)  # the word's place in the name as written
 
 
 @dataclass(frozen=True, slots=True)
 class _Name:
     words: tuple[_Word, ...]
+    # Other ways to cut the same name into words: Han and Hangul syllables joined into one
+    # word or split after the family name, adjacent words joined ("abdul rahman").
+    readings: tuple[tuple[_Word, ...], ...]
     scripts: frozenset[str]
     lossy: bool
     abjad: bool
+    patronymic: int  # position of "bin"/"bint" between two names, or -1
 
 
 def _skeleton(text: str) -> str:
@@ -158,48 +200,119 @@ def _skeleton(text: str) -> str:
     return _REPEATS.sub(r"\1", consonants).removesuffix("h")
 
 
-def _romanised_parts(token: str, han: bool) -> list[str]:
-    ascii_form = _JOINING.sub("", ascii_text(token).lower())
-    parts = [part for part in _NON_ALNUM.split(ascii_form) if part]
-    if han and len(parts) > 1:
+def _sound(text: str, pinyin: bool) -> str:
+    """A coarse key of the consonants as heard, for a name written down by ear in another
+    script (布魯諾 "bu lu nuo" for Bruno, 프로호로프 "peuloholopeu" for Prokhorov): l and r
+    one sound, b/p/f/v one, d/t one, the sibilants and affricates one, vowels, h, w and y
+    gone."""
+    for pattern, sound in _PINYIN_SOUNDS if pinyin else _LATIN_SOUNDS:
+        text = pattern.sub(sound, text)
+    return _REPEATS.sub(r"\1", text.translate(_SOUND_CLASSES))
+
+
+def _word(part: str, position: int, pinyin: bool, parts: int = 1) -> _Word:
+    return _Word(
+        text=part,
+        phonetic=metaphone(part) if part.isalpha() else part,
+        skeleton=_skeleton(part),
+        sound=_sound(part, pinyin),
+        initial=len(part) == 1,
+        weight=_PARTICLE_WEIGHT if part in _PARTICLES else 1.0,
+        parts=parts,
+        position=position,
+    )
+
+
+def _ascii_parts(text: str) -> list[str]:
+    ascii_form = _JOINING.sub("", _HEBREW_J.sub("j", ascii_text(text).lower()))
+    return [part for part in _NON_ALNUM.split(ascii_form) if part]
+
+
+def _token_readings(token: str, scripts: frozenset[str]) -> tuple[list[str], list[str]]:
+    """The token's words as usually read, and an alternative reading ([] when none)."""
+    if "Arabic" in scripts:
+        token = token.replace("\u0629", "\u0647")  # ta marbuta is heard as a final a/h
+    parts = _ascii_parts(token)
+    if "Han" in scripts and len(parts) > 1:
+        joined = "".join(parts)
         if len(parts) <= 3:
-            # A Chinese name: the family name's syllable, then the given name's.
-            return [parts[0], "".join(parts[1:])]
-        return ["".join(parts)]
-    return parts
+            # A Chinese name: the family name's syllable, then the given name's; or a
+            # foreign name written by sound, its syllables one word.
+            return [parts[0], "".join(parts[1:])], [joined]
+        return [joined], []
+    if "Hangul" in scripts and 2 <= len(token) <= 4 and _HANGUL.fullmatch(token):
+        # A Korean name is written without a space after the family name's syllable.
+        return parts, [*_ascii_parts(token[0]), "".join(_ascii_parts(token[1:]))]
+    return parts, []
+
+
+def _words(parts: list[str], pinyin: bool, joined: tuple[int, int] = (-1, 0)) -> tuple[_Word, ...]:
+    """The words, each once; ``joined`` is (where, how many) when adjacent words were joined
+    into the one at ``where``."""
+    seen: set[str] = set()
+    words: list[_Word] = []
+    for position, raw in enumerate(parts):
+        part = _PARTICLE_SPELLINGS.get(raw, raw)
+        if part in seen:
+            continue  # a repeated word counts once
+        seen.add(part)
+        size = joined[1] if position == joined[0] else 1
+        words.append(_word(part, position, pinyin, size))
+    return tuple(words)
 
 
 @lru_cache(maxsize=65536)
 def _read_name(name: str) -> _Name:
     scripts = frozenset(text_scripts(name))
-    han = bool(scripts & _HAN)
+    pinyin = bool(scripts & _HAN)
     stripped = remove_person_prefixes(name) or name
-    seen: set[str] = set()
-    words: list[_Word] = []
+    usual: list[str] = []
+    alternative: list[str] = []
     for token in tokenize_name(stripped.lower()):
-        for raw in _romanised_parts(token, han):
-            part = _PARTICLE_SPELLINGS.get(raw, raw)
-            if part in seen:
-                continue  # a repeated word counts once
-            seen.add(part)
-            words.append(
-                _Word(
-                    text=part,
-                    phonetic=metaphone(part) if part.isalpha() else part,
-                    skeleton=_skeleton(part),
-                    initial=len(part) == 1,
-                    weight=_PARTICLE_WEIGHT if part in _PARTICLES else 1.0,
-                )
-            )
+        parts, other = _token_readings(token, scripts)
+        usual.extend(parts)
+        alternative.extend(other or parts)
+    words = _words(usual, pinyin)
+    readings: list[tuple[_Word, ...]] = []
+    if alternative != usual:
+        readings.append(_words(alternative, pinyin))
+    if 2 <= len(usual) <= _MAX_WORDS_JOINED:
+        for size in (2, 3):
+            for start in range(len(usual) - size + 1):
+                run = usual[start : start + size]
+                if min(len(part) for part in run) < 2:
+                    continue  # an initial is not part of a compound
+                joined = [*usual[:start], "".join(run), *usual[start + size :]]
+                readings.append(_words(joined, pinyin, (start, size)))
+    patronymic = -1
+    for word in words[1:-1]:
+        if word.text in _PATRONYMIC:
+            patronymic = word.position
+            break
     return _Name(
-        words=tuple(words),
+        words=words,
+        readings=tuple(readings),
         scripts=scripts,
         lossy=bool(scripts & _LOSSY_SCRIPTS),
         abjad=bool(scripts & _ABJADS),
+        patronymic=patronymic,
     )
 
 
-def _word_similarity(a: _Word, b: _Word, abjad: bool) -> tuple[float, str]:
+def _sound_similarity(a: str, b: str) -> float:
+    if not a or not b:
+        return 0.0
+    if a == b:
+        return _SOUND_BY_LENGTH[min(len(a), len(_SOUND_BY_LENGTH) - 1)]
+    if min(len(a), len(b)) >= 3:
+        close = Levenshtein.normalized_similarity(a, b)
+        if close >= _SOUND_CLOSE:
+            return _SOUND_NEAR * close
+    return 0.0
+
+
+@lru_cache(maxsize=262144)
+def _word_similarity(a: _Word, b: _Word, abjad: bool, by_ear: bool) -> tuple[float, str]:
     if a.text == b.text:
         return 1.0, "same"
     if a.initial or b.initial:
@@ -208,7 +321,7 @@ def _word_similarity(a: _Word, b: _Word, abjad: bool) -> tuple[float, str]:
         return 0.0, "different"
     best, kind = 0.0, "different"
     longest = max(len(a.text), len(b.text))
-    distance = Levenshtein.distance(a.text, b.text)
+    distance = OSA.distance(a.text, b.text)
     if distance <= max(1, longest // 4):
         best, kind = 1.0 - distance / longest, "spelling"
     if a.phonetic and a.phonetic == b.phonetic:
@@ -231,6 +344,10 @@ def _word_similarity(a: _Word, b: _Word, abjad: bool) -> tuple[float, str]:
             value = 0.0
         if value > best:
             best, kind = value, "consonants"
+    if by_ear:
+        value = _sound_similarity(a.sound, b.sound)
+        if value > best:
+            best, kind = value, "sound"
     return best, kind
 
 
@@ -240,54 +357,99 @@ class _NameComparison:
     detail: str
 
 
-def _compare_names(a: _Name, b: _Name) -> _NameComparison:
-    if not a.words or not b.words:
-        return _NameComparison(0.0, "no comparable words")
-    abjad = a.abjad != b.abjad or (a.abjad and b.abjad)
+@dataclass(frozen=True, slots=True)
+class _Alignment:
+    score: float
+    pairs: tuple[tuple[_Word, _Word, str, float], ...]
+    contradictions: float
+    missing: float
+    initials_only: bool
+
+
+def _align(a: tuple[_Word, ...], b: tuple[_Word, ...], abjad: bool, by_ear: bool) -> _Alignment:
+    """Pairs the words of two names greedily, best pair first, each word at most once."""
     candidates: list[tuple[float, int, int, str]] = []
-    for i, wa in enumerate(a.words):
-        for j, wb in enumerate(b.words):
-            value, kind = _word_similarity(wa, wb, abjad)
-            if value >= _PAIRED:
+    for i, wa in enumerate(a):
+        for j, wb in enumerate(b):
+            value, kind = _word_similarity(wa, wb, abjad, by_ear)
+            if value >= (_JOINED_PAIRED if wa.parts > 1 or wb.parts > 1 else _PAIRED):
                 candidates.append((value, i, j, kind))
     candidates.sort(key=lambda c: -c[0])
     used_a: set[int] = set()
     used_b: set[int] = set()
     total = 0.0
     weights = 0.0
-    pairs: list[str] = []
+    pairs: list[tuple[_Word, _Word, str, float]] = []
     initials_only = True
     for value, i, j, kind in candidates:
         if i in used_a or j in used_b:
             continue
         used_a.add(i)
         used_b.add(j)
-        weight = min(a.words[i].weight, b.words[j].weight)
+        weight = min(a[i].weight, b[j].weight)
         total += weight * value
         weights += weight
         if kind != "initial":
             initials_only = False
-        pairs.append(f"{a.words[i].text}~{b.words[j].text} {kind} {value:.2f}")
-    paired = len(used_a)
-    left_a = sum(w.weight for k, w in enumerate(a.words) if k not in used_a)
-    left_b = sum(w.weight for k, w in enumerate(b.words) if k not in used_b)
+        pairs.append((a[i], b[j], kind, value))
+    # A joined word that pairs with nothing is as many words as it joins.
+    left_a = sum(w.weight * w.parts for k, w in enumerate(a) if k not in used_a)
+    left_b = sum(w.weight * w.parts for k, w in enumerate(b) if k not in used_b)
     contradictions = min(left_a, left_b)
     missing = abs(left_a - left_b)
     missing_weight = _MISSING_PART if weights >= 2 else _MISSING_PART_ALONE
     denominator = weights + _CONTRADICTION * contradictions + missing_weight * missing
-    score = total / denominator if paired else 0.0
-    notes = []
-    if paired and initials_only:
+    score = total / denominator if pairs else 0.0
+    if pairs and initials_only:
         score = min(score, _INITIALS_ONLY_CAP)
+    return _Alignment(score, tuple(pairs), contradictions, missing, initials_only)
+
+
+def _order_swapped(a: _Name, b: _Name, pairs: tuple[tuple[_Word, _Word, str, float], ...]) -> bool:
+    """Whether a word before "bin" on one side pairs with a word after it on the other:
+    "Salman bin Muhammad" (Salman, son of Muhammad) is not "Muhammad bin Salman"."""
+    if a.patronymic < 0 or b.patronymic < 0:
+        return False
+    sides = {
+        (wa.position < a.patronymic, wb.position < b.patronymic)
+        for wa, wb, _, _ in pairs
+        if wa.position != a.patronymic and wb.position != b.patronymic
+    }
+    return (True, False) in sides or (False, True) in sides
+
+
+def _compare_names(a: _Name, b: _Name) -> _NameComparison:
+    if not a.words or not b.words:
+        return _NameComparison(0.0, "no comparable words")
+    abjad = a.abjad != b.abjad or (a.abjad and b.abjad)
+    across = a.scripts != b.scripts and (a.lossy or b.lossy)
+    best = _align(a.words, b.words, abjad, across)
+    if best.contradictions or best.missing:
+        # Another cut into words may pair what this one leaves over.
+        for reading in a.readings:
+            other = _align(reading, b.words, abjad, across)
+            if other.score > best.score:
+                best = other
+        for reading in b.readings:
+            other = _align(a.words, reading, abjad, across)
+            if other.score > best.score:
+                best = other
+    score = best.score
+    notes = []
+    if best.pairs and best.initials_only:
         notes.append("initials only")
-    if contradictions:
-        notes.append(f"{contradictions:g} word(s) on each side unpaired")
-    if missing:
-        notes.append(f"{missing:g} word(s) on one side only")
-    if a.scripts != b.scripts and (a.lossy or b.lossy):
+    if best.contradictions:
+        notes.append(f"{best.contradictions:g} word(s) on each side unpaired")
+    if best.missing:
+        notes.append(f"{best.missing:g} word(s) on one side only")
+    if _order_swapped(a, b, best.pairs):
+        score *= _ORDER_SWAPPED
+        notes.append("the names either side of 'bin' swapped")
+    if across:
         score *= _LOSSY_DISCOUNT
         notes.append("lossy transliteration across scripts")
-    detail = ", ".join(pairs) or "no words pair"
+    detail = ", ".join(f"{wa.text}~{wb.text} {kind} {v:.2f}" for wa, wb, kind, v in best.pairs)
+    detail = detail or "no words pair"
     if notes:
         detail += "; " + ", ".join(notes)
     return _NameComparison(score, detail)
@@ -309,19 +471,25 @@ def comparable_name(name: str) -> str:
 
 
 def retrieval_keys(name: str) -> frozenset[str]:
-    """Keys for candidate retrieval: each word (``t:``), its metaphone code (``p:``) and its
-    consonant skeleton (``s:``, which meets abjad spellings); initials give none. A
-    candidate worth scoring shares at least one key with the query, or is close by
-    trigrams of ``comparable_name``."""
+    """Keys for candidate retrieval: each word (``t:``), its metaphone code (``p:``), its
+    consonant skeleton (``s:``, which meets abjad spellings) and its sound by ear (``b:``,
+    which meets names written by sound in Han or Hangul), for the words of every reading of
+    the name (syllables joined, adjacent words joined); initials give none. A candidate
+    worth scoring shares at least one key with the query, or is close by trigrams of
+    ``comparable_name``."""
+    read = _read_name(name)
     keys: set[str] = set()
-    for word in _read_name(name).words:
-        if word.initial:
-            continue
-        keys.add(f"t:{word.text}")
-        if len(word.phonetic) >= 2:
-            keys.add(f"p:{word.phonetic}")
-        if len(word.skeleton) >= 2:
-            keys.add(f"s:{word.skeleton}")
+    for words in (read.words, *read.readings):
+        for word in words:
+            if word.initial:
+                continue
+            keys.add(f"t:{word.text}")
+            if len(word.phonetic) >= 2:
+                keys.add(f"p:{word.phonetic}")
+            if len(word.skeleton) >= 2:
+                keys.add(f"s:{word.skeleton}")
+            if len(word.sound) >= 2:
+                keys.add(f"b:{word.sound}")
     return frozenset(keys)
 
 
