@@ -26,7 +26,7 @@ added. Only an exact document number can carry a weaker name over.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date
 from functools import lru_cache
 from typing import Any
@@ -59,26 +59,26 @@ _HANGUL = re.compile(r"[\uac00-\ud7a3]+")
 # Hebrew writes j as gimel and geresh (ג'), which ICU leaves as g'.
 _HEBREW_J = re.compile(r"g['\u05f3]")
 _MAX_WORDS_JOINED = 6
-# Spellings by ear: digraphs first, then letters to classes (see _sound).
-_LATIN_SOUNDS = tuple(
-    (re.compile(pattern), sound)
-    for pattern, sound in (
-        (r"ph", "f"),
-        (r"kh", "h"),
-        (r"[cs]h|zh|tch|tsch|sch", "s"),
-        (r"th", "t"),
-        (r"ck|q", "k"),
-        (r"ng", "n"),
-        (r"c(?=[eiy])", "s"),
-        (r"c", "k"),
-        (r"g(?=[eiy])", "j"),
-        (r"x", "ks"),
-    )
-)
-_PINYIN_SOUNDS = tuple(
-    (re.compile(pattern), sound)
-    for pattern, sound in ((r"[cs]h|zh", "s"), (r"ng", "n"), (r"[cqxjz]", "s"), (r"r", "l"))
-)
+# Spellings by ear (see _sound): letter groups heard as one sound, longest first; then
+# letters to classes.
+_LATIN_SOUNDS = {
+    **dict.fromkeys(("tsch", "sch", "tch", "ch", "sh", "zh"), "s"),
+    **{"ph": "f", "kh": "h", "th": "t", "ck": "k", "ng": "n", "q": "k", "x": "ks", "c": "k"},
+    **{f"c{vowel}": f"s{vowel}" for vowel in "eiy"},
+    **{f"g{vowel}": f"j{vowel}" for vowel in "eiy"},
+}
+_PINYIN_SOUNDS = {
+    **dict.fromkeys(("ch", "sh", "zh", "c", "q", "x", "j", "z"), "s"),
+    **{"ng": "n", "r": "l"},
+}
+
+
+def _alternation(groups: dict[str, str]) -> re.Pattern[str]:
+    return re.compile("|".join(sorted(groups, key=len, reverse=True)))
+
+
+_LATIN_GROUPS = _alternation(_LATIN_SOUNDS)
+_PINYIN_GROUPS = _alternation(_PINYIN_SOUNDS)
 _SOUND_CLASSES = str.maketrans(
     {**dict.fromkeys("aeiouywh", None), **dict.fromkeys("bpfv", "b"), "t": "d", "r": "l"}
     | dict.fromkeys("szjc", "s")
@@ -179,19 +179,21 @@ class _Word:
     initial: bool
     weight: float
     parts: int  # words of the name as written that this word joins
-    position: int = field(compare=False)  # the word's place in the name as written
 
 
 @dataclass(frozen=True, slots=True)
 class _Name:
+    text: str  # as given
     words: tuple[_Word, ...]
-    # Other ways to cut the same name into words: Han and Hangul syllables joined into one
-    # word or split after the family name, adjacent words joined ("abdul rahman").
-    readings: tuple[tuple[_Word, ...], ...]
+    # The alternative reading of Han and Hangul tokens (see _token_readings), if any.
+    alternative: tuple[str, ...]
     scripts: frozenset[str]
     lossy: bool
     abjad: bool
-    patronymic: int  # position of "bin"/"bint" between two names, or -1
+    pinyin: bool
+    # The words before and after "bin"/"bint" in "X bin Y"; empty without one.
+    before_bin: frozenset[str]
+    after_bin: frozenset[str]
 
 
 def _skeleton(text: str) -> str:
@@ -205,12 +207,13 @@ def _sound(text: str, pinyin: bool) -> str:
     script (布魯諾 "bu lu nuo" for Bruno, 프로호로프 "peuloholopeu" for Prokhorov): l and r
     one sound, b/p/f/v one, d/t one, the sibilants and affricates one, vowels, h, w and y
     gone."""
-    for pattern, sound in _PINYIN_SOUNDS if pinyin else _LATIN_SOUNDS:
-        text = pattern.sub(sound, text)
+    groups, sounds = (_PINYIN_GROUPS, _PINYIN_SOUNDS) if pinyin else (_LATIN_GROUPS, _LATIN_SOUNDS)
+    text = groups.sub(lambda found: sounds[found.group()], text)
     return _REPEATS.sub(r"\1", text.translate(_SOUND_CLASSES))
 
 
-def _word(part: str, position: int, pinyin: bool, parts: int = 1) -> _Word:
+@lru_cache(maxsize=65536)
+def _word(part: str, pinyin: bool, parts: int = 1) -> _Word:
     return _Word(
         text=part,
         phonetic=metaphone(part) if part.isalpha() else part,
@@ -219,7 +222,6 @@ def _word(part: str, position: int, pinyin: bool, parts: int = 1) -> _Word:
         initial=len(part) == 1,
         weight=_PARTICLE_WEIGHT if part in _PARTICLES else 1.0,
         parts=parts,
-        position=position,
     )
 
 
@@ -257,7 +259,7 @@ def _words(parts: list[str], pinyin: bool, joined: tuple[int, int] = (-1, 0)) ->
             continue  # a repeated word counts once
         seen.add(part)
         size = joined[1] if position == joined[0] else 1
-        words.append(_word(part, position, pinyin, size))
+        words.append(_word(part, pinyin, size))
     return tuple(words)
 
 
@@ -273,30 +275,45 @@ def _read_name(name: str) -> _Name:
         usual.extend(parts)
         alternative.extend(other or parts)
     words = _words(usual, pinyin)
+    before_bin: frozenset[str] = frozenset()
+    after_bin: frozenset[str] = frozenset()
+    texts = [word.text for word in words]
+    for place, text in enumerate(texts[1:-1], start=1):
+        if text in _PATRONYMIC:
+            before_bin, after_bin = frozenset(texts[:place]), frozenset(texts[place + 1 :])
+            break
+    return _Name(
+        text=name,
+        words=words,
+        alternative=tuple(alternative) if alternative != usual else (),
+        scripts=scripts,
+        lossy=bool(scripts & _LOSSY_SCRIPTS),
+        abjad=bool(scripts & _ABJADS),
+        pinyin=pinyin,
+        before_bin=before_bin,
+        after_bin=after_bin,
+    )
+
+
+@lru_cache(maxsize=65536)
+def _readings(name: str, joins: bool) -> tuple[tuple[_Word, ...], ...]:
+    """Other ways to cut the name into words: the alternative reading of Han and Hangul,
+    and with ``joins`` each run of two or three adjacent words joined into one ("abdul
+    rahman")."""
+    read = _read_name(name)
+    usual = [word.text for word in read.words]
     readings: list[tuple[_Word, ...]] = []
-    if alternative != usual:
-        readings.append(_words(alternative, pinyin))
-    if 2 <= len(usual) <= _MAX_WORDS_JOINED:
+    if read.alternative:
+        readings.append(_words(list(read.alternative), read.pinyin))
+    if joins and 2 <= len(usual) <= _MAX_WORDS_JOINED:
         for size in (2, 3):
             for start in range(len(usual) - size + 1):
                 run = usual[start : start + size]
                 if min(len(part) for part in run) < 2:
                     continue  # an initial is not part of a compound
                 joined = [*usual[:start], "".join(run), *usual[start + size :]]
-                readings.append(_words(joined, pinyin, (start, size)))
-    patronymic = -1
-    for word in words[1:-1]:
-        if word.text in _PATRONYMIC:
-            patronymic = word.position
-            break
-    return _Name(
-        words=words,
-        readings=tuple(readings),
-        scripts=scripts,
-        lossy=bool(scripts & _LOSSY_SCRIPTS),
-        abjad=bool(scripts & _ABJADS),
-        patronymic=patronymic,
-    )
+                readings.append(_words(joined, read.pinyin, (start, size)))
+    return tuple(readings)
 
 
 def _sound_similarity(a: str, b: str) -> float:
@@ -364,6 +381,8 @@ class _Alignment:
     contradictions: float
     missing: float
     initials_only: bool
+    left_a: float  # what of each side pairs with nothing
+    left_b: float
 
 
 def _align(a: tuple[_Word, ...], b: tuple[_Word, ...], abjad: bool, by_ear: bool) -> _Alignment:
@@ -402,20 +421,20 @@ def _align(a: tuple[_Word, ...], b: tuple[_Word, ...], abjad: bool, by_ear: bool
     score = total / denominator if pairs else 0.0
     if pairs and initials_only:
         score = min(score, _INITIALS_ONLY_CAP)
-    return _Alignment(score, tuple(pairs), contradictions, missing, initials_only)
+    return _Alignment(score, tuple(pairs), contradictions, missing, initials_only, left_a, left_b)
 
 
 def _order_swapped(a: _Name, b: _Name, pairs: tuple[tuple[_Word, _Word, str, float], ...]) -> bool:
     """Whether a word before "bin" on one side pairs with a word after it on the other:
     "Salman bin Muhammad" (Salman, son of Muhammad) is not "Muhammad bin Salman"."""
-    if a.patronymic < 0 or b.patronymic < 0:
+    if not a.before_bin or not b.before_bin:
         return False
-    sides = {
-        (wa.position < a.patronymic, wb.position < b.patronymic)
-        for wa, wb, _, _ in pairs
-        if wa.position != a.patronymic and wb.position != b.patronymic
-    }
-    return (True, False) in sides or (False, True) in sides
+    for wa, wb, _, _ in pairs:
+        if (wa.text in a.before_bin and wb.text in b.after_bin) or (
+            wa.text in a.after_bin and wb.text in b.before_bin
+        ):
+            return True
+    return False
 
 
 def _compare_names(a: _Name, b: _Name) -> _NameComparison:
@@ -424,13 +443,15 @@ def _compare_names(a: _Name, b: _Name) -> _NameComparison:
     abjad = a.abjad != b.abjad or (a.abjad and b.abjad)
     across = a.scripts != b.scripts and (a.lossy or b.lossy)
     best = _align(a.words, b.words, abjad, across)
-    if best.contradictions or best.missing:
-        # Another cut into words may pair what this one leaves over.
-        for reading in a.readings:
+    if best.left_a or best.left_b:
+        # Another cut into words may pair what this one leaves over: Han and Hangul read
+        # the other way, or adjacent words joined on the side with more words left over.
+        base = best
+        for reading in _readings(a.text, base.left_a > base.left_b):
             other = _align(reading, b.words, abjad, across)
             if other.score > best.score:
                 best = other
-        for reading in b.readings:
+        for reading in _readings(b.text, base.left_b > base.left_a):
             other = _align(a.words, reading, abjad, across)
             if other.score > best.score:
                 best = other
@@ -455,14 +476,21 @@ def _compare_names(a: _Name, b: _Name) -> _NameComparison:
     return _NameComparison(score, detail)
 
 
+@lru_cache(maxsize=131072)
+def _compare(a: str, b: str) -> _NameComparison:
+    # Screening meets the same pairs of names again (each traveller against the same
+    # entries), so a comparison is kept.
+    return _compare_names(_read_name(a), _read_name(b))
+
+
 def name_score(a: str, b: str) -> float:
     """How alike two names are, 0 to 1, in any scripts and word order (symmetric)."""
-    return _compare_names(_read_name(a), _read_name(b)).score
+    return _compare(a, b).score
 
 
 def explain_names(a: str, b: str) -> str:
     """How ``name_score`` paired the words of two names, in words."""
-    return _compare_names(_read_name(a), _read_name(b)).detail
+    return _compare(a, b).detail
 
 
 def comparable_name(name: str) -> str:
@@ -477,9 +505,8 @@ def retrieval_keys(name: str) -> frozenset[str]:
     the name (syllables joined, adjacent words joined); initials give none. A candidate
     worth scoring shares at least one key with the query, or is close by trigrams of
     ``comparable_name``."""
-    read = _read_name(name)
     keys: set[str] = set()
-    for words in (read.words, *read.readings):
+    for words in (_read_name(name).words, *_readings(name, True)):
         for word in words:
             if word.initial:
                 continue
@@ -497,7 +524,7 @@ def _best_names(query: Party, candidate: Party) -> tuple[float, str, str, str]:
     best = (-1.0, "", "", "")
     for q in query.names:
         for c in candidate.names:
-            comparison = _compare_names(_read_name(q), _read_name(c))
+            comparison = _compare(q, c)
             if comparison.score > best[0]:
                 best = (comparison.score, q, c, comparison.detail)
     return best if best[0] >= 0 else (0.0, "", "", "no names")
