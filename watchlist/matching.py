@@ -64,6 +64,7 @@ _MAX_WORDS_JOINED = 6
 _LATIN_SOUNDS = {
     **dict.fromkeys(("tsch", "sch", "tch", "ch", "sh", "zh"), "s"),
     **{"ph": "f", "kh": "h", "th": "t", "ck": "k", "ng": "n", "q": "k", "x": "ks", "c": "k"},
+    **dict.fromkeys(("tz", "ts"), "s"),
     **{f"c{vowel}": f"s{vowel}" for vowel in "eiy"},
     **{f"g{vowel}": f"j{vowel}" for vowel in "eiy"},
 }
@@ -77,16 +78,27 @@ def _alternation(groups: dict[str, str]) -> re.Pattern[str]:
     return re.compile("|".join(sorted(groups, key=len, reverse=True)))
 
 
-_LATIN_GROUPS = _alternation(_LATIN_SOUNDS)
-_PINYIN_GROUPS = _alternation(_PINYIN_SOUNDS)
+# A romanisation system (Korean's, ICU's for Cyrillic or Arabic) spells g one way, and
+# its c is ts (Cyrillic ц).
+_SYSTEM_SOUNDS = {
+    **{k: v for k, v in _LATIN_SOUNDS.items() if k[0] not in "cg" or k[1:] not in "eiy"},
+    "c": "s",
+}
+_SPELLINGS = {
+    name: (_alternation(sounds), sounds)
+    for name, sounds in (
+        ("latin", _LATIN_SOUNDS),
+        ("system", _SYSTEM_SOUNDS),
+        ("pinyin", _PINYIN_SOUNDS),
+    )
+}
 _SOUND_CLASSES = str.maketrans(
     {**dict.fromkeys("aeiouywh", None), **dict.fromkeys("bpfv", "b"), "t": "d", "r": "l"}
     | dict.fromkeys("szjc", "s")
     | dict.fromkeys("gkq", "k")
 )
-_SOUND_BY_LENGTH = (0.0, 0.5, 0.8, 0.85)  # index = key length; 3 and more: the last
+_SOUND_BY_LENGTH = (0.0, 0.5, 0.8, 0.9)  # index = key length; 3 and more: the last
 _SOUND_CLOSE = 0.75
-_SOUND_NEAR = 0.85
 _PATRONYMIC = frozenset({"bin", "bint"})
 _ORDER_SWAPPED = 0.6
 # Particles of Arabic, Dutch, German, Romance names: spelt many ways, worth little alone.
@@ -190,7 +202,7 @@ class _Name:
     scripts: frozenset[str]
     lossy: bool
     abjad: bool
-    pinyin: bool
+    spelling: str  # how the words were spelt: see _SPELLINGS
     # The words before and after "bin"/"bint" in "X bin Y"; empty without one.
     before_bin: frozenset[str]
     after_bin: frozenset[str]
@@ -202,23 +214,23 @@ def _skeleton(text: str) -> str:
     return _REPEATS.sub(r"\1", consonants).removesuffix("h")
 
 
-def _sound(text: str, pinyin: bool) -> str:
+def _sound(text: str, spelling: str) -> str:
     """A coarse key of the consonants as heard, for a name written down by ear in another
     script (布魯諾 "bu lu nuo" for Bruno, 프로호로프 "peuloholopeu" for Prokhorov): l and r
     one sound, b/p/f/v one, d/t one, the sibilants and affricates one, vowels, h, w and y
     gone."""
-    groups, sounds = (_PINYIN_GROUPS, _PINYIN_SOUNDS) if pinyin else (_LATIN_GROUPS, _LATIN_SOUNDS)
+    groups, sounds = _SPELLINGS[spelling]
     text = groups.sub(lambda found: sounds[found.group()], text)
     return _REPEATS.sub(r"\1", text.translate(_SOUND_CLASSES))
 
 
 @lru_cache(maxsize=65536)
-def _word(part: str, pinyin: bool, parts: int = 1) -> _Word:
+def _word(part: str, spelling: str, parts: int = 1) -> _Word:
     return _Word(
         text=part,
         phonetic=metaphone(part) if part.isalpha() else part,
         skeleton=_skeleton(part),
-        sound=_sound(part, pinyin),
+        sound=_sound(part, spelling),
         initial=len(part) == 1,
         weight=_PARTICLE_WEIGHT if part in _PARTICLES else 1.0,
         parts=parts,
@@ -242,13 +254,17 @@ def _token_readings(token: str, scripts: frozenset[str]) -> tuple[list[str], lis
             # foreign name written by sound, its syllables one word.
             return [parts[0], "".join(parts[1:])], [joined]
         return [joined], []
-    if "Hangul" in scripts and 2 <= len(token) <= 4 and _HANGUL.fullmatch(token):
-        # A Korean name is written without a space after the family name's syllable.
-        return parts, [*_ascii_parts(token[0]), "".join(_ascii_parts(token[1:]))]
+    if "Hangul" in scripts and _HANGUL.fullmatch(token):
+        # ICU's hyphens only mark where syllables meet; a Korean name is written without a
+        # space after the family name's syllable.
+        joined = "".join(parts)
+        if 2 <= len(token) <= 4:
+            return [joined], [*_ascii_parts(token[0]), "".join(_ascii_parts(token[1:]))]
+        return [joined], []
     return parts, []
 
 
-def _words(parts: list[str], pinyin: bool, joined: tuple[int, int] = (-1, 0)) -> tuple[_Word, ...]:
+def _words(parts: list[str], spelling: str, joined: tuple[int, int] = (-1, 0)) -> tuple[_Word, ...]:
     """The words, each once; ``joined`` is (where, how many) when adjacent words were joined
     into the one at ``where``."""
     seen: set[str] = set()
@@ -259,14 +275,14 @@ def _words(parts: list[str], pinyin: bool, joined: tuple[int, int] = (-1, 0)) ->
             continue  # a repeated word counts once
         seen.add(part)
         size = joined[1] if position == joined[0] else 1
-        words.append(_word(part, pinyin, size))
+        words.append(_word(part, spelling, size))
     return tuple(words)
 
 
 @lru_cache(maxsize=65536)
 def _read_name(name: str) -> _Name:
     scripts = frozenset(text_scripts(name))
-    pinyin = bool(scripts & _HAN)
+    spelling = "pinyin" if scripts & _HAN else "latin" if "Latin" in scripts else "system"
     stripped = remove_person_prefixes(name) or name
     usual: list[str] = []
     alternative: list[str] = []
@@ -274,7 +290,7 @@ def _read_name(name: str) -> _Name:
         parts, other = _token_readings(token, scripts)
         usual.extend(parts)
         alternative.extend(other or parts)
-    words = _words(usual, pinyin)
+    words = _words(usual, spelling)
     before_bin: frozenset[str] = frozenset()
     after_bin: frozenset[str] = frozenset()
     texts = [word.text for word in words]
@@ -289,7 +305,7 @@ def _read_name(name: str) -> _Name:
         scripts=scripts,
         lossy=bool(scripts & _LOSSY_SCRIPTS),
         abjad=bool(scripts & _ABJADS),
-        pinyin=pinyin,
+        spelling=spelling,
         before_bin=before_bin,
         after_bin=after_bin,
     )
@@ -304,7 +320,7 @@ def _readings(name: str, joins: bool) -> tuple[tuple[_Word, ...], ...]:
     usual = [word.text for word in read.words]
     readings: list[tuple[_Word, ...]] = []
     if read.alternative:
-        readings.append(_words(list(read.alternative), read.pinyin))
+        readings.append(_words(list(read.alternative), read.spelling))
     if joins and 2 <= len(usual) <= _MAX_WORDS_JOINED:
         for size in (2, 3):
             for start in range(len(usual) - size + 1):
@@ -312,19 +328,22 @@ def _readings(name: str, joins: bool) -> tuple[tuple[_Word, ...], ...]:
                 if min(len(part) for part in run) < 2:
                     continue  # an initial is not part of a compound
                 joined = [*usual[:start], "".join(run), *usual[start + size :]]
-                readings.append(_words(joined, read.pinyin, (start, size)))
+                readings.append(_words(joined, read.spelling, (start, size)))
     return tuple(readings)
 
 
 def _sound_similarity(a: str, b: str) -> float:
     if not a or not b:
         return 0.0
+    shorter = min(len(a), len(b))
+    exact = _SOUND_BY_LENGTH[min(shorter, len(_SOUND_BY_LENGTH) - 1)]
     if a == b:
-        return _SOUND_BY_LENGTH[min(len(a), len(_SOUND_BY_LENGTH) - 1)]
-    if min(len(a), len(b)) >= 3:
+        return exact
+    if shorter >= 3:
+        # Near keys as much as they are alike: one sound in four heard otherwise at most.
         close = Levenshtein.normalized_similarity(a, b)
         if close >= _SOUND_CLOSE:
-            return _SOUND_NEAR * close
+            return exact * close
     return 0.0
 
 
