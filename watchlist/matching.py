@@ -99,6 +99,8 @@ _SOUND_CLASSES = str.maketrans(
 )
 _SOUND_BY_LENGTH = (0.0, 0.5, 0.8, 0.9)  # index = key length; 3 and more: the last
 _SOUND_CLOSE = 0.75
+_OLD_SPELLING = re.compile("tj|dj|sj|oe")
+_OLD_SPELLING_SAME = 0.95
 _PATRONYMIC = frozenset({"bin", "bint"})
 _ORDER_SWAPPED = 0.6
 # Particles of Arabic, Dutch, German, Romance names: spelt many ways, worth little alone.
@@ -188,6 +190,7 @@ class _Word:
     phonetic: str
     skeleton: str
     sound: str
+    modern: str  # in Indonesian's 1972 spelling, when the word is in the old one
     initial: bool
     weight: float
     parts: int  # words of the name as written that this word joins
@@ -224,6 +227,15 @@ def _sound(text: str, spelling: str) -> str:
     return _REPEATS.sub(r"\1", text.translate(_SOUND_CLASSES))
 
 
+def _modern_spelling(text: str) -> str:
+    """An Indonesian word in the old spelling (Van Ophuijsen, Soewandi) as the 1972 one
+    writes it: tj c, dj j, j y, sj sy, oe u ("Tjahaja" is "Cahaya"). Words without tj, dj,
+    sj or oe are left as they are: a j alone is as likely the new spelling's."""
+    if not _OLD_SPELLING.search(text):
+        return text
+    return text.replace("oe", "u").replace("j", "y").replace("dy", "j").replace("ty", "c")
+
+
 @lru_cache(maxsize=65536)
 def _word(part: str, spelling: str, parts: int = 1) -> _Word:
     return _Word(
@@ -231,6 +243,7 @@ def _word(part: str, spelling: str, parts: int = 1) -> _Word:
         phonetic=metaphone(part) if part.isalpha() else part,
         skeleton=_skeleton(part),
         sound=_sound(part, spelling),
+        modern=_modern_spelling(part),
         initial=len(part) == 1,
         weight=_PARTICLE_WEIGHT if part in _PARTICLES else 1.0,
         parts=parts,
@@ -355,6 +368,8 @@ def _word_similarity(a: _Word, b: _Word, abjad: bool, by_ear: bool) -> tuple[flo
         if a.text[0] == b.text[0]:
             return _INITIAL, "initial"
         return 0.0, "different"
+    if a.modern == b.modern:
+        return _OLD_SPELLING_SAME, "old spelling"
     best, kind = 0.0, "different"
     longest = max(len(a.text), len(b.text))
     distance = OSA.distance(a.text, b.text)
