@@ -11,10 +11,16 @@ edit budget that grows with the word's length (so "john"/"juan" is not
 close but "sukarno"/"soekarno" is), the same metaphone code (rigour; a code
 of one or two letters says little, so it counts little), an initial that
 fits, and, when one name is written in an abjad (Arabic, Hebrew), the same
-consonant skeleton. Unpaired words count against the match: a word on each
-side that pairs with nothing is a contradiction (weight 1), a word that only
-one side has is a missing part (weight 0.5). Names compared across scripts
-whose romanisation is lossy (abjads, Han, kana, Hangul) are discounted.
+consonant skeleton, an Indonesian word's old spelling (Tjahaja/Cahaya), and,
+across scripts whose romanisation is lossy, the same coarse sound key (a
+foreign name written by ear: 布魯諾 for Bruno, 트렌트 for Trent). Unpaired words
+count against the match: a word on each side that pairs with nothing is a
+contradiction, a word that only one side has is a missing part. When words
+are left over, the name is also read cut otherwise: Han and Hangul syllables
+joined or split after the family name, two or three adjacent words joined
+("Abdul Rahman"/"Abdulrahman"). Names either side of "bin" that trade places
+are a different man; names compared across lossy scripts are discounted.
+Comparisons are cached per pair of names.
 
 ``score_party`` starts from the best name pair and adds or removes the other
 features; every feature's contribution is listed, and the contributions add
