@@ -11,10 +11,16 @@ edit budget that grows with the word's length (so "john"/"juan" is not
 close but "sukarno"/"soekarno" is), the same metaphone code (rigour; a code
 of one or two letters says little, so it counts little), an initial that
 fits, and, when one name is written in an abjad (Arabic, Hebrew), the same
-consonant skeleton. Unpaired words count against the match: a word on each
-side that pairs with nothing is a contradiction (weight 1), a word that only
-one side has is a missing part (weight 0.5). Names compared across scripts
-whose romanisation is lossy (abjads, Han, kana, Hangul) are discounted.
+consonant skeleton, an Indonesian word's old spelling (Tjahaja/Cahaya), and,
+across scripts whose romanisation is lossy, the same coarse sound key (a
+foreign name written by ear: 布魯諾 for Bruno, 트렌트 for Trent). Unpaired words
+count against the match: a word on each side that pairs with nothing is a
+contradiction, a word that only one side has is a missing part. When words
+are left over, the name is also read cut otherwise: Han and Hangul syllables
+joined or split after the family name, two or three adjacent words joined
+("Abdul Rahman"/"Abdulrahman"). Names either side of "bin" that trade places
+are a different man; names compared across lossy scripts are discounted.
+Comparisons are cached per pair of names.
 
 ``score_party`` starts from the best name pair and adds or removes the other
 features; every feature's contribution is listed, and the contributions add
@@ -31,7 +37,7 @@ from datetime import date
 from functools import lru_cache
 from typing import Any
 
-from rapidfuzz.distance import Levenshtein
+from rapidfuzz.distance import OSA, Levenshtein
 from rigour.names import remove_person_prefixes, tokenize_name
 from rigour.text import ascii_text, metaphone
 from rigour.text.scripts import text_scripts
@@ -55,6 +61,54 @@ _JOINING = re.compile(r"['`?\u2019\u02bb\u02bc\u02be\u02bf]")
 _SKELETON_DROP = re.compile(r"[aeiouyw]+")
 _SKELETON_SOUNDS = str.maketrans({"p": "b", "v": "f", "c": "k", "q": "k", "g": "j", "x": "k"})
 _REPEATS = re.compile(r"(.)\1+")
+_HANGUL = re.compile(r"[\uac00-\ud7a3]+")
+# Hebrew writes j as gimel and geresh (ג'), which ICU leaves as g'.
+_HEBREW_J = re.compile(r"g['\u05f3]")
+_MAX_WORDS_JOINED = 6
+# Spellings by ear (see _sound): letter groups heard as one sound, longest first; then
+# letters to classes.
+_LATIN_SOUNDS = {
+    **dict.fromkeys(("tsch", "sch", "tch", "ch", "sh", "zh"), "s"),
+    **{"ph": "f", "kh": "h", "th": "t", "ck": "k", "ng": "n", "q": "k", "x": "ks", "c": "k"},
+    **dict.fromkeys(("tz", "ts"), "s"),
+    **{f"c{vowel}": f"s{vowel}" for vowel in "eiy"},
+    **{f"g{vowel}": f"j{vowel}" for vowel in "eiy"},
+}
+_PINYIN_SOUNDS = {
+    **dict.fromkeys(("ch", "sh", "zh", "c", "q", "x", "j", "z"), "s"),
+    **{"ng": "n", "r": "l"},
+}
+
+
+def _alternation(groups: dict[str, str]) -> re.Pattern[str]:
+    return re.compile("|".join(sorted(groups, key=len, reverse=True)))
+
+
+# A romanisation system (Korean's, ICU's for Cyrillic or Arabic) spells g one way, and
+# its c is ts (Cyrillic ц).
+_SYSTEM_SOUNDS = {
+    **{k: v for k, v in _LATIN_SOUNDS.items() if k[0] not in "cg" or k[1:] not in "eiy"},
+    "c": "s",
+}
+_SPELLINGS = {
+    name: (_alternation(sounds), sounds)
+    for name, sounds in (
+        ("latin", _LATIN_SOUNDS),
+        ("system", _SYSTEM_SOUNDS),
+        ("pinyin", _PINYIN_SOUNDS),
+    )
+}
+_SOUND_CLASSES = str.maketrans(
+    {**dict.fromkeys("aeiouywh", None), **dict.fromkeys("bpfv", "b"), "t": "d", "r": "l"}
+    | dict.fromkeys("szjc", "s")
+    | dict.fromkeys("gkq", "k")
+)
+_SOUND_BY_LENGTH = (0.0, 0.5, 0.8, 0.9)  # index = key length; 3 and more: the last
+_SOUND_CLOSE = 0.75
+_OLD_SPELLING = re.compile("tj|dj|sj|oe")
+_OLD_SPELLING_SAME = 0.95
+_PATRONYMIC = frozenset({"bin", "bint"})
+_ORDER_SWAPPED = 0.6
 # Particles of Arabic, Dutch, German, Romance names: spelt many ways, worth little alone.
 _PARTICLE_SPELLINGS = {"ibn": "bin", "ben": "bin", "bn": "bin", "el": "al", "ul": "al"}
 _PARTICLES = frozenset({"al", "bin", "bint", "abu", "van", "von", "der", "de", "da", "di", "du"})
@@ -67,6 +121,7 @@ _PHONETIC_LONG = 0.85
 _SKELETON_BY_LENGTH = (0.0, 0.7, 0.8)  # index = skeleton length; 3 and more: 0.9
 _SKELETON_LONG = 0.9
 _PAIRED = 0.3  # a pair of words below this is not a pairing
+_JOINED_PAIRED = 0.8  # ... when one of them joins adjacent words
 _CONTRADICTION = 2.0  # a word on each side that pairs with nothing
 _MISSING_PART = 0.35  # a word only one side has, when two or more words pair
 _MISSING_PART_ALONE = 0.6  # ... when a single word pairs ("Ali" against "Ali Hassan")
@@ -140,16 +195,26 @@ class _Word:
     text: str  # lower-case ASCII
     phonetic: str
     skeleton: str
+    sound: str
+    modern: str  # in Indonesian's 1972 spelling, when the word is in the old one
     initial: bool
     weight: float
+    parts: int  # words of the name as written that this word joins
 
 
 @dataclass(frozen=True, slots=True)
 class _Name:
+    text: str  # as given
     words: tuple[_Word, ...]
+    # The alternative reading of Han and Hangul tokens (see _token_readings), if any.
+    alternative: tuple[str, ...]
     scripts: frozenset[str]
     lossy: bool
     abjad: bool
+    spelling: str  # how the words were spelt: see _SPELLINGS
+    # The words before and after "bin"/"bint" in "X bin Y"; empty without one.
+    before_bin: frozenset[str]
+    after_bin: frozenset[str]
 
 
 def _skeleton(text: str) -> str:
@@ -158,57 +223,162 @@ def _skeleton(text: str) -> str:
     return _REPEATS.sub(r"\1", consonants).removesuffix("h")
 
 
-def _romanised_parts(token: str, han: bool) -> list[str]:
-    ascii_form = _JOINING.sub("", ascii_text(token).lower())
-    parts = [part for part in _NON_ALNUM.split(ascii_form) if part]
-    if han and len(parts) > 1:
+def _sound(text: str, spelling: str) -> str:
+    """A coarse key of the consonants as heard, for a name written down by ear in another
+    script (布魯諾 "bu lu nuo" for Bruno, 프로호로프 "peuloholopeu" for Prokhorov): l and r
+    one sound, b/p/f/v one, d/t one, the sibilants and affricates one, vowels, h, w and y
+    gone."""
+    groups, sounds = _SPELLINGS[spelling]
+    text = groups.sub(lambda found: sounds[found.group()], text)
+    return _REPEATS.sub(r"\1", text.translate(_SOUND_CLASSES))
+
+
+def _modern_spelling(text: str) -> str:
+    """An Indonesian word in the old spelling (Van Ophuijsen, Soewandi) as the 1972 one
+    writes it: tj c, dj j, j y, sj sy, oe u ("Tjahaja" is "Cahaya"). Words without tj, dj,
+    sj or oe are left as they are: a j alone is as likely the new spelling's."""
+    if not _OLD_SPELLING.search(text):
+        return text
+    return text.replace("oe", "u").replace("j", "y").replace("dy", "j").replace("ty", "c")
+
+
+@lru_cache(maxsize=65536)
+def _word(part: str, spelling: str, parts: int = 1) -> _Word:
+    return _Word(
+        text=part,
+        phonetic=metaphone(part) if part.isalpha() else part,
+        skeleton=_skeleton(part),
+        sound=_sound(part, spelling),
+        modern=_modern_spelling(part),
+        initial=len(part) == 1,
+        weight=_PARTICLE_WEIGHT if part in _PARTICLES else 1.0,
+        parts=parts,
+    )
+
+
+def _ascii_parts(text: str) -> list[str]:
+    ascii_form = _JOINING.sub("", _HEBREW_J.sub("j", ascii_text(text).lower()))
+    return [part for part in _NON_ALNUM.split(ascii_form) if part]
+
+
+def _token_readings(token: str, scripts: frozenset[str]) -> tuple[list[str], list[str]]:
+    """The token's words as usually read, and an alternative reading ([] when none)."""
+    if "Arabic" in scripts:
+        token = token.replace("\u0629", "\u0647")  # ta marbuta is heard as a final a/h
+    parts = _ascii_parts(token)
+    if "Han" in scripts and len(parts) > 1:
+        joined = "".join(parts)
         if len(parts) <= 3:
-            # A Chinese name: the family name's syllable, then the given name's.
-            return [parts[0], "".join(parts[1:])]
-        return ["".join(parts)]
-    return parts
+            # A Chinese name: the family name's syllable, then the given name's; or a
+            # foreign name written by sound, its syllables one word.
+            return [parts[0], "".join(parts[1:])], [joined]
+        return [joined], []
+    if "Hangul" in scripts and _HANGUL.fullmatch(token):
+        # ICU's hyphens only mark where syllables meet; a Korean name is written without a
+        # space after the family name's syllable.
+        joined = "".join(parts)
+        if 2 <= len(token) <= 4:
+            return [joined], [*_ascii_parts(token[0]), "".join(_ascii_parts(token[1:]))]
+        return [joined], []
+    return parts, []
+
+
+def _words(parts: list[str], spelling: str, joined: tuple[int, int] = (-1, 0)) -> tuple[_Word, ...]:
+    """The words, each once; ``joined`` is (where, how many) when adjacent words were joined
+    into the one at ``where``."""
+    seen: set[str] = set()
+    words: list[_Word] = []
+    for position, raw in enumerate(parts):
+        part = _PARTICLE_SPELLINGS.get(raw, raw)
+        if part in seen:
+            continue  # a repeated word counts once
+        seen.add(part)
+        size = joined[1] if position == joined[0] else 1
+        words.append(_word(part, spelling, size))
+    return tuple(words)
 
 
 @lru_cache(maxsize=65536)
 def _read_name(name: str) -> _Name:
     scripts = frozenset(text_scripts(name))
-    han = bool(scripts & _HAN)
+    spelling = "pinyin" if scripts & _HAN else "latin" if "Latin" in scripts else "system"
     stripped = remove_person_prefixes(name) or name
-    seen: set[str] = set()
-    words: list[_Word] = []
+    usual: list[str] = []
+    alternative: list[str] = []
     for token in tokenize_name(stripped.lower()):
-        for raw in _romanised_parts(token, han):
-            part = _PARTICLE_SPELLINGS.get(raw, raw)
-            if part in seen:
-                continue  # a repeated word counts once
-            seen.add(part)
-            words.append(
-                _Word(
-                    text=part,
-                    phonetic=metaphone(part) if part.isalpha() else part,
-                    skeleton=_skeleton(part),
-                    initial=len(part) == 1,
-                    weight=_PARTICLE_WEIGHT if part in _PARTICLES else 1.0,
-                )
-            )
+        parts, other = _token_readings(token, scripts)
+        usual.extend(parts)
+        alternative.extend(other or parts)
+    words = _words(usual, spelling)
+    before_bin: frozenset[str] = frozenset()
+    after_bin: frozenset[str] = frozenset()
+    texts = [word.text for word in words]
+    for place, text in enumerate(texts[1:-1], start=1):
+        if text in _PATRONYMIC:
+            before_bin, after_bin = frozenset(texts[:place]), frozenset(texts[place + 1 :])
+            break
     return _Name(
-        words=tuple(words),
+        text=name,
+        words=words,
+        alternative=tuple(alternative) if alternative != usual else (),
         scripts=scripts,
         lossy=bool(scripts & _LOSSY_SCRIPTS),
         abjad=bool(scripts & _ABJADS),
+        spelling=spelling,
+        before_bin=before_bin,
+        after_bin=after_bin,
     )
 
 
-def _word_similarity(a: _Word, b: _Word, abjad: bool) -> tuple[float, str]:
+@lru_cache(maxsize=65536)
+def _readings(name: str, joins: bool) -> tuple[tuple[_Word, ...], ...]:
+    """Other ways to cut the name into words: the alternative reading of Han and Hangul,
+    and with ``joins`` each run of two or three adjacent words joined into one ("abdul
+    rahman")."""
+    read = _read_name(name)
+    usual = [word.text for word in read.words]
+    readings: list[tuple[_Word, ...]] = []
+    if read.alternative:
+        readings.append(_words(list(read.alternative), read.spelling))
+    if joins and 2 <= len(usual) <= _MAX_WORDS_JOINED:
+        for size in (2, 3):
+            for start in range(len(usual) - size + 1):
+                run = usual[start : start + size]
+                if min(len(part) for part in run) < 2:
+                    continue  # an initial is not part of a compound
+                joined = [*usual[:start], "".join(run), *usual[start + size :]]
+                readings.append(_words(joined, read.spelling, (start, size)))
+    return tuple(readings)
+
+
+def _sound_similarity(a: str, b: str) -> float:
+    if not a or not b:
+        return 0.0
+    shorter = min(len(a), len(b))
+    exact = _SOUND_BY_LENGTH[min(shorter, len(_SOUND_BY_LENGTH) - 1)]
+    if a == b:
+        return exact
+    if shorter >= 3:
+        # Near keys as much as they are alike: one sound in four heard otherwise at most.
+        close = Levenshtein.normalized_similarity(a, b)
+        if close >= _SOUND_CLOSE:
+            return exact * close
+    return 0.0
+
+
+@lru_cache(maxsize=262144)
+def _word_similarity(a: _Word, b: _Word, abjad: bool, by_ear: bool) -> tuple[float, str]:
     if a.text == b.text:
         return 1.0, "same"
     if a.initial or b.initial:
         if a.text[0] == b.text[0]:
             return _INITIAL, "initial"
         return 0.0, "different"
+    if a.modern == b.modern:
+        return _OLD_SPELLING_SAME, "old spelling"
     best, kind = 0.0, "different"
     longest = max(len(a.text), len(b.text))
-    distance = Levenshtein.distance(a.text, b.text)
+    distance = OSA.distance(a.text, b.text)
     if distance <= max(1, longest // 4):
         best, kind = 1.0 - distance / longest, "spelling"
     if a.phonetic and a.phonetic == b.phonetic:
@@ -231,6 +401,10 @@ def _word_similarity(a: _Word, b: _Word, abjad: bool) -> tuple[float, str]:
             value = 0.0
         if value > best:
             best, kind = value, "consonants"
+    if by_ear:
+        value = _sound_similarity(a.sound, b.sound)
+        if value > best:
+            best, kind = value, "sound"
     return best, kind
 
 
@@ -240,67 +414,123 @@ class _NameComparison:
     detail: str
 
 
-def _compare_names(a: _Name, b: _Name) -> _NameComparison:
-    if not a.words or not b.words:
-        return _NameComparison(0.0, "no comparable words")
-    abjad = a.abjad != b.abjad or (a.abjad and b.abjad)
+@dataclass(frozen=True, slots=True)
+class _Alignment:
+    score: float
+    pairs: tuple[tuple[_Word, _Word, str, float], ...]
+    contradictions: float
+    missing: float
+    initials_only: bool
+    left_a: float  # what of each side pairs with nothing
+    left_b: float
+
+
+def _align(a: tuple[_Word, ...], b: tuple[_Word, ...], abjad: bool, by_ear: bool) -> _Alignment:
+    """Pairs the words of two names greedily, best pair first, each word at most once."""
     candidates: list[tuple[float, int, int, str]] = []
-    for i, wa in enumerate(a.words):
-        for j, wb in enumerate(b.words):
-            value, kind = _word_similarity(wa, wb, abjad)
-            if value >= _PAIRED:
+    for i, wa in enumerate(a):
+        for j, wb in enumerate(b):
+            value, kind = _word_similarity(wa, wb, abjad, by_ear)
+            if value >= (_JOINED_PAIRED if wa.parts > 1 or wb.parts > 1 else _PAIRED):
                 candidates.append((value, i, j, kind))
     candidates.sort(key=lambda c: -c[0])
     used_a: set[int] = set()
     used_b: set[int] = set()
     total = 0.0
     weights = 0.0
-    pairs: list[str] = []
+    pairs: list[tuple[_Word, _Word, str, float]] = []
     initials_only = True
     for value, i, j, kind in candidates:
         if i in used_a or j in used_b:
             continue
         used_a.add(i)
         used_b.add(j)
-        weight = min(a.words[i].weight, b.words[j].weight)
+        weight = min(a[i].weight, b[j].weight)
         total += weight * value
         weights += weight
         if kind != "initial":
             initials_only = False
-        pairs.append(f"{a.words[i].text}~{b.words[j].text} {kind} {value:.2f}")
-    paired = len(used_a)
-    left_a = sum(w.weight for k, w in enumerate(a.words) if k not in used_a)
-    left_b = sum(w.weight for k, w in enumerate(b.words) if k not in used_b)
+        pairs.append((a[i], b[j], kind, value))
+    # A joined word that pairs with nothing is as many words as it joins.
+    left_a = sum(w.weight * w.parts for k, w in enumerate(a) if k not in used_a)
+    left_b = sum(w.weight * w.parts for k, w in enumerate(b) if k not in used_b)
     contradictions = min(left_a, left_b)
     missing = abs(left_a - left_b)
     missing_weight = _MISSING_PART if weights >= 2 else _MISSING_PART_ALONE
     denominator = weights + _CONTRADICTION * contradictions + missing_weight * missing
-    score = total / denominator if paired else 0.0
-    notes = []
-    if paired and initials_only:
+    score = total / denominator if pairs else 0.0
+    if pairs and initials_only:
         score = min(score, _INITIALS_ONLY_CAP)
+    return _Alignment(score, tuple(pairs), contradictions, missing, initials_only, left_a, left_b)
+
+
+def _order_swapped(a: _Name, b: _Name, pairs: tuple[tuple[_Word, _Word, str, float], ...]) -> bool:
+    """Whether a word before "bin" on one side pairs with a word after it on the other:
+    "Salman bin Muhammad" (Salman, son of Muhammad) is not "Muhammad bin Salman"."""
+    if not a.before_bin or not b.before_bin:
+        return False
+    for wa, wb, _, _ in pairs:
+        if (wa.text in a.before_bin and wb.text in b.after_bin) or (
+            wa.text in a.after_bin and wb.text in b.before_bin
+        ):
+            return True
+    return False
+
+
+def _compare_names(a: _Name, b: _Name) -> _NameComparison:
+    if not a.words or not b.words:
+        return _NameComparison(0.0, "no comparable words")
+    abjad = a.abjad != b.abjad or (a.abjad and b.abjad)
+    across = a.scripts != b.scripts and (a.lossy or b.lossy)
+    best = _align(a.words, b.words, abjad, across)
+    if best.left_a or best.left_b:
+        # Another cut into words may pair what this one leaves over: Han and Hangul read
+        # the other way, or adjacent words joined on the side with more words left over.
+        base = best
+        for reading in _readings(a.text, base.left_a > base.left_b):
+            other = _align(reading, b.words, abjad, across)
+            if other.score > best.score:
+                best = other
+        for reading in _readings(b.text, base.left_b > base.left_a):
+            other = _align(a.words, reading, abjad, across)
+            if other.score > best.score:
+                best = other
+    score = best.score
+    notes = []
+    if best.pairs and best.initials_only:
         notes.append("initials only")
-    if contradictions:
-        notes.append(f"{contradictions:g} word(s) on each side unpaired")
-    if missing:
-        notes.append(f"{missing:g} word(s) on one side only")
-    if a.scripts != b.scripts and (a.lossy or b.lossy):
+    if best.contradictions:
+        notes.append(f"{best.contradictions:g} word(s) on each side unpaired")
+    if best.missing:
+        notes.append(f"{best.missing:g} word(s) on one side only")
+    if _order_swapped(a, b, best.pairs):
+        score *= _ORDER_SWAPPED
+        notes.append("the names either side of 'bin' swapped")
+    if across:
         score *= _LOSSY_DISCOUNT
         notes.append("lossy transliteration across scripts")
-    detail = ", ".join(pairs) or "no words pair"
+    detail = ", ".join(f"{wa.text}~{wb.text} {kind} {v:.2f}" for wa, wb, kind, v in best.pairs)
+    detail = detail or "no words pair"
     if notes:
         detail += "; " + ", ".join(notes)
     return _NameComparison(score, detail)
 
 
+@lru_cache(maxsize=131072)
+def _compare(a: str, b: str) -> _NameComparison:
+    # Screening meets the same pairs of names again (each traveller against the same
+    # entries), so a comparison is kept.
+    return _compare_names(_read_name(a), _read_name(b))
+
+
 def name_score(a: str, b: str) -> float:
     """How alike two names are, 0 to 1, in any scripts and word order (symmetric)."""
-    return _compare_names(_read_name(a), _read_name(b)).score
+    return _compare(a, b).score
 
 
 def explain_names(a: str, b: str) -> str:
     """How ``name_score`` paired the words of two names, in words."""
-    return _compare_names(_read_name(a), _read_name(b)).detail
+    return _compare(a, b).detail
 
 
 def comparable_name(name: str) -> str:
@@ -309,19 +539,24 @@ def comparable_name(name: str) -> str:
 
 
 def retrieval_keys(name: str) -> frozenset[str]:
-    """Keys for candidate retrieval: each word (``t:``), its metaphone code (``p:``) and its
-    consonant skeleton (``s:``, which meets abjad spellings); initials give none. A
-    candidate worth scoring shares at least one key with the query, or is close by
-    trigrams of ``comparable_name``."""
+    """Keys for candidate retrieval: each word (``t:``), its metaphone code (``p:``), its
+    consonant skeleton (``s:``, which meets abjad spellings) and its sound by ear (``b:``,
+    which meets names written by sound in Han or Hangul), for the words of every reading of
+    the name (syllables joined, adjacent words joined); initials give none. A candidate
+    worth scoring shares at least one key with the query, or is close by trigrams of
+    ``comparable_name``."""
     keys: set[str] = set()
-    for word in _read_name(name).words:
-        if word.initial:
-            continue
-        keys.add(f"t:{word.text}")
-        if len(word.phonetic) >= 2:
-            keys.add(f"p:{word.phonetic}")
-        if len(word.skeleton) >= 2:
-            keys.add(f"s:{word.skeleton}")
+    for words in (_read_name(name).words, *_readings(name, True)):
+        for word in words:
+            if word.initial:
+                continue
+            keys.add(f"t:{word.text}")
+            if len(word.phonetic) >= 2:
+                keys.add(f"p:{word.phonetic}")
+            if len(word.skeleton) >= 2:
+                keys.add(f"s:{word.skeleton}")
+            if len(word.sound) >= 2:
+                keys.add(f"b:{word.sound}")
     return frozenset(keys)
 
 
@@ -329,7 +564,7 @@ def _best_names(query: Party, candidate: Party) -> tuple[float, str, str, str]:
     best = (-1.0, "", "", "")
     for q in query.names:
         for c in candidate.names:
-            comparison = _compare_names(_read_name(q), _read_name(c))
+            comparison = _compare(q, c)
             if comparison.score > best[0]:
                 best = (comparison.score, q, c, comparison.detail)
     return best if best[0] >= 0 else (0.0, "", "", "no names")

@@ -13,6 +13,7 @@ from watchlist.matching import (
     NAME_FLOOR,
     Party,
     comparable_name,
+    explain_names,
     name_score,
     retrieval_keys,
     score_party,
@@ -197,3 +198,55 @@ def test_an_exact_document_number_is_strong_evidence() -> None:
 def test_no_names_score_zero() -> None:
     assert name_score("", "Sukarno") == 0.0
     assert not score_party(Party(()), Party(("Sukarno",))).match
+
+
+@pytest.mark.parametrize(
+    ("latin", "written_by_ear"),
+    [
+        ("Bruno", "布魯諾"),
+        ("Hofmann", "霍夫曼"),
+        ("Trent Reznor", "트렌트 레즈너"),
+        ("Mikhail Prokhorov", "미하일 프로호로프"),
+        ("George Marshall", "ג'ורג' מרשל"),
+        ("Hamza", "حمزة"),
+    ],
+)
+def test_foreign_names_written_by_ear_match(latin: str, written_by_ear: str) -> None:
+    assert name_score(latin, written_by_ear) >= DEFAULT_THRESHOLD
+    assert name_score(latin, written_by_ear) < name_score(latin, latin)
+
+
+@pytest.mark.parametrize(
+    ("latin", "other"),
+    [("Bruno", "霍夫曼"), ("Hofmann", "布魯諾"), ("Trent Reznor", "미하일 프로호로프")],
+)
+def test_other_names_written_by_ear_do_not_match(latin: str, other: str) -> None:
+    assert name_score(latin, other) < 0.5
+
+
+def test_a_korean_name_splits_after_the_family_name() -> None:
+    assert name_score("김명식", "Kim Myong Sik") >= DEFAULT_THRESHOLD
+    assert name_score("김명식", "Kim Myong Guk") < name_score("김명식", "Kim Myong Sik")
+
+
+def test_compound_words_meet_their_parts() -> None:
+    assert name_score("SergeiLavrov", "Sergei Lavrov") >= 0.9
+    assert name_score("Abdulrahman Ali", "Abdul Rahman Ali") >= 0.9
+    assert name_score("Nikolai Plat Ono Vich Patrushev", "Nikolai Platonovich Patrushev") >= 0.9
+    # Joined words that pair with nothing weigh as the words they join.
+    assert name_score("Michaela", "Michaela Michelle Micheli") == name_score(
+        "Michaela", "Michaela Anna Maria"
+    )
+
+
+def test_names_swapped_across_bin_do_not_match() -> None:
+    assert name_score("Salman bin Muhammad al-Rawi", "Muhammad bin Salman al-Rawi") < 0.7
+    assert name_score("Salman bin Muhammad al-Rawi", "Salman ibn Muhammad al-Rawi") >= 0.9
+    assert "swapped" in explain_names("Ahmad bin Hasan", "Hasan bin Ahmad")
+
+
+def test_indonesian_old_spellings_match_the_new() -> None:
+    assert name_score("Basuki Tjahaja Purnama", "Basuki Cahaya Purnama") >= 0.9
+    assert name_score("Djoko Widodo", "Joko Widodo") >= 0.9
+    assert name_score("Sjahrir", "Syahrir") >= 0.9
+    assert name_score("Djoko Widodo", "Joko Susilo") < DEFAULT_THRESHOLD
