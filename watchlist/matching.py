@@ -523,6 +523,11 @@ def _compare(a: str, b: str) -> _NameComparison:
     return _compare_names(_read_name(a), _read_name(b))
 
 
+def forget_comparisons() -> None:
+    """Drops the comparisons kept of pairs of names (not the names as read)."""
+    _compare.cache_clear()
+
+
 def name_score(a: str, b: str) -> float:
     """How alike two names are, 0 to 1, in any scripts and word order (symmetric)."""
     return _compare(a, b).score

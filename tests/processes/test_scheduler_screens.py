@@ -68,11 +68,11 @@ def test_a_person_registered_while_the_scheduler_runs_is_screened_within_seconds
                 POLICE,
                 AgencyKind.POLICE,
             )
-            with log_path.open("wb") as output:
+            with log_path.open("wb") as log_file:
                 process = subprocess.Popen(
                     [str(PANTAU), "scheduler"],
                     env=environment,
-                    stdout=output,
+                    stdout=log_file,
                     stderr=subprocess.STDOUT,
                 )
             try:

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from watchlist.compare import compare_csv
-from watchlist.matching import DEFAULT_THRESHOLD
+from watchlist.matching import DEFAULT_THRESHOLD, forget_comparisons
 
 NOMENKLATURA_THRESHOLD = 0.7
 DEFAULT_PAIRS = Path("tests/data/name_pairs/pairs.csv")
@@ -116,12 +116,17 @@ def run_names_bench(
         pantau_times.append(elapsed)
         nk_scores, elapsed = _nomenklatura_scores(pairs, round_no)
         nk_times.append(elapsed)
+    # Once more with the comparisons forgotten and the names still read: what a pair never
+    # seen before costs once its names are known (the warm passes above repeat pairs).
+    forget_comparisons()
+    _, uncached = _pantau_scores(pairs, threshold)
     pantau = _summary(predicted, pairs)
     nk = _summary([s >= nomenklatura_threshold for s in nk_scores], pairs)
     n = len(pairs)
     pantau["threshold"] = threshold
     pantau["pairs_per_second"] = round(n / min(pantau_times), 1)
     pantau["pairs_per_second_cold"] = round(n / pantau_times[0], 1)
+    pantau["pairs_per_second_new_pairs"] = round(n / uncached, 1)
     nk["threshold"] = nomenklatura_threshold
     nk["pairs_per_second"] = round(n / min(nk_times), 1)
     nk["pairs_per_second_cold"] = round(n / nk_times[0], 1)
@@ -135,6 +140,9 @@ def run_names_bench(
         "test_f1_difference": round(pantau["test"]["f1"] - nk["test"]["f1"], 4),
         "speed_ratio": round(pantau["pairs_per_second"] / nk["pairs_per_second"], 1),
         "speed_ratio_cold": round(pantau["pairs_per_second_cold"] / nk["pairs_per_second_cold"], 1),
+        "speed_ratio_new_pairs": round(
+            pantau["pairs_per_second_new_pairs"] / nk["pairs_per_second"], 1
+        ),
     }
     print(json.dumps(result))
     return result
