@@ -1,13 +1,11 @@
-"""``pantau mrz parse``: machine readable zones on standard input, one JSON object each.
+"""`pantau mrz parse`: machine readable zones on standard input, one JSON object per document.
 
-One document per block of lines, blocks separated by a blank line. Each document is one
-line of JSON on standard output, in input order (``watchlist.mrz.MrzDocument.as_json``:
-``document_type``, ``issuing_state``, ``surname``, ``given_names``, ``document_number``,
-``nationality``, ``birth_date`` and ``expiry_date`` as YYYY-MM-DD, ``sex``,
-``personal_number``, ``valid``, each check digit's result and the OCR corrections). A
-block that is no MRZ prints ``{"error": ..., "line": ...}`` (its line counted in the
-input) and the command exits 1 once every block is printed; a failing check digit is
-``valid: false``, not an error. Offline: no settings, no database.
+Documents are separated by blank lines. Each prints on a line of its own, in
+input order: the fields, every check digit and every OCR correction
+(``watchlist.mrz``). A block that is not an MRZ prints ``{"error", "line"}``
+(the line of standard input at fault, or the block's first) and the command exits 1 once
+all are printed; a failing check digit is no error (``"valid": false``). It
+needs neither settings nor the database.
 """
 
 from __future__ import annotations
@@ -21,57 +19,64 @@ from typing import Any, TextIO
 from zoneinfo import ZoneInfo
 
 from exchange_service.domain.clock import local_today, system_clock
+from exchange_service.settings import Settings
 from watchlist.mrz import MrzError, parse_mrz
 
-# The office's zone: "today" (for the century of a two-digit birth year) is its day.
-OFFICE_ZONE = ZoneInfo("Asia/Jakarta")
+ALL_PARSED = 0
+SOME_NOT_PARSED = 1
+# The office's zone when no settings are read (Settings.timezone's default).
+_OFFICE_ZONE = "Asia/Jakarta"
 
 
 def add_mrz_parser(commands: Any) -> None:
-    mrz = commands.add_parser("mrz", help="read machine readable zones (ICAO 9303)")
+    """Adds ``mrz parse`` to the ``pantau`` subcommands."""
+    mrz = commands.add_parser("mrz", help="machine readable zones of travel documents (offline)")
     actions = mrz.add_subparsers(dest="mrz_command", required=True)
     parse = actions.add_parser(
-        "parse", help="MRZ lines on stdin (blank line between documents), JSON lines on stdout"
+        "parse",
+        help="parse MRZs on standard input (blank lines between documents) into JSON lines",
     )
     parse.add_argument(
         "--today",
         type=date.fromisoformat,
         default=None,
-        help="the day two-digit years are read against (default: today in WIB)",
+        help="the reference day for two-digit years, YYYY-MM-DD (default: today in WIB)",
     )
 
 
-def blocks(lines: Iterable[str]) -> Iterator[tuple[int, list[str]]]:
-    """(first line number, lines) of each block of non-blank lines."""
-    block: list[str] = []
-    start = 0
-    for number, line in enumerate(lines, 1):
+def _blocks(lines: Iterable[str]) -> Iterator[list[tuple[int, str]]]:
+    """The blank-line-separated blocks, each line with its number in the input."""
+    block: list[tuple[int, str]] = []
+    for number, line in enumerate(lines, start=1):
         if line.strip():
-            if not block:
-                start = number
-            block.append(line.rstrip("\r\n"))
+            block.append((number, line))
         elif block:
-            yield start, block
+            yield block
             block = []
     if block:
-        yield start, block
+        yield block
 
 
-def parse_stream(source: TextIO, sink: TextIO, today: date) -> int:
-    """Writes one JSON line per block; 1 when a block was no MRZ, else 0."""
-    status = 0
-    for start, block in blocks(source):
+def parse_documents(source: TextIO, out: TextIO, reference: date) -> int:
+    """Prints one JSON line per document of ``source``; 1 if any block did not parse."""
+    code = ALL_PARSED
+    for block in _blocks(source):
         try:
-            document = parse_mrz(block, reference=today)
-        except MrzError as error:
-            line = None if error.line is None else start + error.line - 1
-            sink.write(json.dumps({"error": str(error), "line": line}) + "\n")
-            status = 1
-            continue
-        sink.write(json.dumps(document.as_json(), ensure_ascii=False) + "\n")
-    return status
+            document: dict[str, Any] = parse_mrz(
+                [line for _, line in block], reference=reference
+            ).as_json()
+        except MrzError as exc:
+            # The line at fault, or the block's first when the error is the whole block's.
+            at = block[exc.line - 1 if exc.line is not None else 0][0]
+            document = {"error": exc.message, "line": at}
+            code = SOME_NOT_PARSED
+        out.write(json.dumps(document, ensure_ascii=False) + "\n")
+    out.flush()
+    return code
 
 
-def run_mrz_command(args: argparse.Namespace) -> int:
-    today = args.today or local_today(system_clock, OFFICE_ZONE)
-    return parse_stream(sys.stdin, sys.stdout, today)
+def run_mrz_command(args: argparse.Namespace, settings: Settings | None = None) -> int:
+    """Runs ``pantau mrz parse`` on standard input; without settings the office's day is WIB's."""
+    zone = ZoneInfo(settings.timezone if settings is not None else _OFFICE_ZONE)
+    reference = args.today if args.today is not None else local_today(system_clock, zone)
+    return parse_documents(sys.stdin, sys.stdout, reference)

@@ -46,10 +46,10 @@ def read_mrz(raw: str, today: date) -> MrzDocument:
                 f"mrz.checks.{check.field}",
                 f"check digit {check.found!r} where {check.expected!r} is computed",
             )
-    if reading.birth_date is None:
-        v.add("mrz.birth_date", "is not a calendar date")
-    if reading.expiry_date is None:
-        v.add("mrz.expiry_date", "is not a calendar date")
+    for name in reading.invalid_fields:
+        v.add(f"mrz.{name}", "does not read (no calendar date, or no sex M, F or X)")
+    if reading.birth_date is None and "birth_date" not in reading.invalid_fields:
+        v.add("mrz.birth_date", "is unknown (fillers): a registration needs the birth year")
     if not reading.surname:
         v.add("mrz.surname", "is empty")
     if not reading.document_number:
