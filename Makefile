@@ -9,7 +9,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 NODE_STAMP := node_modules/.installed
 
-.PHONY: run test setup venv db node proto lint typecheck test-only bench bench-rules bench-servers bench-delivery bench-names clean
+.PHONY: run test setup venv db node proto lint typecheck test-only bench bench-rules bench-servers bench-delivery bench-names bench-watchlist clean
 
 # Development settings: var/pki certificates, var/audit key and checkpoints.
 RUN_ENV := PANTAU_SETTINGS=deploy/pantau.dev.toml
@@ -96,6 +96,11 @@ bench-delivery: setup
 # logic-v2 on the same labelled pairs (tests/data/name_pairs): F1 and pairs per second.
 bench-names: setup
 	$(BIN)/pantau bench-names
+
+# Screening against 100,000 watchlist entries (issue 13): Watchlist.screen's p99 beside
+# its candidate statement alone, the screener's persons per second, name pairs per second.
+bench-watchlist: setup
+	$(RUN_ENV) $(BIN)/pantau bench-watchlist
 
 clean:
 	rm -rf $(VENV) node_modules .mypy_cache .ruff_cache .pytest_cache

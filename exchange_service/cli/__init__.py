@@ -24,6 +24,21 @@ from exchange_service.cli.verify import add_verify_parser, run_verify_command
 from exchange_service.cli.watchlist import add_watchlist_parser, run_watchlist_command
 from exchange_service.settings import Settings, load_settings
 
+
+def _run_bench_watchlist(args: argparse.Namespace, settings: Settings) -> int:
+    from exchange_service.tools.bench.watchlist import run_watchlist_bench
+
+    run_watchlist_bench(
+        settings,
+        entries=args.entries,
+        queries=args.queries,
+        persons=args.persons,
+        pairs=args.pairs,
+        plans_file=args.plans,
+    )
+    return 0
+
+
 # The subcommands that parse their own arguments and return their exit code.
 _RUNNERS: dict[str, Callable[[argparse.Namespace, Settings], int]] = {
     "audit": run_audit_command,
@@ -33,6 +48,7 @@ _RUNNERS: dict[str, Callable[[argparse.Namespace, Settings], int]] = {
     "deliver": run_deliver_command,
     "bench-delivery": run_bench_delivery_command,
     "watchlist": run_watchlist_command,
+    "bench-watchlist": _run_bench_watchlist,
 }
 
 
@@ -51,7 +67,7 @@ _OFFLINE_RUNNERS: dict[str, Callable[[argparse.Namespace], int]] = {
 
 
 def _add_bench_parsers(commands: Any) -> None:
-    """``bench``, ``bench-rules`` and ``bench-servers``."""
+    """``bench``, ``bench-rules``, ``bench-servers``, ``bench-names`` and ``bench-watchlist``."""
     bench = commands.add_parser("bench", help="bulk-load a large population and measure")
     bench.add_argument("--persons", type=int, default=1_000_000)
     bench.add_argument("--sightings", type=int, default=3_000_000)
@@ -87,6 +103,20 @@ def _add_bench_parsers(commands: Any) -> None:
     )
     bench_names.add_argument("--pairs", type=Path, default=Path("tests/data/name_pairs/pairs.csv"))
     bench_names.add_argument("--rounds", type=int, default=3)
+    bench_watchlist = commands.add_parser(
+        "bench-watchlist",
+        help="bulk-load a watchlist, then time screenings, the screener and name pairs",
+    )
+    bench_watchlist.add_argument("--entries", type=int, default=100_000)
+    bench_watchlist.add_argument("--queries", type=int, default=2_000)
+    bench_watchlist.add_argument("--persons", type=int, default=20_000)
+    bench_watchlist.add_argument("--pairs", type=int, default=50_000)
+    bench_watchlist.add_argument(
+        "--plans",
+        type=Path,
+        default=Path("var/bench/watchlist-plans.txt"),
+        help="where the slowest candidate statement's plan goes",
+    )
 
 
 def _create_pki(out: Path, settings: Any) -> None:
