@@ -133,6 +133,9 @@ _BIRTH_DATE_SAME = 0.05
 _BIRTH_DATE_DIFFERENT = 0.15
 _BIRTH_YEAR_SAME = 0.03
 _BIRTH_YEAR_DIFFERENT = 0.10
+# Birth years further apart than this (or full dates that are no slip of each other) say
+# another person: the same name is then never a match by itself.
+_BIRTH_YEARS_APART = 1
 _NATIONALITY_MISMATCH = 0.10
 _DOCUMENT_NUMBER = 0.35
 
@@ -575,13 +578,25 @@ def _best_names(query: Party, candidate: Party) -> tuple[float, str, str, str]:
     return best if best[0] >= 0 else (0.0, "", "", "no names")
 
 
+def _near_dates(a: date, b: date) -> bool:
+    """A clerical or OCR slip rather than another person: day and month swapped, or one
+    character of the eight differs."""
+    if (a.year, a.month, a.day) == (b.year, b.day, b.month):
+        return True
+    return sum(x != y for x, y in zip(f"{a:%Y%m%d}", f"{b:%Y%m%d}", strict=True)) == 1
+
+
 def _birth_feature(query: Party, candidate: Party) -> Feature | None:
     if query.birth_date and candidate.birth_date:
         same = query.birth_date == candidate.birth_date
         detail = f"{query.birth_date.isoformat()} vs {candidate.birth_date.isoformat()}"
         if same:
             return Feature("birth_date", 1.0, _BIRTH_DATE_SAME, 0.0, f"same birth date {detail}")
-        return Feature("birth_date_mismatch", 1.0, -_BIRTH_DATE_DIFFERENT, 0.0, detail)
+        if _near_dates(query.birth_date, candidate.birth_date):
+            return Feature(
+                "birth_date_mismatch", 1.0, -_BIRTH_DATE_DIFFERENT, 0.0, f"{detail} (a slip?)"
+            )
+        return Feature("birth_date_contradiction", 1.0, 0.0, 0.0, detail)
     query_year = query.birth_date.year if query.birth_date else query.birth_year
     candidate_year = candidate.birth_date.year if candidate.birth_date else candidate.birth_year
     if query_year is None or candidate_year is None:
@@ -589,6 +604,8 @@ def _birth_feature(query: Party, candidate: Party) -> Feature | None:
     detail = f"birth year {query_year} vs {candidate_year}"
     if query_year == candidate_year:
         return Feature("birth_year", 1.0, _BIRTH_YEAR_SAME, 0.0, detail)
+    if abs(query_year - candidate_year) > _BIRTH_YEARS_APART:
+        return Feature("birth_date_contradiction", 1.0, 0.0, 0.0, detail)
     return Feature("birth_year_mismatch", 1.0, -_BIRTH_YEAR_DIFFERENT, 0.0, detail)
 
 
@@ -645,6 +662,20 @@ def score_party(
         score += contribution
         features.append(
             Feature(feature.name, feature.value, feature.weight, contribution, feature.detail)
+        )
+    contradiction = birth is not None and birth.name == "birth_date_contradiction"
+    if contradiction and document is None and score >= threshold:
+        ceiling = min(threshold, NAME_FLOOR) - 1e-4
+        contribution = ceiling - score
+        score += contribution
+        features.append(
+            Feature(
+                "birth_date_floor",
+                1.0,
+                contribution,
+                contribution,
+                "the birth dates contradict each other: the same name alone is no match",
+            )
         )
     if name_value < NAME_FLOOR and document is None and score >= threshold:
         ceiling = min(threshold, NAME_FLOOR) - 1e-4

@@ -156,13 +156,47 @@ def test_features_explain_the_score() -> None:
 
 def test_a_shared_birth_date_does_not_outrank_a_different_name() -> None:
     query = Party(("Budi Santoso",), birth_date=date(1975, 3, 9))
-    same_name = Party(("Budi Santoso",), birth_date=date(1982, 1, 1))
+    # The same name, a birth date one slip away (a day typed wrong).
+    same_name = Party(("Budi Santoso",), birth_date=date(1975, 3, 19))
     other_name = Party(("Budi Hartono",), birth_date=date(1975, 3, 9))
     near = score_party(query, same_name)
     far = score_party(query, other_name)
     assert near.score > far.score
     assert near.match
     assert not far.match
+
+
+@pytest.mark.parametrize(
+    ("query", "candidate"),
+    [
+        (Party(("Wang Wei",), birth_date=date(1980, 1, 1)), date(1975, 5, 5)),
+        (Party(("Wang Wei",), birth_year=1950), date(1990, 6, 1)),
+    ],
+    ids=["full-dates", "years-apart"],
+)
+def test_the_same_common_name_born_another_time_is_no_match(query: Party, candidate: date) -> None:
+    """Many travellers share a common name: dates that contradict each other (no slip of
+    one another) keep the pair a near miss for an officer to see, never a match."""
+    result = score_party(query, Party(("Wang Wei",), birth_date=candidate))
+    assert not result.match
+    assert result.score >= 0.5
+    assert "birth_date_floor" in {f.name for f in result.features}
+    assert _contributions_add_up(tuple(f.contribution for f in result.features), result.score)
+    # The same document number is another matter.
+    same_passport = score_party(
+        Party(query.names, birth_date=query.birth_date, documents=("E1234567",)),
+        Party(("Wang Wei",), birth_date=candidate, documents=("E1234567",)),
+    )
+    assert same_passport.match
+
+
+def test_day_and_month_swapped_is_a_slip_not_another_person() -> None:
+    result = score_party(
+        Party(("Budi Santoso",), birth_date=date(1975, 3, 9)),
+        Party(("Budi Santoso",), birth_date=date(1975, 9, 3)),
+    )
+    assert result.match
+    assert "birth_date_mismatch" in {f.name for f in result.features}
 
 
 def test_dates_and_nationality_never_rescue_a_name_below_the_floor() -> None:
@@ -177,7 +211,7 @@ def test_dates_and_nationality_never_rescue_a_name_below_the_floor() -> None:
 def test_mismatches_lower_the_score() -> None:
     query = Party(("Budi Santoso",), birth_year=1975, nationality="IDN")
     plain = score_party(query, Party(("Budi Santoso",)))
-    other = score_party(query, Party(("Budi Santoso",), birth_year=1990, nationality="MYS"))
+    other = score_party(query, Party(("Budi Santoso",), birth_year=1976, nationality="MYS"))
     assert other.score < plain.score
     names = {f.name for f in other.features}
     assert {"birth_year_mismatch", "nationality_mismatch"} <= names
