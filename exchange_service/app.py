@@ -72,10 +72,14 @@ class Application:
     async_reads: AsyncReadPool | None = None
     feed_notices: FeedNotices | None = None
     watchlist: Watchlist | None = None
+    # The watchlist's reads: sessions with the screening's trigram threshold.
+    watchlist_read_engine: Engine | None = None
 
     def close(self) -> None:
         self.engine.dispose()
         self.read_engine.dispose()
+        if self.watchlist_read_engine is not None:
+            self.watchlist_read_engine.dispose()
 
 
 def registry_options(settings: Settings) -> RegistryOptions:
@@ -154,6 +158,13 @@ def build_application(settings: Settings, *, clock: Clock = system_clock) -> App
     # GetPerson's and the subscriptions' reads, on the server's event loop (as many as
     # the workers).
     async_reads = AsyncReadPool(settings.database_url, size=settings.grpc_workers)
+    watchlist_reads = make_engine(
+        settings.database_url,
+        pool_size=settings.grpc_workers,
+        application_name="pantau-watchlist",
+        read_only=True,
+        search_similarity_threshold=settings.watchlist_similarity_threshold,
+    )
     agencies = load_agencies(settings.agencies_file)
     keys = (
         feed_keys(settings, clock=clock)
@@ -175,7 +186,16 @@ def build_application(settings: Settings, *, clock: Clock = system_clock) -> App
         keys,
         async_reads,
         FeedNotices(settings.database_url),
-        Watchlist(uow, watchlist_options(settings), clock),
+        Watchlist(
+            UnitOfWork(
+                engine,
+                watchlist_reads,
+                boundary_tolerance_meters=settings.boundary_tolerance_meters,
+            ),
+            watchlist_options(settings),
+            clock,
+        ),
+        watchlist_reads,
     )
 
 

@@ -290,6 +290,10 @@ class Settings(BaseSettings):
     watchlist_threshold: float = Field(default=0.7, gt=0, le=1)
     # Screen answers also list the near misses down to this score (marked no match).
     watchlist_report_floor: float = Field(default=0.5, ge=0, le=1)
+    # The trigram similarity at which a watchlist name is a candidate of a screening
+    # (the sessions that screen start with it): under 0.3 a common name drags thousands
+    # of names through the sort, with no more matches found.
+    watchlist_similarity_threshold: float = Field(default=0.3, gt=0, le=1)
     # The scheduler's screener looks at the screening queue this often, seconds.
     watchlist_screen_interval_seconds: float = Field(default=2.0, gt=0)
     # An entry that changes is screened against at most this many persons sharing the

@@ -63,6 +63,8 @@ def work_engine(settings: Settings) -> Engine:
         settings.database_url,
         pool_size=settings.scheduler_run_workers,
         application_name="pantau-scheduler",
+        # The screener's retrievals (the rules use no trigrams).
+        search_similarity_threshold=settings.watchlist_similarity_threshold,
         session_settings={
             "idle_in_transaction_session_timeout": _ms(
                 settings.scheduler_idle_in_transaction_seconds

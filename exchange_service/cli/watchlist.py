@@ -129,7 +129,12 @@ def _import(args: argparse.Namespace, settings: Settings) -> int:
             return outcomes
 
         return run_import_command(args, validate, console)
-    engine = make_engine(settings.database_url, pool_size=1, application_name="pantau-watchlist")
+    engine = make_engine(
+        settings.database_url,
+        pool_size=1,
+        application_name="pantau-watchlist",
+        search_similarity_threshold=settings.watchlist_similarity_threshold,
+    )
     try:
         trail = open_trail(settings, sys.stderr, "this command's events")
         try:
@@ -155,7 +160,12 @@ def _screen(settings: Settings) -> int:
     from exchange_service.storage.database import UnitOfWork, make_engine
     from scheduler.rules import RULES
 
-    engine = make_engine(settings.database_url, pool_size=2, application_name="pantau-watchlist")
+    engine = make_engine(
+        settings.database_url,
+        pool_size=2,
+        application_name="pantau-watchlist",
+        search_similarity_threshold=settings.watchlist_similarity_threshold,
+    )
     actor = Actor(SCREEN_COMMAND, SYSTEM_ACTOR_KIND, getpass.getuser())
     try:
         trail = open_trail(settings, sys.stderr, "this command's events")

@@ -2432,7 +2432,7 @@ def _load_watchlist(application: Application, settings: Settings, clock: Clock) 
         raise ValueError(f"the sample's watchlist was refused: {refused}")
     uow = UnitOfWork(
         application.engine,
-        application.read_engine,
+        application.watchlist_read_engine,
         boundary_tolerance_meters=settings.boundary_tolerance_meters,
     )
     build_screener(settings, uow, None, clock=clock, actor=Actor.system("load-sample")).drain()

@@ -58,7 +58,7 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Project]:
                 family_name="Sidorov",
                 given_names="Ivan Petrovich",
                 nationality="RUS",
-                birth_date=cmd.DateParts(1968, 0, 0),
+                birth_date=cmd.DateParts(1962, 8, 13),
                 sex=Sex.MALE,
                 documents=(cmd.RawDocument("RUS", "721234567"),),
             )

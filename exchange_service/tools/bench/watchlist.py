@@ -812,7 +812,7 @@ def _measure_screen(
 ) -> ScreenMeasurement:
     url = settings.database_url
     # As app.build_application: the use case's reads on a read-only engine whose sessions
-    # start with the name search's trigram threshold (one more connection for the bare
+    # start with the screening's trigram threshold (one more connection for the bare
     # statement).
     engine = make_engine(url, pool_size=1, application_name="pantau-bench-watchlist")
     read_engine = make_engine(
@@ -820,7 +820,7 @@ def _measure_screen(
         pool_size=2,
         application_name="pantau-bench-watchlist",
         read_only=True,
-        search_similarity_threshold=settings.search_similarity_threshold,
+        search_similarity_threshold=settings.watchlist_similarity_threshold,
     )
     try:
         uow = UnitOfWork(
@@ -865,9 +865,12 @@ def _measure_batch(
     people = generate_persons(persons, listed)
     load_persons(database.conninfo, people)
     # The screener's unit of work as the scheduler's and `pantau watchlist screen`'s: its
-    # reads on the writing engine (sessions with PostgreSQL's default trigram threshold).
+    # reads on the writing engine, whose sessions start with the screening's threshold.
     engine = make_engine(
-        settings.database_url, pool_size=2, application_name="pantau-bench-screener"
+        settings.database_url,
+        pool_size=2,
+        application_name="pantau-bench-screener",
+        search_similarity_threshold=settings.watchlist_similarity_threshold,
     )
     try:
         screener = Screener(
