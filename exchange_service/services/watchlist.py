@@ -137,6 +137,12 @@ def person_digest(person: wl.ScreenedPerson) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
+# A sound or phonetic key shorter than this ("p:FN", "b:bn") is shared by thousands of
+# entries and pairs a word at 0.3 at most: a party retrieves by it only when it has no
+# longer key than its words themselves.
+SHORT_KEY = 3
+
+
 def party_keys(names: Iterable[str]) -> tuple[list[str], list[str]]:
     """The retrieval keys and comparable forms of a party's names."""
     keys: set[str] = set()
@@ -146,6 +152,9 @@ def party_keys(names: Iterable[str]) -> tuple[list[str], list[str]]:
         comparable = comparable_name(name)
         if comparable and comparable not in comparables:
             comparables.append(comparable)
+    long_keys = {k for k in keys if k.startswith("t:") or len(k) - 2 >= SHORT_KEY}
+    if any(not k.startswith("t:") for k in long_keys):
+        keys = long_keys
     return sorted(keys), comparables
 
 
