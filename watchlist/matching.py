@@ -451,14 +451,12 @@ class _Alignment(NamedTuple):
     left_b: float
 
 
-def _value(candidate: tuple[float, int, int, str]) -> float:
-    return candidate[0]
-
-
 def _align(a: tuple[_Word, ...], b: tuple[_Word, ...], abjad: bool, by_ear: bool) -> _Alignment:
     """Pairs the words of two names greedily, best pair first, each word at most once."""
     mode = 2 * abjad + by_ear
     kept = _word_pairs
+    # (-value, i, j, kind): sorted as they are, the best pair comes first and, among equal
+    # values, the first word of a, then of b, as a stable sort by value alone would have it.
     candidates: list[tuple[float, int, int, str]] = []
     for i, wa in enumerate(a):
         key_a = wa.key
@@ -469,33 +467,32 @@ def _align(a: tuple[_Word, ...], b: tuple[_Word, ...], abjad: bool, by_ear: bool
                 similarity = _compare_words(wa, wb, abjad, by_ear, mode)
             value = similarity[0]
             if value >= paired_a and value >= wb.paired:
-                candidates.append((value, i, j, similarity[1]))
-    # Stable: among equal values, the first word of a, then of b, pairs first.
-    candidates.sort(key=_value, reverse=True)
-    used_a: set[int] = set()
-    used_b: set[int] = set()
+                candidates.append((-value, i, j, similarity[1]))
+    candidates.sort()
+    free_a: list[_Word | None] = list(a)
+    free_b: list[_Word | None] = list(b)
     total = 0.0
     weights = 0.0
     pairs: list[tuple[_Word, _Word, str, float]] = []
     initials_only = True
     most = min(len(a), len(b))
-    for value, i, j, kind in candidates:
-        if i in used_a or j in used_b:
+    for negated, i, j, kind in candidates:
+        word_a, word_b = free_a[i], free_b[j]
+        if word_a is None or word_b is None:
             continue
-        used_a.add(i)
-        used_b.add(j)
-        wa, wb = a[i], b[j]
-        weight = wa.weight if wa.weight <= wb.weight else wb.weight
+        free_a[i] = free_b[j] = None
+        value = -negated
+        weight = word_a.weight if word_a.weight <= word_b.weight else word_b.weight
         total += weight * value
         weights += weight
         if kind != "initial":
             initials_only = False
-        pairs.append((wa, wb, kind, value))
+        pairs.append((word_a, word_b, kind, value))
         if len(pairs) == most:
             break  # one side has no word left to pair
     # A joined word that pairs with nothing is as many words as it joins.
-    left_a = sum(w.left for k, w in enumerate(a) if k not in used_a) if len(pairs) < len(a) else 0
-    left_b = sum(w.left for k, w in enumerate(b) if k not in used_b) if len(pairs) < len(b) else 0
+    left_a = sum(w.left for w in free_a if w is not None) if len(pairs) < len(a) else 0
+    left_b = sum(w.left for w in free_b if w is not None) if len(pairs) < len(b) else 0
     contradictions = min(left_a, left_b)
     missing = abs(left_a - left_b)
     missing_weight = _MISSING_PART if weights >= 2 else _MISSING_PART_ALONE
