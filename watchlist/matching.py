@@ -31,11 +31,12 @@ added. Only an exact document number can carry a weaker name over.
 
 from __future__ import annotations
 
+import itertools
 import re
 from dataclasses import dataclass
 from datetime import date
 from functools import lru_cache
-from typing import Any
+from typing import Any, NamedTuple
 
 from rapidfuzz.distance import OSA, Levenshtein
 from rigour.names import remove_person_prefixes, tokenize_name
@@ -193,7 +194,8 @@ class MatchResult:
         }
 
 
-@dataclass(frozen=True, slots=True)
+# eq=False: a word is itself (hashed by identity), never compared field by field on the hot path.
+@dataclass(frozen=True, slots=True, eq=False)
 class _Word:
     text: str  # lower-case ASCII
     phonetic: str
@@ -203,6 +205,9 @@ class _Word:
     initial: bool
     weight: float
     parts: int  # words of the name as written that this word joins
+    key: int  # this word's number, for the cache of word pairs (never reused)
+    paired: float  # the least a pair with this word is worth to be a pairing
+    left: float  # what it weighs left unpaired: weight x parts
 
 
 @dataclass(frozen=True, slots=True)
@@ -245,8 +250,13 @@ def _modern_spelling(text: str) -> str:
     return text.replace("oe", "u").replace("j", "y").replace("dy", "j").replace("ty", "c")
 
 
+_word_keys = itertools.count()
+
+
 @lru_cache(maxsize=65536)
 def _word(part: str, spelling: str, parts: int = 1) -> _Word:
+    # Everything a comparison asks of a word is worked out here, once per word.
+    weight = _PARTICLE_WEIGHT if part in _PARTICLES else 1.0
     return _Word(
         text=part,
         phonetic=metaphone(part) if part.isalpha() else part,
@@ -254,8 +264,11 @@ def _word(part: str, spelling: str, parts: int = 1) -> _Word:
         sound=_sound(part, spelling),
         modern=_modern_spelling(part),
         initial=len(part) == 1,
-        weight=_PARTICLE_WEIGHT if part in _PARTICLES else 1.0,
+        weight=weight,
         parts=parts,
+        key=next(_word_keys),
+        paired=_JOINED_PAIRED if parts > 1 else _PAIRED,
+        left=weight * parts,
     )
 
 
@@ -369,7 +382,6 @@ def _sound_similarity(a: str, b: str) -> float:
     return 0.0
 
 
-@lru_cache(maxsize=262144)
 def _word_similarity(a: _Word, b: _Word, abjad: bool, by_ear: bool) -> tuple[float, str]:
     if a.text == b.text:
         return 1.0, "same"
@@ -381,10 +393,16 @@ def _word_similarity(a: _Word, b: _Word, abjad: bool, by_ear: bool) -> tuple[flo
         return _OLD_SPELLING_SAME, "old spelling"
     best, kind = 0.0, "different"
     longest = max(len(a.text), len(b.text))
-    distance = OSA.distance(a.text, b.text)
-    if distance <= max(1, longest // 4):
+    budget = max(1, longest // 4)
+    same_code = bool(a.phonetic) and a.phonetic == b.phonetic
+    if same_code and len(a.phonetic) >= 3:
+        distance = OSA.distance(a.text, b.text)  # the phonetic value below needs it exactly
+    else:
+        # Only whether it is within the budget matters: rapidfuzz stops counting past it.
+        distance = OSA.distance(a.text, b.text, score_cutoff=budget)
+    if distance <= budget:
         best, kind = 1.0 - distance / longest, "spelling"
-    if a.phonetic and a.phonetic == b.phonetic:
+    if same_code:
         size = len(a.phonetic)
         if size < 3:
             value = _PHONETIC_BY_CODE_LENGTH[size]  # "JN" for john and juan alike
@@ -411,14 +429,22 @@ def _word_similarity(a: _Word, b: _Word, abjad: bool, by_ear: bool) -> tuple[flo
     return best, kind
 
 
-@dataclass(frozen=True, slots=True)
-class _NameComparison:
-    score: float
-    detail: str
+# Pairs of words already compared, by (key of a, key of b, 2 * abjad + by_ear): the words of
+# a watchlist's names recur across names, so a name pair never seen before is mostly made of
+# word pairs that were. Emptied when full: a word pair costs a few microseconds to redo.
+_word_pairs: dict[tuple[int, int, int], tuple[float, str]] = {}
+_WORD_PAIRS_KEPT = 262144
 
 
-@dataclass(frozen=True, slots=True)
-class _Alignment:
+def _compare_words(a: _Word, b: _Word, abjad: bool, by_ear: bool, mode: int) -> tuple[float, str]:
+    similarity = _word_similarity(a, b, abjad, by_ear)
+    if len(_word_pairs) >= _WORD_PAIRS_KEPT:
+        _word_pairs.clear()
+    _word_pairs[a.key, b.key, mode] = similarity
+    return similarity
+
+
+class _Alignment(NamedTuple):
     score: float
     pairs: tuple[tuple[_Word, _Word, str, float], ...]
     contradictions: float
@@ -430,33 +456,46 @@ class _Alignment:
 
 def _align(a: tuple[_Word, ...], b: tuple[_Word, ...], abjad: bool, by_ear: bool) -> _Alignment:
     """Pairs the words of two names greedily, best pair first, each word at most once."""
+    mode = 2 * abjad + by_ear
+    kept = _word_pairs
+    # (-value, i, j, kind): sorted as they are, the best pair comes first and, among equal
+    # values, the first word of a, then of b, as a stable sort by value alone would have it.
     candidates: list[tuple[float, int, int, str]] = []
     for i, wa in enumerate(a):
+        key_a = wa.key
+        paired_a = wa.paired
         for j, wb in enumerate(b):
-            value, kind = _word_similarity(wa, wb, abjad, by_ear)
-            if value >= (_JOINED_PAIRED if wa.parts > 1 or wb.parts > 1 else _PAIRED):
-                candidates.append((value, i, j, kind))
-    candidates.sort(key=lambda c: -c[0])
-    used_a: set[int] = set()
-    used_b: set[int] = set()
+            similarity = kept.get((key_a, wb.key, mode))
+            if similarity is None:
+                similarity = _compare_words(wa, wb, abjad, by_ear, mode)
+            value = similarity[0]
+            if value >= paired_a and value >= wb.paired:
+                candidates.append((-value, i, j, similarity[1]))
+    candidates.sort()
+    free_a: list[_Word | None] = list(a)
+    free_b: list[_Word | None] = list(b)
     total = 0.0
     weights = 0.0
     pairs: list[tuple[_Word, _Word, str, float]] = []
     initials_only = True
-    for value, i, j, kind in candidates:
-        if i in used_a or j in used_b:
+    most = min(len(a), len(b))
+    for negated, i, j, kind in candidates:
+        word_a, word_b = free_a[i], free_b[j]
+        if word_a is None or word_b is None:
             continue
-        used_a.add(i)
-        used_b.add(j)
-        weight = min(a[i].weight, b[j].weight)
+        free_a[i] = free_b[j] = None
+        value = -negated
+        weight = word_a.weight if word_a.weight <= word_b.weight else word_b.weight
         total += weight * value
         weights += weight
         if kind != "initial":
             initials_only = False
-        pairs.append((a[i], b[j], kind, value))
+        pairs.append((word_a, word_b, kind, value))
+        if len(pairs) == most:
+            break  # one side has no word left to pair
     # A joined word that pairs with nothing is as many words as it joins.
-    left_a = sum(w.weight * w.parts for k, w in enumerate(a) if k not in used_a)
-    left_b = sum(w.weight * w.parts for k, w in enumerate(b) if k not in used_b)
+    left_a = sum(w.left for w in free_a if w is not None) if len(pairs) < len(a) else 0
+    left_b = sum(w.left for w in free_b if w is not None) if len(pairs) < len(b) else 0
     contradictions = min(left_a, left_b)
     missing = abs(left_a - left_b)
     missing_weight = _MISSING_PART if weights >= 2 else _MISSING_PART_ALONE
@@ -480,10 +519,40 @@ def _order_swapped(a: _Name, b: _Name, pairs: tuple[tuple[_Word, _Word, str, flo
     return False
 
 
+class _NameComparison(NamedTuple):
+    score: float
+    best: _Alignment | None  # None when a name has no comparable words
+    swapped: bool  # the names either side of "bin" traded places
+    across: bool  # compared across lossy scripts
+
+    @property
+    def detail(self) -> str:
+        # Written out only when asked for (explain_names, score_party), not for each score.
+        best = self.best
+        if best is None:
+            return "no comparable words"
+        notes = []
+        if best.pairs and best.initials_only:
+            notes.append("initials only")
+        if best.contradictions:
+            notes.append(f"{best.contradictions:g} word(s) on each side unpaired")
+        if best.missing:
+            notes.append(f"{best.missing:g} word(s) on one side only")
+        if self.swapped:
+            notes.append("the names either side of 'bin' swapped")
+        if self.across:
+            notes.append("lossy transliteration across scripts")
+        detail = ", ".join(f"{wa.text}~{wb.text} {kind} {v:.2f}" for wa, wb, kind, v in best.pairs)
+        detail = detail or "no words pair"
+        if notes:
+            detail += "; " + ", ".join(notes)
+        return detail
+
+
 def _compare_names(a: _Name, b: _Name) -> _NameComparison:
     if not a.words or not b.words:
-        return _NameComparison(0.0, "no comparable words")
-    abjad = a.abjad != b.abjad or (a.abjad and b.abjad)
+        return _NameComparison(0.0, None, False, False)
+    abjad = a.abjad or b.abjad
     across = a.scripts != b.scripts and (a.lossy or b.lossy)
     best = _align(a.words, b.words, abjad, across)
     if best.left_a or best.left_b:
@@ -499,24 +568,12 @@ def _compare_names(a: _Name, b: _Name) -> _NameComparison:
             if other.score > best.score:
                 best = other
     score = best.score
-    notes = []
-    if best.pairs and best.initials_only:
-        notes.append("initials only")
-    if best.contradictions:
-        notes.append(f"{best.contradictions:g} word(s) on each side unpaired")
-    if best.missing:
-        notes.append(f"{best.missing:g} word(s) on one side only")
-    if _order_swapped(a, b, best.pairs):
+    swapped = _order_swapped(a, b, best.pairs)
+    if swapped:
         score *= _ORDER_SWAPPED
-        notes.append("the names either side of 'bin' swapped")
     if across:
         score *= _LOSSY_DISCOUNT
-        notes.append("lossy transliteration across scripts")
-    detail = ", ".join(f"{wa.text}~{wb.text} {kind} {v:.2f}" for wa, wb, kind, v in best.pairs)
-    detail = detail or "no words pair"
-    if notes:
-        detail += "; " + ", ".join(notes)
-    return _NameComparison(score, detail)
+    return _NameComparison(score, best, swapped, across)
 
 
 @lru_cache(maxsize=131072)
@@ -527,7 +584,8 @@ def _compare(a: str, b: str) -> _NameComparison:
 
 
 def forget_comparisons() -> None:
-    """Drops the comparisons kept of pairs of names (not the names as read)."""
+    """Drops the comparisons kept of pairs of names (not the names as read, nor the pairs of
+    words compared)."""
     _compare.cache_clear()
 
 

@@ -12,8 +12,10 @@ from watchlist.matching import (
     DEFAULT_THRESHOLD,
     NAME_FLOOR,
     Party,
+    _word_pairs,
     comparable_name,
     explain_names,
+    forget_comparisons,
     name_score,
     retrieval_keys,
     score_party,
@@ -284,3 +286,18 @@ def test_indonesian_old_spellings_match_the_new() -> None:
     assert name_score("Djoko Widodo", "Joko Widodo") >= 0.9
     assert name_score("Sjahrir", "Syahrir") >= 0.9
     assert name_score("Djoko Widodo", "Joko Susilo") < DEFAULT_THRESHOLD
+
+
+def test_a_score_does_not_depend_on_what_was_compared_before() -> None:
+    # The labelled pairs scored again in the reverse order, with no word pair known, then
+    # once more with every word pair known from that pass: the same scores and readings.
+    with PAIRS.open(encoding="utf-8", newline="") as f:
+        pairs = [(row["name1"], row["name2"]) for row in csv.DictReader(f)]
+    first = [(name_score(a, b), explain_names(a, b)) for a, b in pairs]
+    forget_comparisons()
+    _word_pairs.clear()
+    cold = [(name_score(a, b), explain_names(a, b)) for a, b in reversed(pairs)]
+    forget_comparisons()
+    warm = [(name_score(a, b), explain_names(a, b)) for a, b in pairs]
+    assert cold[::-1] == first
+    assert warm == first
