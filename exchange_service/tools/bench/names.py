@@ -17,6 +17,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -116,10 +117,13 @@ def run_names_bench(
         pantau_times.append(elapsed)
         nk_scores, elapsed = _nomenklatura_scores(pairs, round_no)
         nk_times.append(elapsed)
-    # Once more with the comparisons forgotten and the names still read: what a pair never
-    # seen before costs once its names are known (the warm passes above repeat pairs).
-    forget_comparisons()
-    _, uncached = _pantau_scores(pairs, threshold)
+    # Again with the comparisons of pairs forgotten before each pass, the names still read:
+    # what a pair never seen before costs once its names are known (the warm passes above
+    # repeat pairs); the best of ``rounds`` passes, as logic-v2's warm figure is.
+    uncached = math.inf
+    for _ in range(rounds):
+        forget_comparisons()
+        uncached = min(uncached, _pantau_scores(pairs, threshold)[1])
     pantau = _summary(predicted, pairs)
     nk = _summary([s >= nomenklatura_threshold for s in nk_scores], pairs)
     n = len(pairs)
