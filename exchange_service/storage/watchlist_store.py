@@ -34,8 +34,8 @@ from exchange_service.domain.watchlist import (
 
 # A party's names retrieve at most this many entries by shared keys, and this many by
 # trigram similarity per name: a screening scores a few hundred pairs, never the list.
-KEYED_CANDIDATES = 200
-SIMILAR_CANDIDATES = 50
+KEYED_CANDIDATES = 150
+SIMILAR_CANDIDATES = 40
 
 
 def entry_from_row(row: Sequence[Any]) -> WatchlistEntry:
