@@ -20,7 +20,8 @@ from __future__ import annotations
 import argparse
 import getpass
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -29,13 +30,12 @@ from sqlalchemy.exc import DBAPIError
 
 from exchange_service.cli.rules import open_trail
 from exchange_service.cli.watchlist_import import add_import_arguments, run_import_command
-from exchange_service.domain import watchlist as wl
 from exchange_service.domain.agencies import AgencyKind
 from exchange_service.domain.audit import SYSTEM_ACTOR_KIND, Actor
 from exchange_service.domain.clock import local_today, system_clock
-from exchange_service.domain.errors import PantauError
-from exchange_service.services.watchlist import Watchlist
+from exchange_service.services.watchlist import Watchlist, validated_entries
 from exchange_service.settings import Settings
+from exchange_service.storage.database import UnitOfWork, make_engine
 from watchlist.compare import BadRow, MissingColumns, compare_csv
 
 # The process named in the audit trail when the screener runs from the command line.
@@ -106,81 +106,63 @@ def _importer(settings: Settings, agency_id: str) -> tuple[str, AgencyKind]:
     raise SystemExit(f"{settings.agencies_file} names no immigration office: give --agency")
 
 
+@contextmanager
+def _work(settings: Settings, pool_size: int) -> Iterator[UnitOfWork]:
+    """A unit of work on sessions that screen as the service's do, with the audit trail
+    open (or chained by a running server) until the command is done."""
+    engine = make_engine(
+        settings.database_url,
+        pool_size=pool_size,
+        application_name="pantau-watchlist",
+        search_similarity_threshold=settings.watchlist_similarity_threshold,
+    )
+    try:
+        trail = open_trail(settings, sys.stderr, "this command's events")
+        try:
+            yield UnitOfWork(engine, boundary_tolerance_meters=settings.boundary_tolerance_meters)
+        finally:
+            if trail is not None:
+                trail.close()
+    finally:
+        engine.dispose()
+
+
 def _import(args: argparse.Namespace, settings: Settings) -> int:
     from exchange_service import app
-    from exchange_service.storage.database import UnitOfWork, make_engine
 
     agency_id, kind = _importer(settings, args.agency)
     actor = Actor.agency(agency_id, kind.value, args.officer or getpass.getuser())
     console = Console(stderr=True)
     if args.dry_run:
-
-        def validate(batch: Sequence[wl.UpsertEntry]) -> list[str | None]:
-            today = local_today(system_clock, ZoneInfo(settings.timezone))
-            outcomes: list[str | None] = []
-            for request in batch:
-                try:
-                    _id, content = wl.valid_entry(request, today)
-                    wl.may_write(kind, content.list, entry_id=request.entry_id)
-                except PantauError as error:
-                    outcomes.append(str(error))
-                else:
-                    outcomes.append(None)
-            return outcomes
-
-        return run_import_command(args, validate, console)
-    engine = make_engine(
-        settings.database_url,
-        pool_size=1,
-        application_name="pantau-watchlist",
-        search_similarity_threshold=settings.watchlist_similarity_threshold,
-    )
+        today = local_today(system_clock, ZoneInfo(settings.timezone))
+        return run_import_command(
+            args, lambda batch: validated_entries(batch, kind, today)[0], console
+        )
     try:
-        trail = open_trail(settings, sys.stderr, "this command's events")
-        try:
-            uow = UnitOfWork(engine, boundary_tolerance_meters=settings.boundary_tolerance_meters)
+        with _work(settings, pool_size=1) as uow:
             service = Watchlist(uow, app.watchlist_options(settings))
             return run_import_command(
                 args, lambda batch: service.import_entries(batch, actor, kind), console
             )
-        finally:
-            if trail is not None:
-                trail.close()
     except DBAPIError as error:
         print(  # noqa: T201
             f"cannot use the database: {error.orig}. Nothing more was written.", file=sys.stderr
         )
         return 2
-    finally:
-        engine.dispose()
 
 
 def _screen(settings: Settings) -> int:
     from exchange_service import app
-    from exchange_service.storage.database import UnitOfWork, make_engine
     from scheduler.rules import RULES
 
-    engine = make_engine(
-        settings.database_url,
-        pool_size=2,
-        application_name="pantau-watchlist",
-        search_similarity_threshold=settings.watchlist_similarity_threshold,
-    )
     actor = Actor(SCREEN_COMMAND, SYSTEM_ACTOR_KIND, getpass.getuser())
     try:
-        trail = open_trail(settings, sys.stderr, "this command's events")
-        try:
-            uow = UnitOfWork(engine, boundary_tolerance_meters=settings.boundary_tolerance_meters)
+        with _work(settings, pool_size=2) as uow:
             rules = app.build_rule_engine(settings, uow, RULES, actor=actor)
             done = app.build_screener(settings, uow, rules, actor=actor).drain()
-        finally:
-            if trail is not None:
-                trail.close()
     except DBAPIError as error:
         print(f"cannot use the database: {error.orig}", file=sys.stderr)  # noqa: T201
         return 2
-    finally:
-        engine.dispose()
     print(  # noqa: T201
         f"screened {done.persons} persons and {done.entries} watchlist entries:"
         f" {done.changed} matches changed"

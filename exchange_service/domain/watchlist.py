@@ -202,6 +202,16 @@ class ScreenedParty:
     nationality: str = ""
     documents: tuple[str, ...] = ()
 
+    @property
+    def birth_date(self) -> date | None:
+        """The full birth date, if known and a calendar date."""
+        if not (self.birth_year and self.birth_month and self.birth_day):
+            return None
+        try:
+            return date(self.birth_year, self.birth_month, self.birth_day)
+        except ValueError:
+            return None
+
 
 @dataclass(frozen=True)
 class ScreeningMatch:
@@ -380,6 +390,13 @@ def valid_entry(request: UpsertEntry, today: date) -> tuple[uuid.UUID | None, En
         valid_until=valid_until,
         external_id=external_id,
     )
+
+
+def valid_entry_id(raw: str) -> uuid.UUID:
+    v = Violations()
+    entry_id = uuid_field(v, "entry_id", raw)
+    v.raise_if_any()
+    return entry_id
 
 
 def valid_removal(request: RemoveEntry) -> tuple[uuid.UUID, str]:

@@ -87,19 +87,10 @@ def party_of_content(content: wl.EntryContent) -> Party:
     )
 
 
-def _birth_date(year: int | None, month: int | None, day: int | None) -> date | None:
-    if year and month and day:
-        try:
-            return date(year, month, day)
-        except ValueError:
-            return None
-    return None
-
-
 def party_of_screened(party: wl.ScreenedParty) -> Party:
     return Party(
         names=party.names,
-        birth_date=_birth_date(party.birth_year, party.birth_month, party.birth_day),
+        birth_date=party.birth_date,
         birth_year=party.birth_year,
         nationality=party.nationality or None,
         documents=party.documents,
@@ -162,6 +153,25 @@ def _result_json(result: MatchResult) -> dict[str, object]:
     return dict(result.explanation())
 
 
+def validated_entries(
+    requests: Sequence[wl.UpsertEntry], kind: AgencyKind, today: date
+) -> tuple[list[str | None], list[tuple[int, uuid.UUID | None, wl.EntryContent]]]:
+    """Per request None when it may be written, else why not; and those that may, by their
+    position in the batch. Writes nothing (an import's ``--dry-run`` stops here)."""
+    outcomes: list[str | None] = []
+    valid: list[tuple[int, uuid.UUID | None, wl.EntryContent]] = []
+    for i, request in enumerate(requests):
+        try:
+            entry_id, content = wl.valid_entry(request, today)
+            wl.may_write(kind, content.list, entry_id=request.entry_id)
+        except PantauError as error:
+            outcomes.append(str(error))
+            continue
+        outcomes.append(None)
+        valid.append((i, entry_id, content))
+    return outcomes, valid
+
+
 class Watchlist:
     """The entries as agencies write and read them, and screening on demand."""
 
@@ -199,18 +209,7 @@ class Watchlist:
 
         The batch's audit event names the importing actor and how many it wrote.
         """
-        today = self._today()
-        outcomes: list[str | None] = []
-        valid: list[tuple[int, uuid.UUID | None, wl.EntryContent]] = []
-        for i, request in enumerate(requests):
-            try:
-                entry_id, content = wl.valid_entry(request, today)
-                wl.may_write(kind, content.list, entry_id=request.entry_id)
-            except PantauError as error:
-                outcomes.append(str(error))
-                continue
-            outcomes.append(None)
-            valid.append((i, entry_id, content))
+        outcomes, valid = validated_entries(requests, kind, self._today())
         if not valid:
             return outcomes
         with self._uow.begin() as tx:
@@ -353,7 +352,7 @@ class Watchlist:
         return Page(tuple(page), token)
 
     def get_entry(self, raw_id: str) -> tuple[wl.WatchlistEntry, tuple[wl.EntryVersion, ...]]:
-        entry_id = wl.valid_removal(wl.RemoveEntry(raw_id, "-"))[0]
+        entry_id = wl.valid_entry_id(raw_id)
         with self._uow.read() as reader:
             found = reader.watchlist.entries([entry_id]).get(entry_id)
             if found is None:
@@ -375,6 +374,26 @@ class Watchlist:
             )
 
 
+def score_candidates(
+    reader: WatchlistReader, party: wl.ScreenedParty, threshold: float, today: date
+) -> tuple[list[str], list[str], list[tuple[wl.WatchlistEntry, MatchResult]]]:
+    """The party's retrieval keys and comparable names, and each entry in force it retrieves
+    with its score: the two steps of a screening."""
+    keys, comparables = party_keys(party.names)
+    entries = reader.candidate_entries(
+        keys=keys, names=comparables, documents=party.documents, today=today
+    )
+    query = party_of_screened(party)
+    return (
+        keys,
+        comparables,
+        [
+            (entry, score_party(query, party_of_content(entry.content), threshold=threshold))
+            for entry in entries
+        ],
+    )
+
+
 def screen_party(
     reader: WatchlistReader,
     party: wl.ScreenedParty,
@@ -383,14 +402,9 @@ def screen_party(
     *,
     report_floor: float,
 ) -> tuple[wl.ScreeningMatch, ...]:
-    keys, comparables = party_keys(party.names)
-    entries = reader.candidate_entries(
-        keys=keys, names=comparables, documents=party.documents, today=today
-    )
-    query = party_of_screened(party)
+    _keys, _comparables, scored = score_candidates(reader, party, options.threshold, today)
     found: list[wl.ScreeningMatch] = []
-    for entry in entries:
-        result = score_party(query, party_of_content(entry.content), threshold=options.threshold)
+    for entry, result in scored:
         if result.score >= report_floor:
             found.append(wl.ScreeningMatch(entry, result.score, result.match, _result_json(result)))
     found.sort(key=lambda m: (-m.score, str(m.entry.id)))
@@ -464,28 +478,16 @@ class Screener:
             with self._uow.read() as reader:
                 persons = reader.watchlist.persons([person_id for person_id, _ in claimed])
                 for person in persons.values():
-                    party = screened_person(person)
-                    keys, comparables = party_keys(party.names)
-                    entries = reader.watchlist.candidate_entries(
-                        keys=keys, names=comparables, documents=party.documents, today=today
+                    keys, comparables, scored = score_candidates(
+                        reader.watchlist, screened_person(person), self._options.threshold, today
                     )
-                    query = party_of_screened(party)
-                    matches = []
-                    for entry in entries:
-                        result = score_party(
-                            query,
-                            party_of_content(entry.content),
-                            threshold=self._options.threshold,
+                    matches = [
+                        wl.StoredMatch(
+                            entry.id, result.score, _result_json(result), entry.content.digest
                         )
-                        if result.match:
-                            matches.append(
-                                wl.StoredMatch(
-                                    entry.id,
-                                    result.score,
-                                    _result_json(result),
-                                    entry.content.digest,
-                                )
-                            )
+                        for entry, result in scored
+                        if result.match
+                    ]
                     if tx.watchlist.save_person_screening(
                         person.id,
                         digest=person_digest(person),
