@@ -30,7 +30,12 @@ from exchange_service.domain.paging import PageTokens
 
 # The rule engine's composition lives apart, free of gRPC, so that the scheduler
 # process builds it too; its names stay importable from here.
-from exchange_service.rules_root import build_feed_writer, feed_keys, screening_options
+from exchange_service.rules_root import (
+    build_feed_writer,
+    build_reports,
+    feed_keys,
+    screening_options,
+)
 from exchange_service.rules_root import build_rule_engine as build_rule_engine  # noqa: PLC0414
 from exchange_service.rules_root import build_screener as build_screener  # noqa: PLC0414
 from exchange_service.rules_root import permit_limits as permit_limits  # noqa: PLC0414
@@ -45,6 +50,7 @@ from exchange_service.security.revocation import RevocationList
 from exchange_service.services import Queries, QueryOptions, Registry, RegistryOptions
 from exchange_service.services.alert_feed import AlertFeedOptions, AlertFeeds
 from exchange_service.services.alerts import Alerts, AlertsOptions
+from exchange_service.services.reports import EarlyWarningReports
 from exchange_service.services.watchlist import Watchlist, WatchlistOptions
 from exchange_service.settings import Settings
 from exchange_service.signing.keyset import KeySet
@@ -74,6 +80,7 @@ class Application:
     watchlist: Watchlist | None = None
     # The watchlist's reads: sessions with the screening's trigram threshold.
     watchlist_read_engine: Engine | None = None
+    reports: EarlyWarningReports | None = None
 
     def close(self) -> None:
         self.engine.dispose()
@@ -196,6 +203,7 @@ def build_application(settings: Settings, *, clock: Clock = system_clock) -> App
             clock,
         ),
         watchlist_reads,
+        build_reports(settings, uow, clock=clock),
     )
 
 
@@ -407,6 +415,7 @@ def start_server(
             audit_log=audit_log,
             watchlist=application.watchlist,
             threshold=settings.watchlist_threshold,
+            reports=application.reports,
         )
         if credentials is None:
             port = server.add_insecure_port(settings.listen_address)

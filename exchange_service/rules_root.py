@@ -22,10 +22,12 @@ from exchange_service.domain.alerts import RuleDefinition, RuleName, RuleSetting
 from exchange_service.domain.audit import Actor
 from exchange_service.domain.clock import Clock, system_clock
 from exchange_service.domain.permits import PermitLimits, PermitTypeLimit
+from exchange_service.domain.report import ReportOptions
 from exchange_service.security.agencies import load_agencies
 from exchange_service.services import ports
 from exchange_service.services.alerts import RuleEngine, RuleEngineOptions
 from exchange_service.services.feed import FeedWriter
+from exchange_service.services.reports import EarlyWarningReports, ReportsOptions
 from exchange_service.services.watchlist import Screener, ScreeningOptions
 from exchange_service.settings import PermitLimitSetting, Settings
 from exchange_service.signing.keyset import KeySet, KeySetError, open_keys
@@ -163,3 +165,27 @@ def build_screener(
         if engine is None
         else functools.partial(engine.run, RuleName.WATCHLIST_MATCH),
     )
+
+
+def report_options(settings: Settings) -> ReportsOptions:
+    """The reports' options from the settings; the agencies with a feed from its file."""
+    agencies = load_agencies(settings.agencies_file)
+    return ReportsOptions(
+        timezone=ZoneInfo(settings.timezone),
+        report=ReportOptions(
+            morning_time=settings.report_time,
+            expiring_within_days=settings.rule_permit_expiring_within_days,
+            deadline_days=dict(settings.report_deadline_days),
+            review_window_days=settings.report_review_window_days,
+            response_window_days=settings.report_response_window_days,
+            overstay_fee_per_day_idr=settings.rule_overstay_fee_per_day_idr,
+        ),
+        agency_names={a.id: a.name for a in agencies.values() if a.feed is not None},
+    )
+
+
+def build_reports(
+    settings: Settings, uow: ports.UnitOfWork, *, clock: Clock = system_clock
+) -> EarlyWarningReports:
+    """The early-warning reports on ``uow``."""
+    return EarlyWarningReports(uow, report_options(settings), clock)

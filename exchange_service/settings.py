@@ -303,6 +303,32 @@ class Settings(BaseSettings):
     # screened again instead of each entry against its candidates.
     watchlist_bulk_entries: int = Field(default=200, ge=1)
 
+    # --- the early-warning reports ----------------------------------------------------
+    # The scheduler makes the day's report as of this time, WIB, "HH:MM": the full edition
+    # for supervisors and the aggregate one for local government, for the whole regency.
+    report_time: str = Field(default="06:00", pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")
+    # The scheduled reports are also written here, one directory per day and edition
+    # (<dir>/<date>/<edition>/report.html ...); None: stored in the database only.
+    report_dir: Path | None = Path("var/reports")
+    # An open alert is past its deadline after this many days, by severity.
+    report_deadline_days: dict[str, int] = Field(
+        default_factory=lambda: {"CRITICAL": 1, "HIGH": 3, "WARNING": 7, "INFO": 14}
+    )
+    # Agencies' delivery, acknowledgement and resolution times cover this many days.
+    report_response_window_days: int = Field(default=30, ge=1, le=366)
+    # The false-positive rate per rule counts the reviews of this many days.
+    report_review_window_days: int = Field(default=90, ge=1, le=366)
+
+    @field_validator("report_deadline_days")
+    @classmethod
+    def _a_deadline_per_severity(cls, days: dict[str, int]) -> dict[str, int]:
+        severities = {"INFO", "WARNING", "HIGH", "CRITICAL"}
+        if set(days) != severities:
+            raise ValueError(f"give one deadline for each of {sorted(severities)}")
+        if any(value < 1 for value in days.values()):
+            raise ValueError("deadlines are at least 1 day")
+        return days
+
     # --- signed alert feeds ---------------------------------------------------------
     # The directory of the feeds' Ed25519 signing keys: each private key PKCS#8,
     # encrypted with the passphrase, beside its public key and validity.

@@ -20,6 +20,7 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
 from datetime import datetime
+from pathlib import Path
 from types import FrameType
 
 from apscheduler.executors.pool import ThreadPoolExecutor
@@ -32,15 +33,20 @@ from exchange_service.domain.audit import Actor
 from exchange_service.domain.clock import Clock, system_clock
 from exchange_service.domain.errors import InvalidInput, Unavailable
 from exchange_service.domain.fencing import Fence
-from exchange_service.rules_root import build_rule_engine, build_screener
+from exchange_service.rules_root import build_reports, build_rule_engine, build_screener
 from exchange_service.services.alerts import RuleEngine
+from exchange_service.services.reports import (
+    EarlyWarningReports,
+    report_directory,
+    write_report,
+)
 from exchange_service.settings import Settings
 from exchange_service.storage.database import UnitOfWork, make_engine
 from exchange_service.storage.leases import LeaseLock, last_fired_slot
 from scheduler.leadership import Leadership, LeadershipTimings
 from scheduler.rules import RULES
 from scheduler.runs import RecordOnlyRunner, RuleRunner, RunDispatcher
-from scheduler.schedule import Schedule
+from scheduler.schedule import REPORT_JOB, Schedule
 from scheduler.screening import SCREENING_JOB, ScreeningJob
 
 log = logging.getLogger(__name__)
@@ -86,7 +92,44 @@ def rule_runner(
     the trail's writer to chain: the server's, or the next ``pantau rules
     run``'s) commit together or not at all.
     """
-    yield build_rule_engine(settings, uow, RULES, clock=clock, actor=Actor.system(SCHEDULER_ACTOR))
+    yield ScheduledWork(
+        build_rule_engine(settings, uow, RULES, clock=clock, actor=Actor.system(SCHEDULER_ACTOR)),
+        build_reports(settings, uow, clock=clock),
+        settings.report_dir,
+    )
+
+
+class ScheduledWork:
+    """The scheduler's runner: a rule's run, or the morning report (``REPORT_JOB``), each
+    in the firing's fenced transaction that claims its slot."""
+
+    def __init__(
+        self, engine: RuleEngine, reports: EarlyWarningReports, report_dir: Path | None
+    ) -> None:
+        self.engine = engine
+        self._reports = reports
+        self._report_dir = report_dir
+
+    def run(self, rule: str, as_of: datetime, fence: Fence) -> object:
+        if rule != REPORT_JOB:
+            return self.engine.run(rule, as_of, fence)
+        made = self._reports.make_morning(as_of, Actor.system(SCHEDULER_ACTOR), fence)
+        for report in made:
+            where = ""
+            if self._report_dir is not None:
+                directory = report_directory(
+                    self._report_dir, report, self._reports.options.timezone
+                )
+                where = f", written to {write_report(report, directory)}"
+            log.info(
+                "early-warning report %s of %s (%s edition, digest %s)%s",
+                report.id,
+                report.date.isoformat(),
+                report.edition.value.lower(),
+                report.digest,
+                where,
+            )
+        return made
 
 
 def run_scheduler(
@@ -146,10 +189,10 @@ def run_scheduler(
         )
         for rule, rule_schedule in schedule.rules.items():
             jobs.add_job(dispatcher.fire, rule_schedule.trigger, args=[rule], id=rule, name=rule)
-        if isinstance(runner, RuleEngine):
+        if isinstance(runner, ScheduledWork):
             screening = ScreeningJob(
                 build_screener(
-                    settings, uow, runner, clock=clock, actor=Actor.system(SCHEDULER_ACTOR)
+                    settings, uow, runner.engine, clock=clock, actor=Actor.system(SCHEDULER_ACTOR)
                 ),
                 leadership,
             )
@@ -183,14 +226,18 @@ def run_scheduler(
 
 def _catalogued(schedule: Schedule) -> Schedule:
     """The schedule of the rules the catalogue holds: a scheduled rule it lacks is named once."""
-    missing = [rule for rule in schedule.rules if rule not in RULES]
+    missing = [rule for rule in schedule.rules if rule not in RULES and rule != REPORT_JOB]
     if missing:
         log.warning(
             "scheduled rules the catalogue (scheduler.rules) does not hold, not run: %s",
             ", ".join(missing),
         )
     return Schedule(
-        [rule_schedule for rule, rule_schedule in schedule.rules.items() if rule in RULES],
+        [
+            rule_schedule
+            for rule, rule_schedule in schedule.rules.items()
+            if rule in RULES or rule == REPORT_JOB
+        ],
         zone=schedule.zone,
         misfire_grace=schedule.misfire_grace,
     )

@@ -28,6 +28,8 @@ from exchange_service.domain.errors import FieldViolation, InvalidInput
 from exchange_service.settings import Settings
 
 _MICROSECOND = timedelta(microseconds=1)
+# The job of the morning's early-warning report, fired like a rule's run: once per slot.
+REPORT_JOB = "EARLY_WARNING_REPORT"
 _CRON_FIELDS = ("minute", "hour", "day", "month", "day_of_week")
 
 
@@ -128,6 +130,10 @@ class Schedule:
             if triggers and len(triggers) == len(crons):
                 trigger = triggers[0] if len(triggers) == 1 else OrTrigger(triggers)
                 rules.append(RuleSchedule(rule, tuple(crons), trigger))
+        # The morning's early-warning report, at ``report_time`` (validated "HH:MM").
+        hour, minute = settings.report_time.split(":")
+        report_cron = f"{int(minute)} {int(hour)} * * *"
+        rules.append(RuleSchedule(REPORT_JOB, (report_cron,), cron_trigger(report_cron, zone)))
         if violations:
             raise InvalidInput(violations)
         return cls(

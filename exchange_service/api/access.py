@@ -24,6 +24,7 @@ from pantau.v1 import (
     alert_review_service_pb2,
     query_service_pb2,
     registry_service_pb2,
+    report_service_pb2,
     watchlist_service_pb2,
 )
 
@@ -52,6 +53,7 @@ _QUERY = query_service_pb2.DESCRIPTOR.services_by_name["QueryService"]
 _ALERT_REVIEW = alert_review_service_pb2.DESCRIPTOR.services_by_name["AlertReviewService"]
 _ALERT_FEED = alert_feed_service_pb2.DESCRIPTOR.services_by_name["AlertFeedService"]
 _WATCHLIST = watchlist_service_pb2.DESCRIPTOR.services_by_name["WatchlistService"]
+_REPORT = report_service_pb2.DESCRIPTOR.services_by_name["ReportService"]
 
 # Services of the contract that agencies implement and Pantau calls (push delivery):
 # Pantau does not serve them, so no agency may call them here.
@@ -82,6 +84,7 @@ RPC_ACTIONS: Mapping[str, Action] = MappingProxyType(
         _rpc(_WATCHLIST, "ListEntries"): Action.READ_WATCHLIST,
         _rpc(_WATCHLIST, "GetEntry"): Action.READ_WATCHLIST,
         _rpc(_WATCHLIST, "Screen"): Action.SCREEN_WATCHLIST,
+        _rpc(_REPORT, "GetEarlyWarningReport"): Action.READ_REPORT,
     }
 )
 # RPC -> the agency kinds that may call it: the domain's table seen RPC by RPC,

@@ -25,12 +25,14 @@ from pantau.v1 import (
     alert_review_service_pb2,
     query_service_pb2,
     registry_service_pb2,
+    report_service_pb2,
     watchlist_service_pb2,
 )
 from pantau.v1 import alert_feed_service_pb2_grpc as af_grpc
 from pantau.v1 import alert_review_service_pb2_grpc as ar_grpc
 from pantau.v1 import query_service_pb2_grpc as q_grpc
 from pantau.v1 import registry_service_pb2_grpc as r_grpc
+from pantau.v1 import report_service_pb2_grpc as rpt_grpc
 from pantau.v1 import watchlist_service_pb2_grpc as w_grpc
 
 from exchange_service.api.alerts import AlertReviewServicer
@@ -39,12 +41,14 @@ from exchange_service.api.edge import TRANSPORT_FACTOR, Access, ClientStream, Ed
 from exchange_service.api.feed import AlertFeedServicer
 from exchange_service.api.query import QueryServicer
 from exchange_service.api.registry import RegistryServicer
+from exchange_service.api.report import ReportServicer
 from exchange_service.api.watchlist import WatchlistServicer
 from exchange_service.audit.log import AuditLog
 from exchange_service.domain.call import CallRecord
 from exchange_service.services import Queries, Registry
 from exchange_service.services.alert_feed import AlertFeeds
 from exchange_service.services.alerts import Alerts
+from exchange_service.services.reports import EarlyWarningReports
 from exchange_service.services.watchlist import Watchlist
 
 SERVICE_NAMES = (
@@ -53,6 +57,7 @@ SERVICE_NAMES = (
     alert_review_service_pb2.DESCRIPTOR.services_by_name["AlertReviewService"].full_name,
     alert_feed_service_pb2.DESCRIPTOR.services_by_name["AlertFeedService"].full_name,
     watchlist_service_pb2.DESCRIPTOR.services_by_name["WatchlistService"].full_name,
+    report_service_pb2.DESCRIPTOR.services_by_name["ReportService"].full_name,
 )
 _FILES = (
     registry_service_pb2,
@@ -60,6 +65,7 @@ _FILES = (
     alert_review_service_pb2,
     alert_feed_service_pb2,
     watchlist_service_pb2,
+    report_service_pb2,
 )
 
 
@@ -135,6 +141,7 @@ def build_server(
     audit_log: AuditLog | None = None,
     watchlist: Watchlist | None = None,
     threshold: float = 0.7,
+    reports: EarlyWarningReports | None = None,
 ) -> tuple[grpc.aio.Server, HealthServicer]:
     """A server with every service; call on its event loop, then add ports and start it."""
     audit = CallAudit(audit_log) if audit_log is not None else None
@@ -150,6 +157,8 @@ def build_server(
         w_grpc.add_WatchlistServiceServicer_to_server(
             WatchlistServicer(watchlist, threshold), collected
         )
+    if reports is not None:
+        rpt_grpc.add_ReportServiceServicer_to_server(ReportServicer(reports), collected)
     streams: dict[str, Callable[[], ClientStream]] = {
         "/pantau.v1.RegistryService/ImportLodgingReports": registry_servicer.open_lodging_import,
     }

@@ -19,6 +19,7 @@ from exchange_service.cli.deliver import (
 from exchange_service.cli.feed import add_feed_parser, run_feed_command
 from exchange_service.cli.keys import add_keys_parser, run_keys_command
 from exchange_service.cli.mrz import add_mrz_parser, run_mrz_command
+from exchange_service.cli.report import add_report_parser, run_report_command
 from exchange_service.cli.rules import add_rules_parser, rules_settings, run_rules_command
 from exchange_service.cli.verify import add_verify_parser, run_verify_command
 from exchange_service.cli.watchlist import add_watchlist_parser, run_watchlist_command
@@ -49,6 +50,7 @@ _RUNNERS: dict[str, Callable[[argparse.Namespace, Settings], int]] = {
     "bench-delivery": run_bench_delivery_command,
     "watchlist": run_watchlist_command,
     "bench-watchlist": _run_bench_watchlist,
+    "report": run_report_command,
 }
 
 
@@ -160,8 +162,8 @@ def main(argv: list[str] | None = None) -> int:
     add_feed_parser(commands)
     add_deliver_parser(commands)
     add_verify_parser(commands)
-    add_mrz_parser(commands)
-    add_watchlist_parser(commands)
+    for add_parser in (add_mrz_parser, add_watchlist_parser, add_report_parser):
+        add_parser(commands)
     scheduler = commands.add_parser(
         "scheduler", help="run the rules on their schedule (one leader among such processes)"
     )

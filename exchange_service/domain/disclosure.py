@@ -24,12 +24,14 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import functools
 import typing
 from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any, TypeVar
 
-from exchange_service.domain import alerts, model
+from exchange_service.data.loader import PlaceKind, places
+from exchange_service.domain import alerts, model, report
 from exchange_service.domain.agencies import DataView
 
 T = TypeVar("T")
@@ -374,3 +376,86 @@ def _disclosed_evidence(evidence: Mapping[str, object], view: DataView) -> Mappi
         for key, item in evidence.items()
         if key in EVIDENCE and EVIDENCE[key][view] is Rule.KEEP
     }
+
+
+# --- the early-warning report ----------------------------------------------------------
+
+# The report's tables (``domain.report_tables``) -> what each view receives of each: the
+# whole table, or nothing. The regional government's edition is aggregates only: no list
+# of cases (names, documents, permits, sponsors, alert ids) reaches it.
+REPORT_TABLES: Mapping[str, FieldRules] = MappingProxyType(
+    {
+        "alerts_by_rule": _EVERY_VIEW,
+        "open_by_age": _EVERY_VIEW,
+        "past_deadline": _FULL_VIEW_ONLY,
+        "critical_cases": _FULL_VIEW_ONLY,
+        "overstays": _FULL_VIEW_ONLY,
+        "overstays_by_district": _EVERY_VIEW,
+        "unreported_moves": _FULL_VIEW_ONLY,
+        "unreported_moves_by_district": _EVERY_VIEW,
+        "watchlist_pending": _FULL_VIEW_ONLY,
+        "watchlist_pending_by_district": _EVERY_VIEW,
+        "permits_expiring": _FULL_VIEW_ONLY,
+        "permits_expiring_by_district": _EVERY_VIEW,
+        "present_by_district": _EVERY_VIEW,
+        "trend_summary": _EVERY_VIEW,
+        "trend": _EVERY_VIEW,
+        "agencies": _EVERY_VIEW,
+        "false_positives": _EVERY_VIEW,
+        "data_quality": _EVERY_VIEW,
+    }
+)
+
+
+def disclose_report(value: report.EarlyWarningReport, view: DataView) -> report.EarlyWarningReport:
+    """The edition of the report ``view`` receives (``report.EDITION_OF_VIEW``).
+
+    A view that does not receive every table gets the tables ``REPORT_TABLES``
+    gives it and the CRITICAL cases counted by village, each at the village's
+    centre (a person's address is finer than a village). A table the policy
+    does not name raises TypeError: what it does not know is not disclosed.
+    """
+    for table in value.tables:
+        if table.key not in REPORT_TABLES:
+            raise TypeError(f"report table {table.key} has no disclosure policy")
+    edition = report.EDITION_OF_VIEW[view]
+    if all(REPORT_TABLES[t.key][view] is Rule.KEEP for t in value.tables):
+        return dataclasses.replace(value, edition=edition)
+    return dataclasses.replace(
+        value,
+        edition=edition,
+        tables=tuple(t for t in value.tables if REPORT_TABLES[t.key][view] is Rule.KEEP),
+        critical_points=_points_by_village(value.critical_points),
+    )
+
+
+def _points_by_village(points: tuple[report.MapPoint, ...]) -> tuple[report.MapPoint, ...]:
+    """The points counted by village, at the village's centre; those of no village dropped."""
+    centres = village_centres()
+    counts: dict[str, int] = {}
+    for point in points:
+        if point.village_code in centres:
+            counts[point.village_code] = counts.get(point.village_code, 0) + point.count
+    return tuple(
+        report.MapPoint(
+            longitude=centres[code][0],
+            latitude=centres[code][1],
+            count=n,
+            label=centres[code][2],
+            village_code=code,
+        )
+        for code, n in sorted(counts.items())
+    )
+
+
+@functools.cache
+def village_centres() -> Mapping[str, tuple[float, float, str]]:
+    """Each village's code -> its centre's longitude, latitude and name (the shipped places)."""
+    kinds = {PlaceKind.DESA_CENTROID, PlaceKind.KELURAHAN_CENTROID}
+    return MappingProxyType(
+        {
+            place.code: (place.longitude, place.latitude, place.name)
+            for place in places()
+            if place.kind in kinds and place.code
+        }
+    )

@@ -38,6 +38,7 @@ class Action(enum.StrEnum):
     WRITE_WATCHLIST = "WRITE_WATCHLIST"
     READ_WATCHLIST = "READ_WATCHLIST"
     SCREEN_WATCHLIST = "SCREEN_WATCHLIST"
+    READ_REPORT = "READ_REPORT"
 
 
 _I, _P, _L, _S = (
@@ -83,6 +84,10 @@ ALLOWED_KINDS: Mapping[Action, frozenset[AgencyKind]] = MappingProxyType(
         # Supervisors read the entries behind the matches they confirm or dismiss.
         Action.READ_WATCHLIST: frozenset({_I, _P, _S}),
         Action.SCREEN_WATCHLIST: frozenset({_I, _P, _S}),
+        # The early-warning report is for those who supervise: the office and its
+        # supervisors (the full edition) and the regional government (the aggregate
+        # one, by its view). The police act on alerts, they do not review the office.
+        Action.READ_REPORT: frozenset({_I, _L, _S}),
     }
 )
 

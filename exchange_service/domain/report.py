@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import enum
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -241,6 +242,20 @@ class EarlyWarningReport:
             if headline.key == key:
                 return headline
         raise KeyError(key)
+
+
+@dataclass(frozen=True)
+class ReportQuery:
+    """What a report is made of: its day, area and instant, and the numbers it uses."""
+
+    date: date
+    district_code: str
+    as_of: datetime
+    made_at: datetime
+    timezone: str
+    options: ReportOptions
+    # Agency id -> name, for the agencies' table (those with a feed).
+    agency_names: Mapping[str, str]
 
 
 # --- requests --------------------------------------------------------------------------

@@ -14,6 +14,7 @@ from datetime import date, datetime
 from typing import Protocol
 
 from exchange_service.domain import alerts, feed, model
+from exchange_service.domain import report as rp
 from exchange_service.domain import watchlist as wl
 from exchange_service.domain.audit import Actor, AuditEvent
 from exchange_service.domain.fencing import Fence
@@ -333,6 +334,29 @@ class Transaction(Protocol):
     @property
     def watchlist(self) -> WatchlistStore: ...
 
+    @property
+    def reports(self) -> ReportStore: ...
+
+
+class ReportStore(Protocol):
+    """The reports as made: added once, never changed."""
+
+    def add(self, report: rp.StoredReport) -> None: ...
+
+    def latest(
+        self, day: date, district_code: str, edition: rp.Edition
+    ) -> rp.StoredReport | None: ...
+
+    def with_digest(self, digest: str) -> list[rp.StoredReport]: ...
+
+    def audit_records_of(self, digest: str, action: str) -> list[tuple[int | None, datetime]]: ...
+
+
+class ReportReader(Protocol):
+    """The report's figures, all in one snapshot."""
+
+    def report(self, query: rp.ReportQuery) -> rp.EarlyWarningReport: ...
+
 
 class AlertReader(Protocol):
     """The alert queries; each answer is one consistent snapshot."""
@@ -364,6 +388,11 @@ class RegistryReader(Protocol):
     @property
     def watchlist(self) -> WatchlistReader:
         """The watchlist's queries, on the same connection."""
+        ...
+
+    @property
+    def report(self) -> ReportReader:
+        """The early-warning report's figures, on the same connection."""
         ...
 
     def dossier(

@@ -23,6 +23,7 @@ from exchange_service.storage.feed_store import FeedStore
 from exchange_service.storage.leases import check_fence
 from exchange_service.storage.registry_reader import RegistryReader
 from exchange_service.storage.registry_store import RegistryStore
+from exchange_service.storage.report_store import ReportStore
 from exchange_service.storage.watchlist_store import WatchlistStore
 
 
@@ -78,6 +79,7 @@ class Transaction:
     audit: AuditInboxStore
     feed: FeedStore
     watchlist: WatchlistStore
+    reports: ReportStore
 
 
 class _Transactions:
@@ -105,6 +107,7 @@ class _Transactions:
                 audit=AuditInboxStore(session),
                 feed=FeedStore(session),
                 watchlist=WatchlistStore(session),
+                reports=ReportStore(session),
             )
 
 

@@ -16,6 +16,7 @@ import psycopg
 
 from exchange_service.domain import model
 from exchange_service.storage.alert_reader import AlertReader
+from exchange_service.storage.report_reader import ReportReader
 from exchange_service.storage.rows import (
     ADDRESS_JSON,
     PERSON_JSON,
@@ -161,6 +162,11 @@ class RegistryReader:
     def watchlist(self) -> WatchlistReader:
         """The watchlist's queries, on the same connection."""
         return WatchlistReader(self._connection)
+
+    @property
+    def report(self) -> ReportReader:
+        """The early-warning report's figures, on the same connection, in one snapshot."""
+        return ReportReader(self._connection)
 
     def _rows(self, query: LiteralString, params: dict[str, Any]) -> list[tuple[Any, ...]]:
         return self._connection.execute(query, params, prepare=True).fetchall()

@@ -849,3 +849,55 @@ class WatchlistMatchRow(Base):
         CheckConstraint("score >= 0 AND score <= 1", name="score_range"),
         Index("ix_watchlist_matches_entry_id", "entry_id"),
     )
+
+
+# --- the early-warning reports ------------------------------------------------------------
+
+
+class ReportRow(Base):
+    """A report as made: never changed (a trigger rejects UPDATE, DELETE and TRUNCATE).
+
+    ``digest`` is the SHA-256 of the manifest of its files (``exchange_service.reports``);
+    the audit trail records it, so a copy handed to a meeting can be checked later.
+    Making the same day's report again stores a new row beside the first.
+    """
+
+    __tablename__ = "reports"
+    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    date: Mapped[date] = mapped_column(Date)
+    # '' for the whole regency.
+    district_code: Mapped[str] = mapped_column(Text)
+    edition: Mapped[str] = mapped_column(Text)
+    as_of: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    made_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    made_by: Mapped[str] = mapped_column(Text)
+    digest: Mapped[str] = mapped_column(CHAR(64))
+    __table_args__ = (
+        CheckConstraint("edition IN ('FULL', 'AGGREGATE')", name="edition_known"),
+        CheckConstraint(
+            "district_code = '' OR district_code ~ '^21\\.05\\.\\d{2}$'", name="district_code_form"
+        ),
+        UniqueConstraint(
+            "digest", "edition", "district_code", "as_of", name="uq_reports_made_once"
+        ),
+        Index("ix_reports_key", "date", "district_code", "edition", "made_at"),
+        Index("ix_reports_digest", "digest"),
+    )
+
+
+class ReportFileRow(Base):
+    """One file of a report (its HTML, a CSV per table, the JSON summary), never changed."""
+
+    __tablename__ = "report_files"
+    report_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("reports.id"), primary_key=True)
+    name: Mapped[str] = mapped_column(Text, primary_key=True)
+    media_type: Mapped[str] = mapped_column(Text)
+    sha256: Mapped[str] = mapped_column(CHAR(64))
+    content: Mapped[bytes] = mapped_column(LargeBinary)
+    __table_args__ = (
+        CheckConstraint("sha256 = encode(sha256(content), 'hex')", name="sha256_of_content"),
+    )
+
+
+# Rows are added, never changed: the reports and their files.
+APPEND_ONLY_REPORT_TABLES = ("reports", "report_files")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import hashlib
 from collections.abc import Mapping
 from datetime import UTC, date, datetime
 from typing import Any, Literal
@@ -14,10 +15,12 @@ from pantau.v1 import alerts_pb2 as apb
 from pantau.v1 import query_service_pb2 as q
 from pantau.v1 import records_pb2 as pb
 from pantau.v1 import registry_service_pb2 as r
+from pantau.v1 import report_service_pb2 as rpt
 from pantau.v1 import watchlist_service_pb2 as wpb
 
 from exchange_service.domain import alerts, model
 from exchange_service.domain import commands as cmd
+from exchange_service.domain import report as rp
 from exchange_service.domain import watchlist as wl
 from exchange_service.domain.errors import FieldViolation, InvalidInput
 from watchlist.mrz import MrzDocument
@@ -759,3 +762,46 @@ def mrz_reading_pb(reading: MrzDocument) -> pb.MrzReading:
         ],
     }
     return pb.MrzReading(**fields)
+
+
+# --- ReportService -------------------------------------------------------------------------
+
+_EDITIONS = {
+    rp.Edition.FULL: rpt.REPORT_EDITION_FULL,
+    rp.Edition.AGGREGATE: rpt.REPORT_EDITION_AGGREGATE,
+}
+
+
+def report_request(message: rpt.GetEarlyWarningReportRequest) -> rp.ReportRequest:
+    """The request as received: its date as ISO text ('' when unset), checked by the use case."""
+    day = ""
+    if message.HasField("date"):
+        d = message.date
+        day = f"{d.year:04d}-{d.month:02d}-{d.day:02d}"
+    return rp.ReportRequest(
+        date=day, district_code=message.district_code, regenerate=message.regenerate
+    )
+
+
+def report_response_pb(report: rp.StoredReport) -> rpt.GetEarlyWarningReportResponse:
+    return rpt.GetEarlyWarningReportResponse(
+        report=rpt.EarlyWarningReport(
+            report_id=report.id,
+            date=Date(**_date(report.date)),
+            district_code=report.district_code,
+            edition=_EDITIONS[report.edition],
+            as_of=timestamp_pb(report.as_of),
+            made_at=timestamp_pb(report.made_at),
+            made_by=report.made_by,
+            digest=report.digest,
+            files=[
+                rpt.ReportFile(
+                    name=f.name,
+                    media_type=f.media_type,
+                    content=f.content,
+                    sha256=hashlib.sha256(f.content).hexdigest(),
+                )
+                for f in report.files
+            ],
+        )
+    )
