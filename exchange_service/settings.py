@@ -305,8 +305,9 @@ class Settings(BaseSettings):
 
     # --- the early-warning reports ----------------------------------------------------
     # The scheduler makes the day's report as of this time, WIB, "HH:MM": the full edition
-    # for supervisors and the aggregate one for local government, for the whole regency.
-    report_time: str = Field(default="06:00", pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")
+    # for supervisors and the aggregate one for local government, for the whole regency;
+    # "": no scheduled report (on demand only).
+    report_time: str = Field(default="06:00", pattern=r"^(([01][0-9]|2[0-3]):[0-5][0-9])?$")
     # The scheduled reports are also written here, one directory per day and edition
     # (<dir>/<date>/<edition>/report.html ...); None: stored in the database only.
     report_dir: Path | None = Path("var/reports")

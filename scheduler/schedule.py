@@ -130,10 +130,11 @@ class Schedule:
             if triggers and len(triggers) == len(crons):
                 trigger = triggers[0] if len(triggers) == 1 else OrTrigger(triggers)
                 rules.append(RuleSchedule(rule, tuple(crons), trigger))
-        # The morning's early-warning report, at ``report_time`` (validated "HH:MM").
-        hour, minute = settings.report_time.split(":")
-        report_cron = f"{int(minute)} {int(hour)} * * *"
-        rules.append(RuleSchedule(REPORT_JOB, (report_cron,), cron_trigger(report_cron, zone)))
+        # The morning's early-warning report, at ``report_time`` (validated "HH:MM"; "": none).
+        if settings.report_time:
+            hour, minute = settings.report_time.split(":")
+            cron = f"{int(minute)} {int(hour)} * * *"
+            rules.append(RuleSchedule(REPORT_JOB, (cron,), cron_trigger(cron, zone)))
         if violations:
             raise InvalidInput(violations)
         return cls(

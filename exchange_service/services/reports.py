@@ -131,7 +131,8 @@ class EarlyWarningReports:
             full = reader.report.report(query)
         made = []
         for view in views:
-            files = with_manifest(render_files(disclose_report(full, view)))
+            rendered = with_manifest(render_files(disclose_report(full, view)))
+            files = tuple(sorted(rendered, key=lambda f: f.name))
             made.append(
                 rp.StoredReport(
                     id=str(uuid.uuid4()),

@@ -91,8 +91,15 @@ SELECT
             l.permit_valid_until, %(today)s::date - l.permit_valid_until,
             (%(today)s::date - l.permit_valid_until) * %(fee)s::bigint,
             l.district_name, l.village_name,
-            (SELECT a.status FROM alerts a WHERE a.rule = 'OVERSTAY' AND a.stay_id = l.stay_id
-             AND a.status IN {_OPEN} LIMIT 1),
+            -- The status of its OVERSTAY alert as of the report's instant, if open then.
+            (SELECT st.status FROM (
+                SELECT (SELECT e.status FROM alert_events e WHERE e.alert_id = a.id
+                        AND e.occurred_at <= %(as_of)s::timestamptz
+                        ORDER BY e.seq DESC LIMIT 1) AS status
+                FROM alerts a
+                WHERE a.rule = 'OVERSTAY' AND a.subject_kind = 'PERSON'
+                  AND a.subject_id = CAST(l.person_id AS text) AND a.stay_id = l.stay_id
+             ) st WHERE st.status IN {_OPEN} LIMIT 1),
             l.district_code)
         ORDER BY l.permit_valid_until, l.name, l.stay_id), '[]')
      FROM listed l WHERE l.permit_valid_until < %(today)s::date) AS overstays,

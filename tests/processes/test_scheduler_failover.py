@@ -66,6 +66,8 @@ class SchedulerProcess:
             "PANTAU_SCHEDULER_CRONS": json.dumps(
                 {rule: [EVERY_TWO_SECONDS] for rule in SCHEDULER_CRONS}
             ),
+            # The rules alone: the morning report's job is tested on its own.
+            "PANTAU_REPORT_TIME": "",
             "PANTAU_SCHEDULER_MISFIRE_GRACE_SECONDS": str(MISFIRE_GRACE_SECONDS),
             **feed_key_environment(log_path.parent / "feed-keys"),
         }
@@ -204,6 +206,7 @@ def test_every_slot_fires_once_across_killed_and_paused_leaders(
     schedule = Schedule.from_settings(
         load_settings(
             scheduler_crons={rule: [EVERY_TWO_SECONDS] for rule in SCHEDULER_CRONS},
+            report_time="",
             scheduler_misfire_grace_seconds=MISFIRE_GRACE_SECONDS,
         )
     )

@@ -12,7 +12,7 @@ from exchange_service.domain.errors import InvalidInput
 from exchange_service.settings import SCHEDULER_CRONS, load_settings
 from scheduler.process import _catalogued
 from scheduler.rules import RULES
-from scheduler.schedule import DueRun, Schedule, cron_trigger
+from scheduler.schedule import REPORT_JOB, DueRun, Schedule, cron_trigger
 
 WIB = ZoneInfo("Asia/Jakarta")
 SIX_HOURS = timedelta(hours=6)
@@ -26,6 +26,7 @@ def _schedule(*crons: str, grace: timedelta = SIX_HOURS) -> Schedule:
     """OVERSTAY on ``crons`` alone, as the settings would give it."""
     settings = load_settings(
         scheduler_crons={rule: [] for rule in SCHEDULER_CRONS} | {"OVERSTAY": list(crons)},
+        report_time="",
         scheduler_misfire_grace_seconds=grace.total_seconds(),
     )
     schedule = Schedule.from_settings(settings)
@@ -37,13 +38,16 @@ def test_the_default_schedule_runs_every_rule_after_midnight_and_the_permit_rule
     None
 ):
     schedule = Schedule.from_settings(load_settings())
-    assert set(schedule.rules) == set(SCHEDULER_CRONS)
-    assert len(schedule.rules) == 8
+    assert set(schedule.rules) == set(SCHEDULER_CRONS) | {REPORT_JOB}
+    assert len(schedule.rules) == 9
     day_start = _wib(2, 0, 0)
     for rule, rule_schedule in schedule.rules.items():
         slots = list(rule_schedule.slots(day_start, _wib(2, 23, 59, 59)))
         wanted = [_wib(2, 0, 5)]
-        if rule in ("OVERSTAY", "PERMIT_EXPIRING"):
+        if rule == REPORT_JOB:
+            # The early-warning report, each morning at 06:00 WIB (23:00 UTC the day before).
+            wanted = [_wib(2, 6, 0)]
+        elif rule in ("OVERSTAY", "PERMIT_EXPIRING"):
             wanted.append(_wib(2, 7, 0))
         assert slots == wanted, rule
 
@@ -52,6 +56,14 @@ def test_the_catalogue_holds_every_scheduled_rule_so_the_scheduler_runs_them_all
     schedule = Schedule.from_settings(load_settings())
     assert set(RULES) == set(SCHEDULER_CRONS) == set(RuleName)
     assert list(_catalogued(schedule).rules) == list(schedule.rules)
+
+
+def test_the_report_time_is_a_setting_and_empty_schedules_no_report() -> None:
+    at_half_past_five = Schedule.from_settings(load_settings(report_time="05:30"))
+    assert at_half_past_five.rules[REPORT_JOB].crons == ("30 5 * * *",)
+    assert REPORT_JOB not in Schedule.from_settings(load_settings(report_time="")).rules
+    with pytest.raises(ValueError, match="report_time"):
+        load_settings(report_time="6:00")
 
 
 def test_a_cron_is_read_on_the_office_clock_not_utc() -> None:
