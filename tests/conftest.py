@@ -35,6 +35,7 @@ HISTORY_AND_RECORD_TABLES = (
     "addresses",
     "current_addresses",
     "sightings",
+    "reports",
 )
 
 

@@ -33,6 +33,8 @@ from pantau.v1 import query_service_pb2_grpc as q_grpc
 from pantau.v1 import records_pb2 as pb
 from pantau.v1 import registry_service_pb2 as r
 from pantau.v1 import registry_service_pb2_grpc as r_grpc
+from pantau.v1 import report_service_pb2 as rpt
+from pantau.v1 import report_service_pb2_grpc as rpt_grpc
 from pantau.v1 import watchlist_service_pb2 as w
 from pantau.v1 import watchlist_service_pb2_grpc as w_grpc
 
@@ -247,13 +249,16 @@ VALID_CALLS: dict[str, Call] = {
     "/pantau.v1.WatchlistService/Screen": lambda c, s: _watchlist(c).Screen(
         w.ScreenRequest(name=f"{s.person.given_names} {s.person.family_name}")
     ),
+    "/pantau.v1.ReportService/GetEarlyWarningReport": lambda c, _s: rpt_grpc.ReportServiceStub(
+        c
+    ).GetEarlyWarningReport(rpt.GetEarlyWarningReportRequest(district_code="21.05.01")),
 }
 
 
 def test_every_rpc_of_the_contract_is_in_the_permission_table_and_tested() -> None:
     contract = {
         f"/{service.full_name}/{method.name}"
-        for module in (r, q, ar, af, w)
+        for module in (r, q, ar, af, w, rpt)
         for service in module.DESCRIPTOR.services_by_name.values()
         for method in service.methods
     }
@@ -510,6 +515,20 @@ DISTRICT_VIEW_FIELDS: dict[str, set[str]] = {
     "pantau.v1.GetSigningKeysResponse": {"keys", "jwks_json"},
     "pantau.v1.SigningKey": {"key_id", "public_key", "not_before", "not_after", "verify_until"},
     "pantau.v1.AcknowledgeResponse": {"acknowledged_through", "newly_acknowledged"},
+    # The aggregate edition of the report; what its files hold is checked in test_reports.
+    "pantau.v1.GetEarlyWarningReportResponse": {"report"},
+    "pantau.v1.EarlyWarningReport": {
+        "report_id",
+        "date",
+        "district_code",
+        "edition",
+        "as_of",
+        "made_at",
+        "made_by",
+        "digest",
+        "files",
+    },
+    "pantau.v1.ReportFile": {"name", "media_type", "content", "sha256"},
 }
 # Keys of an alert's evidence a DISTRICT recipient may receive (the rules these
 # tests run: OVERSTAY, PERMIT_EXPIRING), each a plain JSON value: no permit
