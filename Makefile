@@ -9,7 +9,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 NODE_STAMP := node_modules/.installed
 
-.PHONY: run test setup venv db node proto lint typecheck test-only bench bench-rules bench-servers bench-delivery bench-names bench-watchlist clean
+.PHONY: run test setup venv db node browser proto lint typecheck test-only bench bench-rules bench-servers bench-delivery bench-names bench-watchlist bench-report clean
 
 # Development settings: var/pki certificates, var/audit key and checkpoints.
 RUN_ENV := PANTAU_SETTINGS=deploy/pantau.dev.toml
@@ -18,7 +18,8 @@ run: setup
 	$(RUN_ENV) $(BIN)/pantau pki --out var/pki
 	$(RUN_ENV) $(BIN)/pantau migrate
 	$(RUN_ENV) $(BIN)/pantau load-sample
-	$(RUN_ENV) $(BIN)/pantau rules run
+	@echo "rules: the last 30 days first (the sample's history), then now"
+	$(RUN_ENV) $(BIN)/pantau rules run --since $$(TZ=Asia/Jakarta date -d '-30 day' +%F)
 	@echo "alerts: each line above is a rule's run and the alerts it opened, updated, escalated"
 	@echo "  and resolved; from this directory, beside the server, a supervisor runs the rules again"
 	@echo "  and sees what changed with: $(BIN)/pantau rules run   (the rules: $(BIN)/pantau rules list)"
@@ -26,6 +27,11 @@ run: setup
 	@echo "  scheduler screens whoever is registered, enters, checks in or is seen within seconds."
 	@echo "  Names compared, as an analyst tunes the threshold:"
 	@echo "  $(BIN)/pantau watchlist compare < tests/data/name_pairs/pairs.csv | head"
+	$(RUN_ENV) $(BIN)/pantau report --out var/reports/today
+	@echo "report: the early-warning report above (open var/reports/today/report.html in a browser;"
+	@echo "  the regional government's edition: $(BIN)/pantau report --edition aggregate); the"
+	@echo "  scheduler makes both each morning at 06:00 WIB into var/reports/<date>/; a copy is"
+	@echo "  checked against the audit trail with: $(BIN)/pantau report --verify var/reports/today"
 	@echo "feed keys: var/feed-keys/, encrypted with the DEVELOPMENT passphrase written in"
 	@echo "  deploy/pantau.dev.toml; a deployment sets PANTAU_FEED_KEY_PASSPHRASE instead"
 	@$(RUN_ENV) PANTAU_DEV_EXCHANGE=1 bash deploy/dev/serve-with-scheduler.sh $(BIN)/pantau

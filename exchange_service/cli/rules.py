@@ -30,16 +30,18 @@ import argparse
 import getpass
 import sys
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import date, datetime, time, timedelta
 from typing import Any, TextIO
 from zoneinfo import ZoneInfo
 
+from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
 from exchange_service.audit.log import AuditLog, AuditUnavailable, open_audit_log
 from exchange_service.cli.audit import parse_when
 from exchange_service.domain.alerts import RuleName, RuleRun
 from exchange_service.domain.audit import SYSTEM_ACTOR_KIND, Actor
+from exchange_service.domain.clock import local_today, system_clock
 from exchange_service.domain.errors import PantauError
 from exchange_service.settings import Settings, load_settings, settings_file
 from exchange_service.storage.database import make_engine
@@ -69,6 +71,14 @@ def add_rules_parser(commands: Any) -> None:
         dest="as_of",
         help="ISO instant (2026-12-02T07:00+07:00); without an offset, in the settings'"
         " timezone; a bare date is the start of that day there (default: now)",
+    )
+    run.add_argument(
+        "--since",
+        type=date.fromisoformat,
+        help="backfill: first run the rules as of 00:05 (WIB) of each day from this date"
+        " (YYYY-MM-DD) to yesterday, then as of now; for a database whose records came from"
+        " the previous system, so that its alerts have their history. Only when no rule has"
+        " run yet",
     )
 
 
@@ -180,4 +190,58 @@ def run_rules_command(args: argparse.Namespace, settings: Settings) -> int:
             sys.stderr.write(f"--as-of takes an ISO date or time: {error}\n")
             return CANNOT
     names = [RuleName(rule) for rule in args.rule] if args.rule else list(RULES)
+    if args.since is not None:
+        status = backfill(settings, names, args.since, out=sys.stdout)
+        if status != OK:
+            return status
     return run_rules(settings, names, as_of, out=sys.stdout)
+
+
+def backfill(settings: Settings, names: Sequence[RuleName], since: date, *, out: TextIO) -> int:
+    """Runs the rules as of 00:05 WIB of each day from ``since`` to yesterday, one summary
+    line a day; nothing when a rule has run already (the history would come after it)."""
+    from exchange_service import app
+
+    zone = ZoneInfo(settings.timezone)
+    engine = make_engine(settings.database_url, pool_size=1, application_name="pantau-rules")
+    try:
+        with engine.connect() as connection:
+            ran = connection.execute(text("SELECT count(*) FROM rule_runs")).scalar_one()
+        if ran:
+            out.write(f"backfill: not run: {ran} rule runs are recorded already\n")
+            return OK
+        audit_log = open_trail(settings, out)
+        try:
+            rule_engine = app.build_rule_engine(
+                settings,
+                engine,
+                RULES,
+                actor=Actor(RULES_COMMAND, SYSTEM_ACTOR_KIND, getpass.getuser()),
+            )
+            day, today = since, local_today(system_clock, zone)
+            while day < today:
+                runs = [
+                    rule_engine.run(name, datetime.combine(day, time(0, 5), zone)) for name in names
+                ]
+                failed = [run for run in runs if run.error is not None]
+                for run in failed:
+                    out.write(_describe(run, zone) + "\n")
+                out.write(
+                    f"backfill {day.isoformat()}: {sum(r.opened for r in runs)} opened,"
+                    f" {sum(r.escalated for r in runs)} escalated,"
+                    f" {sum(r.resolved for r in runs)} resolved\n"
+                )
+                if failed:
+                    return FAILED
+                day += timedelta(days=1)
+        finally:
+            if audit_log is not None:
+                audit_log.close()
+    except PantauError as error:
+        out.write(f"backfill: not run: {error.message}\n")
+        return CANNOT
+    except DBAPIError as error:
+        return _cannot_use_database(error, out)
+    finally:
+        engine.dispose()
+    return OK
