@@ -182,7 +182,7 @@ def main(argv: list[str] | None = None) -> int:
 
     settings = (
         rules_settings()
-        if args.command in ("rules", "keys", "feed", "watchlist")
+        if args.command in ("rules", "keys", "feed", "watchlist", "report")
         else load_settings()
     )
     logging.basicConfig(
