@@ -27,6 +27,7 @@ run: setup
 	@echo "  scheduler screens whoever is registered, enters, checks in or is seen within seconds."
 	@echo "  Names compared, as an analyst tunes the threshold:"
 	@echo "  $(BIN)/pantau watchlist compare < tests/data/name_pairs/pairs.csv | head"
+	$(RUN_ENV) $(BIN)/pantau review-sample
 	$(RUN_ENV) $(BIN)/pantau report --out var/reports/today
 	@echo "report: the early-warning report above (open var/reports/today/report.html in a browser;"
 	@echo "  the regional government's edition: $(BIN)/pantau report --edition aggregate); the"

@@ -40,6 +40,15 @@ def _run_bench_watchlist(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _review_sample(_args: argparse.Namespace, settings: Settings) -> int:
+    from exchange_service.tools.sample_reviews import review_sample
+
+    made = review_sample(settings)
+    decided = ", ".join(f"{n} {d.lower()}" for d, n in sorted(made.items()))
+    print(f"reviews of the sample's alerts: {decided or 'none to make'}")  # noqa: T201
+    return 0
+
+
 # The subcommands that parse their own arguments and return their exit code.
 _RUNNERS: dict[str, Callable[[argparse.Namespace, Settings], int]] = {
     "audit": run_audit_command,
@@ -51,6 +60,7 @@ _RUNNERS: dict[str, Callable[[argparse.Namespace, Settings], int]] = {
     "watchlist": run_watchlist_command,
     "bench-watchlist": _run_bench_watchlist,
     "report": run_report_command,
+    "review-sample": _review_sample,
 }
 
 
@@ -155,6 +165,10 @@ def main(argv: list[str] | None = None) -> int:
         help="persons drawn from the groups (the rule cases come on top)",
     )
     sample.add_argument("--seed", type=int, default=2105)
+    commands.add_parser(
+        "review-sample",
+        help="review the sample's open alerts as the office would (after `pantau rules run`)",
+    )
     _add_bench_parsers(commands)
     add_audit_parser(commands)
     add_rules_parser(commands)

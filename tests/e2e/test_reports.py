@@ -27,7 +27,8 @@ def _report(
 ) -> rpt.EarlyWarningReport:
     with agency_channel(target, pki_dir, AGENCIES[kind]) as channel:
         reply = rpt_grpc.ReportServiceStub(channel).GetEarlyWarningReport(request, timeout=60)
-    return reply.report
+    report: rpt.EarlyWarningReport = reply.report
+    return report
 
 
 def _files(report: rpt.EarlyWarningReport) -> dict[str, bytes]:

@@ -331,4 +331,4 @@ def test_the_morning_report_is_as_of_its_hour_in_both_editions(
     assert {r.as_of for r in made} == {slot}
     # At 06:00 the PERMIT_EXPIRING alert (07:00) was not yet opened.
     summary = _summary(made[0])
-    assert summary["as_of"].startswith("2026-03-10T06:00")  # type: ignore[union-attr]
+    assert str(summary["as_of"]).startswith("2026-03-10T06:00")
