@@ -5,7 +5,8 @@ decisions to count: acknowledged, confirmed and dismissed alerts of several rule
 The decisions are drawn from the alerts, not at random: for each rule, its alerts in
 the order of the person's name, of which the open ones are reviewed: every third is
 acknowledged, every fifth confirmed (an overstay past 60 days always: the deportation
-is the office's to decide) and every seventh dismissed (a permit about to be extended,
+is the office's to decide; the others every second acknowledged, never dismissed) and
+every seventh dismissed (a permit about to be extended,
 a sighting explained). Watchlist matches are left to a supervisor (four eyes). A
 second run decides nothing more: the alerts it would decide are no longer open.
 """
@@ -30,8 +31,11 @@ NOTES = {
 def _decision(rule: RuleName, severity: Severity, index: int) -> ReviewDecision | None:
     if rule is RuleName.WATCHLIST_MATCH:
         return None
-    if rule is RuleName.OVERSTAY and severity is Severity.CRITICAL:
-        return ReviewDecision.CONFIRM
+    if rule is RuleName.OVERSTAY:
+        # An overstay is a fact of the records: confirmed past 60 days, else acknowledged.
+        if severity is Severity.CRITICAL:
+            return ReviewDecision.CONFIRM
+        return ReviewDecision.ACKNOWLEDGE if index % 2 else None
     if index % 7 == 6:
         return ReviewDecision.DISMISS
     if index % 5 == 4:
