@@ -1,6 +1,7 @@
 # Pantau: `make run` serves the Anambas sample; `make test` passes the suite.
 # Both set up what they need: a virtual environment with the pinned
-# dependencies, PostgreSQL with PostGIS, the buf linter, and migrations.
+# dependencies, PostgreSQL with PostGIS, the buf linter, Debian's Chromium (the
+# report's browser tests), and migrations.
 
 PYTHON ?= python3
 VENV := .venv
@@ -47,7 +48,7 @@ test: setup lint
 	PANTAU_TEST_NOW=23:59 $(BIN)/pytest -q $(CLOCK_TIERS)
 	PANTAU_TEST_NOW=00:01 $(BIN)/pytest -q $(CLOCK_TIERS)
 
-setup: venv db node
+setup: venv db node browser
 
 venv: $(STAMP)
 
@@ -60,6 +61,9 @@ db:
 	bash deploy/dev/setup-postgres.sh
 
 node: $(NODE_STAMP)
+
+browser:
+	bash deploy/dev/setup-browser.sh
 
 $(NODE_STAMP): package.json package-lock.json
 	bash deploy/dev/setup-node.sh

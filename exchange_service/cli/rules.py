@@ -41,7 +41,7 @@ from exchange_service.audit.log import AuditLog, AuditUnavailable, open_audit_lo
 from exchange_service.cli.audit import parse_when
 from exchange_service.domain.alerts import RuleName, RuleRun
 from exchange_service.domain.audit import SYSTEM_ACTOR_KIND, Actor
-from exchange_service.domain.clock import local_today, system_clock
+from exchange_service.domain.clock import Clock, local_today, system_clock
 from exchange_service.domain.errors import PantauError
 from exchange_service.settings import Settings, load_settings, settings_file
 from exchange_service.storage.database import make_engine
@@ -197,9 +197,17 @@ def run_rules_command(args: argparse.Namespace, settings: Settings) -> int:
     return run_rules(settings, names, as_of, out=sys.stdout)
 
 
-def backfill(settings: Settings, names: Sequence[RuleName], since: date, *, out: TextIO) -> int:
-    """Runs the rules as of 00:05 WIB of each day from ``since`` to yesterday, one summary
-    line a day; nothing when a rule has run already (the history would come after it)."""
+def backfill(
+    settings: Settings,
+    names: Sequence[RuleName],
+    since: date,
+    *,
+    out: TextIO,
+    clock: Clock = system_clock,
+) -> int:
+    """Runs the rules as of 00:05 WIB of each day from ``since`` to yesterday (by ``clock``),
+    one summary line a day; nothing when a rule has run already (the history would come
+    after it)."""
     from exchange_service import app
 
     zone = ZoneInfo(settings.timezone)
@@ -216,9 +224,10 @@ def backfill(settings: Settings, names: Sequence[RuleName], since: date, *, out:
                 settings,
                 engine,
                 RULES,
+                clock=clock,
                 actor=Actor(RULES_COMMAND, SYSTEM_ACTOR_KIND, getpass.getuser()),
             )
-            day, today = since, local_today(system_clock, zone)
+            day, today = since, local_today(clock, zone)
             while day < today:
                 runs = [
                     rule_engine.run(name, datetime.combine(day, time(0, 5), zone)) for name in names

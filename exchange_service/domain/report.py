@@ -230,6 +230,7 @@ class EarlyWarningReport:
     critical_points: tuple[MapPoint, ...]
     trend: tuple[TrendDay, ...]  # the 90 days up to ``date``, oldest first
     tables: tuple[Table, ...]
+    timezone: str  # the office's (IANA name): instants are shown in it
 
     def table(self, key: str) -> Table:
         for table in self.tables:
@@ -261,6 +262,10 @@ class ReportQuery:
 # --- requests --------------------------------------------------------------------------
 
 _DISTRICT_CODE = re.compile(r"^21\.05\.\d{2}$")
+# No report is made of a day before this: Pantau holds no stay of the regency's before
+# it (the office's records begin in 2003, when the regency was formed), and a date of the
+# first centuries is a typing slip whose 90-day trend would reach before year 1.
+EARLIEST_REPORT_DATE = date(2000, 1, 1)
 
 
 @dataclass(frozen=True)
@@ -295,6 +300,12 @@ def valid_report_request(
             if day > today:
                 violations.append(
                     FieldViolation("date", f"must not be after today ({today.isoformat()}, WIB)")
+                )
+            elif day < EARLIEST_REPORT_DATE:
+                violations.append(
+                    FieldViolation(
+                        "date", f"must not be before {EARLIEST_REPORT_DATE.isoformat()}"
+                    )
                 )
     if request.district_code:
         if not _DISTRICT_CODE.match(request.district_code):

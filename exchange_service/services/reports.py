@@ -31,11 +31,10 @@ from exchange_service.domain.audit import Actor, AuditEvent
 from exchange_service.domain.clock import Clock, local_today, system_clock
 from exchange_service.domain.disclosure import disclose_report
 from exchange_service.domain.fencing import Fence
-from exchange_service.reports.render import digest, render_files, with_manifest
+from exchange_service.reports.render import HTML_NAME, digest, render_files, with_manifest
 from exchange_service.services.ports import UnitOfWork
 
 # The report's page among its files.
-HTML_NAME = "report.html"
 # The audit trail's action for a report made (its digest is the event's request digest).
 REPORT_ACTION = "report/make"
 
@@ -131,11 +130,12 @@ class EarlyWarningReports:
             full = reader.report.report(query)
         made = []
         for view in views:
-            rendered = with_manifest(render_files(disclose_report(full, view)))
+            report_id = str(uuid.uuid4())
+            rendered = with_manifest(render_files(disclose_report(full, view), report_id))
             files = tuple(sorted(rendered, key=lambda f: f.name))
             made.append(
                 rp.StoredReport(
-                    id=str(uuid.uuid4()),
+                    id=report_id,
                     date=day,
                     district_code=district_code,
                     edition=rp.EDITION_OF_VIEW[view],

@@ -581,6 +581,7 @@ def _assemble(
         ),
         trend=trend_days,
         tables=tuple(tables),
+        timezone=query.timezone,
     )
 
 

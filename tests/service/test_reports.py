@@ -292,12 +292,13 @@ def test_bad_requests_name_each_field_and_write_nothing(
         )
 
     before = count()
-    cases = {
-        ("date",): rp.ReportRequest(date="2026-03-11"),  # tomorrow in WIB
-        ("date", "district_code"): rp.ReportRequest(date="10-03-2026", district_code="21.05.11"),
-        ("district_code",): rp.ReportRequest(district_code="2105"),
-    }
-    for fields, request in cases.items():
+    cases = [
+        (("date",), rp.ReportRequest(date="2026-03-11")),  # tomorrow in WIB
+        (("date",), rp.ReportRequest(date="0001-01-01")),  # a slip: its trend would overflow
+        (("date", "district_code"), rp.ReportRequest(date="10-03-2026", district_code="21.05.11")),
+        (("district_code",), rp.ReportRequest(district_code="2105")),
+    ]
+    for fields, request in cases:
         with pytest.raises(InvalidInput) as refused:
             reports.get(request, SUPERVISOR, DataView.FULL)
         assert tuple(v.field for v in refused.value.violations) == fields
