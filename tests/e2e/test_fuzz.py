@@ -55,6 +55,7 @@ from pantau.v1 import query_service_pb2_grpc as q_grpc
 from pantau.v1 import records_pb2 as pb
 from pantau.v1 import registry_service_pb2 as r
 from pantau.v1 import registry_service_pb2_grpc as r_grpc
+from pantau.v1 import report_service_pb2 as rep
 from sqlalchemy import Engine, text
 
 from exchange_service import app
@@ -438,6 +439,7 @@ class Written:
     lodging_sightings: int = 0
     # The highest sequence an OK Acknowledge says its feed is acknowledged through.
     acknowledged_through: int = 0
+    report_ids: set[str] = field(default_factory=set)
 
     def collect(self, message: Message) -> None:
         """Notes every record the response names, however deeply nested."""
@@ -459,6 +461,8 @@ class Written:
             self.alert_ids.add(message.alert_id)
         elif isinstance(message, r.ImportSummary):
             self.lodging_sightings += message.accepted
+        elif isinstance(message, rep.EarlyWarningReport):
+            self.report_ids.add(message.report_id)
         elif isinstance(message, af.AcknowledgeResponse):
             self.acknowledged_through = max(self.acknowledged_through, message.acknowledged_through)
         for fd, value in message.ListFields():
@@ -478,6 +482,8 @@ class Written:
             "sightings": ("t.id::text = ANY(:ids)", sorted(self.sighting_ids)),
             "alerts": ("t.id::text = ANY(:ids)", sorted(self.alert_ids)),
             "alert_events": ("t.alert_id::text = ANY(:ids)", sorted(self.alert_ids)),
+            "reports": ("t.id::text = ANY(:ids)", sorted(self.report_ids)),
+            "report_files": ("t.report_id::text = ANY(:ids)", sorted(self.report_ids)),
             "travel_documents": (
                 "t.person_id::text || '/' || t.issuing_state || '/' || t.number = ANY(:ids)",
                 sorted("/".join(d) for d in self.documents),
@@ -775,6 +781,16 @@ def test_each_fuzzed_call_has_one_audit_record(fuzz_run: FuzzRun, engine: Engine
         and af.SubscribeResponse.FromString(answer.responses[0]).HasField("alert")
     )
     assert delivered >= subscribed
+    # A report asked for and not stored yet is made: an event of its own (the report's
+    # digest), beside the call's record: at most one per report answered.
+    made = recorded.pop("report/make", 0)
+    reported = sum(
+        1
+        for case, answer in fuzz_run.answers
+        if path_of(case.method) == "/pantau.v1.ReportService/GetEarlyWarningReport"
+        and answer.code == grpc.StatusCode.OK
+    )
+    assert made <= reported
     calls = fuzz_run.calls_per_method
     differences = {
         method: (calls[method], recorded[method])

@@ -84,7 +84,9 @@ def _wait_for(what: str, condition: Callable[[], bool], logs: Callable[[], str])
 
 
 def _counts(url: str) -> tuple[int, int, int]:
-    """Audit events waiting in the inbox, the scheduler's records in the trail, its runs."""
+    """Audit events waiting in the inbox, the scheduler's records in the trail, and what it
+    did that is audited: its rules' runs and the reports it made (the morning's, both
+    editions, if the scheduler starts after the morning hour)."""
     engine = create_engine(url)
     try:
         with engine.connect() as connection:
@@ -93,7 +95,8 @@ def _counts(url: str) -> tuple[int, int, int]:
                 for sql in (
                     "SELECT count(*) FROM audit_inbox",
                     "SELECT count(*) FROM audit_records WHERE agency_id = 'scheduler'",
-                    "SELECT count(*) FROM rule_runs WHERE actor = 'scheduler'",
+                    "SELECT (SELECT count(*) FROM rule_runs WHERE actor = 'scheduler')"
+                    " + (SELECT count(*) FROM reports WHERE made_by = 'scheduler')",
                 )
             )
     finally:
