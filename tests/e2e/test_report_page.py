@@ -55,6 +55,8 @@ class Made:
     engine: Engine
     full: Path  # the full edition's directory
     aggregate: Path
+    district: Path  # the aggregate edition of the district with most foreigners
+    district_code: str
 
 
 @pytest.fixture(scope="module")
@@ -76,16 +78,25 @@ def made(clock: TestClock, tmp_path_factory: pytest.TempPathFactory) -> Iterator
         )
         assert run_rules(settings, list(RULES), as_of, out=out) == 0, out.getvalue()
         review_sample(settings, clock=fixed)
+        engine = create_engine(url)
+        with engine.connect() as connection:
+            district_code = connection.execute(
+                text(
+                    "SELECT ad.district_code FROM current_addresses ca"
+                    " JOIN addresses ad ON ad.id = ca.address_id"
+                    " GROUP BY 1 ORDER BY count(*) DESC, 1 LIMIT 1"
+                )
+            ).scalar_one()
         application = build_application(settings, clock=fixed)
         try:
             assert application.reports is not None
             full, aggregate = application.reports.make_editions(
                 today, "", (DataView.FULL, DataView.DISTRICT), SUPERVISOR
             )
+            district = application.reports.make(today, district_code, DataView.DISTRICT, SUPERVISOR)
         finally:
             application.close()
         base = tmp_path_factory.mktemp("reports")
-        engine = create_engine(url)
         try:
             yield Made(
                 as_of,
@@ -93,6 +104,8 @@ def made(clock: TestClock, tmp_path_factory: pytest.TempPathFactory) -> Iterator
                 engine,
                 write_report(full, base / "full").parent,
                 write_report(aggregate, base / "aggregate").parent,
+                write_report(district, base / "district").parent,
+                district_code,
             )
         finally:
             engine.dispose()
@@ -313,3 +326,19 @@ def test_the_regional_governments_edition_holds_no_person(made: Made, browser: C
         villages = {code for (code,) in _rows(made, "SELECT code FROM villages")}
         for point in _attributes(opened, "svg circle.critical", "data-village"):
             assert point["data-village"] in villages
+
+
+def test_a_districts_report_shades_its_district_alone(made: Made, browser: Chromium) -> None:
+    with browser.open(made.district / "report.html") as opened:
+        assert opened.outside_requests == []
+        assert opened.console == []
+        shapes = _attributes(
+            opened, "svg path[data-district]", "data-district", "data-open", "class"
+        )
+        assert len(shapes) == DISTRICTS
+        (inside,) = [s for s in shapes if s["data-district"] == made.district_code]
+        others = [s for s in shapes if s["data-district"] != made.district_code]
+        assert all("out" in s["class"].split() and s["data-open"] == "" for s in others)
+        opened_here = sum(1 for a in _open_alerts(made) if a[3] == made.district_code)
+        assert int(inside["data-open"]) == opened_here
+        assert int(_headlines(opened)["open_alerts"]) == opened_here
