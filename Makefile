@@ -113,5 +113,10 @@ bench-names: setup
 bench-watchlist: setup
 	$(RUN_ENV) $(BIN)/pantau bench-watchlist
 
+# The early-warning report of the bench population (issue 14): both editions made,
+# stored and audited, against a bare scan of the tables the report reads.
+bench-report: setup
+	$(RUN_ENV) $(BIN)/pantau bench-report
+
 clean:
 	rm -rf $(VENV) node_modules .mypy_cache .ruff_cache .pytest_cache

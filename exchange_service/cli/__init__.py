@@ -40,6 +40,14 @@ def _run_bench_watchlist(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _run_bench_report(args: argparse.Namespace, settings: Settings) -> int:
+    from exchange_service.tools.bench.report import run_report_bench
+    from scheduler.rules import RULES
+
+    run_report_bench(settings, RULES, persons=args.persons, sightings=args.sightings)
+    return 0
+
+
 def _review_sample(_args: argparse.Namespace, settings: Settings) -> int:
     from exchange_service.tools.sample_reviews import review_sample
 
@@ -59,6 +67,7 @@ _RUNNERS: dict[str, Callable[[argparse.Namespace, Settings], int]] = {
     "bench-delivery": run_bench_delivery_command,
     "watchlist": run_watchlist_command,
     "bench-watchlist": _run_bench_watchlist,
+    "bench-report": _run_bench_report,
     "report": run_report_command,
     "review-sample": _review_sample,
 }
@@ -79,7 +88,8 @@ _OFFLINE_RUNNERS: dict[str, Callable[[argparse.Namespace], int]] = {
 
 
 def _add_bench_parsers(commands: Any) -> None:
-    """``bench``, ``bench-rules``, ``bench-servers``, ``bench-names`` and ``bench-watchlist``."""
+    """``bench``, ``bench-rules``, ``bench-servers``, ``bench-names``, ``bench-watchlist`` and
+    ``bench-report``."""
     bench = commands.add_parser("bench", help="bulk-load a large population and measure")
     bench.add_argument("--persons", type=int, default=1_000_000)
     bench.add_argument("--sightings", type=int, default=3_000_000)
@@ -129,6 +139,13 @@ def _add_bench_parsers(commands: Any) -> None:
         default=Path("var/bench/watchlist-plans.txt"),
         help="where the slowest candidate statement's plan goes",
     )
+    bench_report = commands.add_parser(
+        "bench-report",
+        help="bulk-load the bench population, sweep and review it, then time the morning report"
+        " against a bare scan",
+    )
+    bench_report.add_argument("--persons", type=int, default=1_000_000)
+    bench_report.add_argument("--sightings", type=int, default=3_000_000)
 
 
 def _create_pki(out: Path, settings: Any) -> None:

@@ -75,7 +75,10 @@ __all__ = [
     "RULES_BENCH_DATABASE",
     "RULE_TABLES",
     "RULE_TARGETS",
+    "StatementRecorder",
     "run_rules_bench",
+    "run_sweep",
+    "scan_tables",
 ]
 
 RULES_BENCH_DATABASE = "pantau_bench_rules"
@@ -132,7 +135,7 @@ class Statement:
 
 
 @dataclass
-class _Recorder:
+class StatementRecorder:
     """Collects the statements an engine's connections execute while ``on``."""
 
     on: bool = False
@@ -306,8 +309,8 @@ def _describe(run: RuleRun, seconds: float) -> str:
     )
 
 
-def _run_all(
-    engine: RuleEngine, names: Sequence[RuleName], as_of: datetime, recorder: _Recorder
+def run_sweep(
+    engine: RuleEngine, names: Sequence[RuleName], as_of: datetime, recorder: StatementRecorder
 ) -> Iterator[tuple[RuleName, RuleRun, float, list[Statement]]]:
     for name in names:
         with recorder.recording() as statements:
@@ -344,14 +347,14 @@ def run_rules_bench(
     engine = make_engine(
         database.settings.database_url, pool_size=2, application_name="pantau-bench-rules"
     )
-    recorder = _Recorder()
+    recorder = StatementRecorder()
     recorder.attach(engine)
     try:
         rule_engine = build_rule_engine(database.settings, engine, rules, actor=_ACTOR)
         names = list(rule_engine.rules)
         console.print(f"sweep as of {as_of.isoformat()}:")
         sweep: dict[RuleName, tuple[RuleRun, float]] = {}
-        for name, run, seconds, _statements in _run_all(rule_engine, names, as_of, recorder):
+        for name, run, seconds, _statements in run_sweep(rule_engine, names, as_of, recorder):
             sweep[name] = (run, seconds)
             console.print(f"  {name:<28} {_describe(run, seconds)}")
         settle_alert_tables(database.conninfo)
@@ -369,7 +372,7 @@ def run_rules_bench(
         before = alert_rows(database.conninfo)
         console.print("noop sweep, the same instant:")
         noop: dict[RuleName, tuple[RuleRun, float, list[Statement]]] = {}
-        for name, run, seconds, statements in _run_all(rule_engine, names, as_of, recorder):
+        for name, run, seconds, statements in run_sweep(rule_engine, names, as_of, recorder):
             noop[name] = (run, seconds, statements)
             console.print(f"  {name:<28} {_describe(run, seconds)}")
         noop_rows_written = alert_rows(database.conninfo).written_since(before)
