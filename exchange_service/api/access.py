@@ -85,6 +85,7 @@ RPC_ACTIONS: Mapping[str, Action] = MappingProxyType(
         _rpc(_WATCHLIST, "GetEntry"): Action.READ_WATCHLIST,
         _rpc(_WATCHLIST, "Screen"): Action.SCREEN_WATCHLIST,
         _rpc(_REPORT, "GetEarlyWarningReport"): Action.READ_REPORT,
+        _rpc(_REPORT, "GetReportFile"): Action.READ_REPORT,
     }
 )
 # RPC -> the agency kinds that may call it: the domain's table seen RPC by RPC,

@@ -158,7 +158,9 @@ def build_server(
             WatchlistServicer(watchlist, threshold), collected
         )
     if reports is not None:
-        rpt_grpc.add_ReportServiceServicer_to_server(ReportServicer(reports), collected)
+        rpt_grpc.add_ReportServiceServicer_to_server(
+            ReportServicer(reports, options.max_message_bytes), collected
+        )
     streams: dict[str, Callable[[], ClientStream]] = {
         "/pantau.v1.RegistryService/ImportLodgingReports": registry_servicer.open_lodging_import,
     }

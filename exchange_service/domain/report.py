@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import enum
 import re
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -303,9 +304,7 @@ def valid_report_request(
                 )
             elif day < EARLIEST_REPORT_DATE:
                 violations.append(
-                    FieldViolation(
-                        "date", f"must not be before {EARLIEST_REPORT_DATE.isoformat()}"
-                    )
+                    FieldViolation("date", f"must not be before {EARLIEST_REPORT_DATE.isoformat()}")
                 )
     if request.district_code:
         if not _DISTRICT_CODE.match(request.district_code):
@@ -319,6 +318,51 @@ def valid_report_request(
     if violations:
         raise InvalidInput(violations)
     return ValidReportRequest(day, request.district_code, request.regenerate)
+
+
+@dataclass(frozen=True)
+class ReportFileRequest:
+    """A part of a stored report's file asked for, as received."""
+
+    report_id: str
+    name: str
+    offset: int = 0
+
+
+_FILE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
+
+
+def valid_report_file_request(request: ReportFileRequest) -> ReportFileRequest:
+    """The request checked, every bad field named: a report id (a UUID), a file's name, an
+    offset not below 0 (whether it is past the file's end, the file says)."""
+    violations: list[FieldViolation] = []
+    try:
+        report_id = str(uuid.UUID(request.report_id))
+    except ValueError:
+        report_id = ""
+        violations.append(FieldViolation("report_id", "must be a report's id (a UUID)"))
+    if not _FILE_NAME.match(request.name):
+        violations.append(
+            FieldViolation("name", "must be a file's name in the report, e.g. report.html")
+        )
+    if request.offset < 0:
+        violations.append(FieldViolation("offset", "must not be below 0"))
+    if violations:
+        raise InvalidInput(violations)
+    return ReportFileRequest(report_id, request.name, request.offset)
+
+
+@dataclass(frozen=True)
+class ReportFilePart:
+    """Bytes of one stored report's file from ``offset``, with the whole file's size and hash."""
+
+    report_id: str
+    name: str
+    media_type: str
+    offset: int
+    content: bytes
+    size: int
+    sha256: str
 
 
 @dataclass(frozen=True)

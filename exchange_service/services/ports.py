@@ -351,6 +351,10 @@ class ReportStore(Protocol):
 
     def audit_records_of(self, digest: str, action: str) -> list[tuple[int | None, datetime]]: ...
 
+    def file_part(
+        self, report_id: str, name: str, edition: rp.Edition, offset: int, length: int
+    ) -> rp.ReportFilePart | None: ...
+
 
 class ReportReader(Protocol):
     """The report's figures, all in one snapshot."""

@@ -30,6 +30,7 @@ from exchange_service.domain.agencies import DataView
 from exchange_service.domain.audit import Actor, AuditEvent
 from exchange_service.domain.clock import Clock, local_today, system_clock
 from exchange_service.domain.disclosure import disclose_report
+from exchange_service.domain.errors import FieldViolation, InvalidInput, NotFound
 from exchange_service.domain.fencing import Fence
 from exchange_service.reports.render import HTML_NAME, digest, render_files, with_manifest
 from exchange_service.services.ports import UnitOfWork
@@ -81,6 +82,26 @@ class EarlyWarningReports:
             if stored is not None:
                 return stored
         return self.make(valid.date, valid.district_code, view, actor, recipient=actor.id)
+
+    def file_part(
+        self, request: rp.ReportFileRequest, view: DataView, length: int
+    ) -> rp.ReportFilePart:
+        """Up to ``length`` bytes of a stored report's file from the request's offset. Only a
+        report of ``view``'s edition is found (NotFound otherwise, as for no such report or
+        file: an agency learns nothing of another edition's reports). Bad input, or an offset
+        past the file's end: ``InvalidInput`` naming the fields."""
+        valid = rp.valid_report_file_request(request)
+        with self._uow.begin() as tx:
+            part = tx.reports.file_part(
+                valid.report_id, valid.name, rp.EDITION_OF_VIEW[view], valid.offset, length
+            )
+        if part is None:
+            raise NotFound("report file", f"{valid.report_id}/{valid.name}", "name")
+        if valid.offset > part.size:
+            raise InvalidInput(
+                [FieldViolation("offset", f"must not be past the file's end ({part.size} bytes)")]
+            )
+        return part
 
     def make(
         self,

@@ -14,7 +14,7 @@ from datetime import date, datetime
 from sqlalchemy import insert, select, text
 from sqlalchemy.orm import Session
 
-from exchange_service.domain.report import Edition, ReportFile, StoredReport
+from exchange_service.domain.report import Edition, ReportFile, ReportFilePart, StoredReport
 from exchange_service.storage.tables import ReportFileRow, ReportRow
 
 
@@ -66,6 +66,38 @@ class ReportStore:
             .limit(1)
         ).one_or_none()
         return None if row is None else self._stored(row)
+
+    def file_part(
+        self, report_id: str, name: str, edition: Edition, offset: int, length: int
+    ) -> ReportFilePart | None:
+        """Up to ``length`` bytes of a file of a report of ``edition`` from ``offset`` (the
+        database cuts them: a large file is never read whole), with its size and hash."""
+        row = self._session.execute(
+            text(
+                "SELECT f.media_type, octet_length(f.content) AS size, f.sha256,"
+                " substring(f.content FROM :start FOR :length) AS part"
+                " FROM report_files f JOIN reports r ON r.id = f.report_id"
+                " WHERE f.report_id = :id AND f.name = :name AND r.edition = :edition"
+            ),
+            {
+                "id": uuid.UUID(report_id),
+                "name": name,
+                "edition": str(edition),
+                "start": offset + 1,
+                "length": length,
+            },
+        ).one_or_none()
+        if row is None:
+            return None
+        return ReportFilePart(
+            report_id=report_id,
+            name=name,
+            media_type=row.media_type,
+            offset=offset,
+            content=bytes(row.part),
+            size=int(row.size),
+            sha256=row.sha256.strip(),
+        )
 
     def with_digest(self, digest: str) -> list[StoredReport]:
         """The reports whose files have this digest (a copy being checked), oldest first."""

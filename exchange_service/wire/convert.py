@@ -783,7 +783,29 @@ def report_request(message: rpt.GetEarlyWarningReportRequest) -> rp.ReportReques
     )
 
 
-def report_response_pb(report: rp.StoredReport) -> rpt.GetEarlyWarningReportResponse:
+# What a report's answer holds besides the files' bytes: its fields, and each file's name,
+# type, hash and size (generously: the bytes are counted exactly).
+_REPORT_OVERHEAD = 16 * 1024
+_REPORT_FILE_OVERHEAD = 256
+# The files a reader opens first come first when not all of them fit.
+_REPORT_FIRST = ("report.html", "summary.json", "SHA256SUMS")
+
+
+def report_response_pb(
+    report: rp.StoredReport, max_bytes: int
+) -> rpt.GetEarlyWarningReportResponse:
+    """The report with as many files' bytes as fit in ``max_bytes``: the page, the summary and
+    the manifest first, then the tables smallest first; the others are ``omitted`` (their
+    name, size and hash given, read with GetReportFile)."""
+    room = max_bytes - _REPORT_OVERHEAD - _REPORT_FILE_OVERHEAD * len(report.files)
+    included: set[str] = set()
+    for f in sorted(
+        report.files,
+        key=lambda f: (f.name not in _REPORT_FIRST, len(f.content), f.name),
+    ):
+        if len(f.content) <= room:
+            included.add(f.name)
+            room -= len(f.content)
     return rpt.GetEarlyWarningReportResponse(
         report=rpt.EarlyWarningReport(
             report_id=report.id,
@@ -798,10 +820,28 @@ def report_response_pb(report: rp.StoredReport) -> rpt.GetEarlyWarningReportResp
                 rpt.ReportFile(
                     name=f.name,
                     media_type=f.media_type,
-                    content=f.content,
+                    content=f.content if f.name in included else b"",
                     sha256=hashlib.sha256(f.content).hexdigest(),
+                    size=len(f.content),
+                    omitted=f.name not in included,
                 )
                 for f in report.files
             ],
         )
+    )
+
+
+def report_file_request(message: rpt.GetReportFileRequest) -> rp.ReportFileRequest:
+    return rp.ReportFileRequest(message.report_id, message.name, message.offset)
+
+
+def report_file_response_pb(part: rp.ReportFilePart) -> rpt.GetReportFileResponse:
+    return rpt.GetReportFileResponse(
+        report_id=part.report_id,
+        name=part.name,
+        media_type=part.media_type,
+        offset=part.offset,
+        content=part.content,
+        size=part.size,
+        sha256=part.sha256,
     )

@@ -252,7 +252,26 @@ VALID_CALLS: dict[str, Call] = {
     "/pantau.v1.ReportService/GetEarlyWarningReport": lambda c, _s: rpt_grpc.ReportServiceStub(
         c
     ).GetEarlyWarningReport(rpt.GetEarlyWarningReportRequest(district_code="21.05.01")),
+    "/pantau.v1.ReportService/GetReportFile": lambda c, _s: _report_file(c),
 }
+
+
+def _report_file(channel: grpc.Channel) -> rpt.GetReportFileResponse:
+    """A part of a report's file: an unknown report first (refused before it is looked for, or
+    not found), then one of the caller's edition."""
+    stub = rpt_grpc.ReportServiceStub(channel)
+    try:
+        stub.GetReportFile(
+            rpt.GetReportFileRequest(report_id=str(uuid.uuid4()), name="summary.json")
+        )
+    except grpc.RpcError as error:
+        if error.code() != grpc.StatusCode.NOT_FOUND:
+            raise
+    report = stub.GetEarlyWarningReport(rpt.GetEarlyWarningReportRequest()).report
+    reply: rpt.GetReportFileResponse = stub.GetReportFile(
+        rpt.GetReportFileRequest(report_id=report.report_id, name="summary.json")
+    )
+    return reply
 
 
 def test_every_rpc_of_the_contract_is_in_the_permission_table_and_tested() -> None:
@@ -528,7 +547,16 @@ DISTRICT_VIEW_FIELDS: dict[str, set[str]] = {
         "digest",
         "files",
     },
-    "pantau.v1.ReportFile": {"name", "media_type", "content", "sha256"},
+    "pantau.v1.ReportFile": {"name", "media_type", "content", "sha256", "size", "omitted"},
+    "pantau.v1.GetReportFileResponse": {
+        "report_id",
+        "name",
+        "media_type",
+        "offset",
+        "content",
+        "size",
+        "sha256",
+    },
 }
 # Keys of an alert's evidence a DISTRICT recipient may receive (the rules these
 # tests run: OVERSTAY, PERMIT_EXPIRING), each a plain JSON value: no permit

@@ -8,6 +8,7 @@ request is INVALID_ARGUMENT naming each field and makes no report.
 from __future__ import annotations
 
 import hashlib
+import uuid
 from pathlib import Path
 
 import grpc
@@ -86,4 +87,121 @@ def test_a_bad_request_names_each_field_and_makes_no_report(
         _report(grpc_target, pki_dir, "SUPERVISOR", request_)
     assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert set(f.field_violations(refused.value)) == fields
+    assert row_counts.snapshot() == before
+
+
+def _part(
+    target: str, pki_dir: Path, kind: str, request: rpt.GetReportFileRequest
+) -> rpt.GetReportFileResponse:
+    with agency_channel(target, pki_dir, AGENCIES[kind]) as channel:
+        reply: rpt.GetReportFileResponse = rpt_grpc.ReportServiceStub(channel).GetReportFile(
+            request, timeout=60
+        )
+    return reply
+
+
+def test_a_file_is_read_in_parts_from_any_offset(
+    grpc_channel: grpc.Channel, rule_engine: RuleEngine, grpc_target: str, pki_dir: Path
+) -> None:
+    register_overstayer(grpc_channel, days_over=3)
+    run_overstay(rule_engine)
+    report = _report(grpc_target, pki_dir, "SUPERVISOR", rpt.GetEarlyWarningReportRequest())
+    page = next(file for file in report.files if file.name == "report.html")
+    assert not page.omitted
+    assert page.size == len(page.content) > 10_000
+    read = b""
+    while len(read) < page.size:
+        part = _part(
+            grpc_target,
+            pki_dir,
+            "IMMIGRATION",
+            rpt.GetReportFileRequest(report_id=report.report_id, name=page.name, offset=len(read)),
+        )
+        assert (part.offset, part.size, part.sha256) == (len(read), page.size, page.sha256)
+        assert part.media_type == page.media_type
+        assert part.content
+        read += part.content
+    assert read == page.content
+    assert hashlib.sha256(read).hexdigest() == page.sha256
+    tail = _part(
+        grpc_target,
+        pki_dir,
+        "SUPERVISOR",
+        rpt.GetReportFileRequest(report_id=report.report_id, name=page.name, offset=page.size - 7),
+    )
+    assert tail.content == page.content[-7:]
+    end = _part(
+        grpc_target,
+        pki_dir,
+        "SUPERVISOR",
+        rpt.GetReportFileRequest(report_id=report.report_id, name=page.name, offset=page.size),
+    )
+    assert end.content == b""
+
+
+def test_an_agency_finds_no_file_of_another_edition(
+    grpc_target: str, pki_dir: Path, row_counts: RowCounts
+) -> None:
+    full = _report(grpc_target, pki_dir, "SUPERVISOR", rpt.GetEarlyWarningReportRequest())
+    before = row_counts.snapshot()
+    for name in ("report.html", "overstays.csv"):
+        with pytest.raises(grpc.RpcError) as refused:
+            _part(
+                grpc_target,
+                pki_dir,
+                "LOCAL_GOVERNMENT",
+                rpt.GetReportFileRequest(report_id=full.report_id, name=name),
+            )
+        # As for a report that does not exist: the regency learns nothing of it.
+        assert refused.value.code() == grpc.StatusCode.NOT_FOUND
+    assert row_counts.snapshot() == before
+
+
+@pytest.mark.parametrize(
+    ("request_", "fields"),
+    [
+        (rpt.GetReportFileRequest(report_id="42", name="report.html"), {"report_id"}),
+        (
+            rpt.GetReportFileRequest(report_id=str(uuid.uuid4()), name="../etc/passwd"),
+            {"name"},
+        ),
+        (
+            rpt.GetReportFileRequest(report_id="", name="", offset=-1),
+            {"report_id", "name", "offset"},
+        ),
+    ],
+    ids=["not-an-id", "not-a-name", "all-three"],
+)
+def test_a_bad_file_request_names_each_field(
+    request_: rpt.GetReportFileRequest,
+    fields: set[str],
+    grpc_target: str,
+    pki_dir: Path,
+    row_counts: RowCounts,
+) -> None:
+    before = row_counts.snapshot()
+    with pytest.raises(grpc.RpcError) as refused:
+        _part(grpc_target, pki_dir, "SUPERVISOR", request_)
+    assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert set(f.field_violations(refused.value)) == fields
+    assert row_counts.snapshot() == before
+
+
+def test_an_offset_past_the_end_is_named(
+    grpc_target: str, pki_dir: Path, row_counts: RowCounts
+) -> None:
+    report = _report(grpc_target, pki_dir, "SUPERVISOR", rpt.GetEarlyWarningReportRequest())
+    summary = next(file for file in report.files if file.name == "summary.json")
+    before = row_counts.snapshot()
+    with pytest.raises(grpc.RpcError) as refused:
+        _part(
+            grpc_target,
+            pki_dir,
+            "SUPERVISOR",
+            rpt.GetReportFileRequest(
+                report_id=report.report_id, name=summary.name, offset=summary.size + 1
+            ),
+        )
+    assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert set(f.field_violations(refused.value)) == {"offset"}
     assert row_counts.snapshot() == before

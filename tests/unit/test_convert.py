@@ -187,3 +187,45 @@ def test_an_import_summary_converts_field_for_field() -> None:
 def test_the_rejection_reasons_of_the_contract_and_the_domain_are_the_same() -> None:
     in_the_contract = set(r.RejectionReason.keys()) - {"REJECTION_REASON_UNSPECIFIED"}
     assert in_the_contract == {f"REJECTION_REASON_{reason.value}" for reason in RejectionReason}
+
+
+def test_a_report_too_large_for_one_answer_sends_the_page_first_and_names_the_rest() -> None:
+    from exchange_service.domain import report as rp
+
+    files = (
+        rp.ReportFile("SHA256SUMS", "text/plain", b"s" * 2_000),
+        rp.ReportFile("overstays.csv", "text/csv", b"o" * 40_000),
+        rp.ReportFile("permits_expiring.csv", "text/csv", b"p" * 300_000),
+        rp.ReportFile("report.html", "text/html", b"h" * 60_000),
+        rp.ReportFile("summary.json", "application/json", b"j" * 10_000),
+    )
+    stored = rp.StoredReport(
+        id=str(uuid.uuid4()),
+        date=date(2026, 3, 10),
+        district_code="",
+        edition=rp.Edition.FULL,
+        as_of=datetime(2026, 3, 10, tzinfo=UTC),
+        made_at=datetime(2026, 3, 10, tzinfo=UTC),
+        made_by="supervisor-tarempa",
+        digest="0" * 64,
+        files=files,
+    )
+    budget = 160 * 1024
+    message = convert.report_response_pb(stored, budget)
+    assert message.ByteSize() <= budget
+    sent = {f.name: f for f in message.report.files}
+    assert [f.name for f in message.report.files] == [f.name for f in files]
+    assert {name for name, f in sent.items() if f.omitted} == {"permits_expiring.csv"}
+    assert sent["permits_expiring.csv"].content == b""
+    assert sent["permits_expiring.csv"].size == 300_000
+    assert sent["overstays.csv"].content == files[1].content
+    # With room for everything, nothing is omitted.
+    whole = convert.report_response_pb(stored, 4 * 1024 * 1024)
+    assert not any(f.omitted for f in whole.report.files)
+    # With room for the page alone, the page comes before any table.
+    tight = convert.report_response_pb(stored, 96 * 1024)
+    assert {f.name for f in tight.report.files if not f.omitted} == {
+        "report.html",
+        "summary.json",
+        "SHA256SUMS",
+    }

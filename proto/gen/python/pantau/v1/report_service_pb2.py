@@ -26,15 +26,15 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from google.type import date_pb2 as google_dot_type_dot_date__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1epantau/v1/report_service.proto\x12\tpantau.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x16google/type/date.proto\"j\n\x1cGetEarlyWarningReportRequest\x12\x1f\n\x04\x64\x61te\x18\x01 \x01(\x0b\x32\x11.google.type.Date\x12\x15\n\rdistrict_code\x18\x02 \x01(\t\x12\x12\n\nregenerate\x18\x03 \x01(\x08\"N\n\x1dGetEarlyWarningReportResponse\x12-\n\x06report\x18\x01 \x01(\x0b\x32\x1d.pantau.v1.EarlyWarningReport\"\xa9\x02\n\x12\x45\x61rlyWarningReport\x12\x11\n\treport_id\x18\x01 \x01(\t\x12\x1f\n\x04\x64\x61te\x18\x02 \x01(\x0b\x32\x11.google.type.Date\x12\x15\n\rdistrict_code\x18\x03 \x01(\t\x12)\n\x07\x65\x64ition\x18\x04 \x01(\x0e\x32\x18.pantau.v1.ReportEdition\x12)\n\x05\x61s_of\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12+\n\x07made_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0f\n\x07made_by\x18\x07 \x01(\t\x12\x0e\n\x06\x64igest\x18\x08 \x01(\t\x12$\n\x05\x66iles\x18\t \x03(\x0b\x32\x15.pantau.v1.ReportFile\"O\n\nReportFile\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x12\n\nmedia_type\x18\x02 \x01(\t\x12\x0f\n\x07\x63ontent\x18\x03 \x01(\x0c\x12\x0e\n\x06sha256\x18\x04 \x01(\t*f\n\rReportEdition\x12\x1e\n\x1aREPORT_EDITION_UNSPECIFIED\x10\x00\x12\x17\n\x13REPORT_EDITION_FULL\x10\x01\x12\x1c\n\x18REPORT_EDITION_AGGREGATE\x10\x02\x32{\n\rReportService\x12j\n\x15GetEarlyWarningReport\x12\'.pantau.v1.GetEarlyWarningReportRequest\x1a(.pantau.v1.GetEarlyWarningReportResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1epantau/v1/report_service.proto\x12\tpantau.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x16google/type/date.proto\"j\n\x1cGetEarlyWarningReportRequest\x12\x1f\n\x04\x64\x61te\x18\x01 \x01(\x0b\x32\x11.google.type.Date\x12\x15\n\rdistrict_code\x18\x02 \x01(\t\x12\x12\n\nregenerate\x18\x03 \x01(\x08\"N\n\x1dGetEarlyWarningReportResponse\x12-\n\x06report\x18\x01 \x01(\x0b\x32\x1d.pantau.v1.EarlyWarningReport\"\xa9\x02\n\x12\x45\x61rlyWarningReport\x12\x11\n\treport_id\x18\x01 \x01(\t\x12\x1f\n\x04\x64\x61te\x18\x02 \x01(\x0b\x32\x11.google.type.Date\x12\x15\n\rdistrict_code\x18\x03 \x01(\t\x12)\n\x07\x65\x64ition\x18\x04 \x01(\x0e\x32\x18.pantau.v1.ReportEdition\x12)\n\x05\x61s_of\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12+\n\x07made_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0f\n\x07made_by\x18\x07 \x01(\t\x12\x0e\n\x06\x64igest\x18\x08 \x01(\t\x12$\n\x05\x66iles\x18\t \x03(\x0b\x32\x15.pantau.v1.ReportFile\"n\n\nReportFile\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x12\n\nmedia_type\x18\x02 \x01(\t\x12\x0f\n\x07\x63ontent\x18\x03 \x01(\x0c\x12\x0e\n\x06sha256\x18\x04 \x01(\t\x12\x0c\n\x04size\x18\x05 \x01(\x03\x12\x0f\n\x07omitted\x18\x06 \x01(\x08\"G\n\x14GetReportFileRequest\x12\x11\n\treport_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0e\n\x06offset\x18\x03 \x01(\x03\"\x8b\x01\n\x15GetReportFileResponse\x12\x11\n\treport_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x12\n\nmedia_type\x18\x03 \x01(\t\x12\x0e\n\x06offset\x18\x04 \x01(\x03\x12\x0f\n\x07\x63ontent\x18\x05 \x01(\x0c\x12\x0c\n\x04size\x18\x06 \x01(\x03\x12\x0e\n\x06sha256\x18\x07 \x01(\t*f\n\rReportEdition\x12\x1e\n\x1aREPORT_EDITION_UNSPECIFIED\x10\x00\x12\x17\n\x13REPORT_EDITION_FULL\x10\x01\x12\x1c\n\x18REPORT_EDITION_AGGREGATE\x10\x02\x32\xcf\x01\n\rReportService\x12j\n\x15GetEarlyWarningReport\x12\'.pantau.v1.GetEarlyWarningReportRequest\x1a(.pantau.v1.GetEarlyWarningReportResponse\x12R\n\rGetReportFile\x12\x1f.pantau.v1.GetReportFileRequest\x1a .pantau.v1.GetReportFileResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'pantau.v1.report_service_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_REPORTEDITION']._serialized_start=671
-  _globals['_REPORTEDITION']._serialized_end=773
+  _globals['_REPORTEDITION']._serialized_start=917
+  _globals['_REPORTEDITION']._serialized_end=1019
   _globals['_GETEARLYWARNINGREPORTREQUEST']._serialized_start=102
   _globals['_GETEARLYWARNINGREPORTREQUEST']._serialized_end=208
   _globals['_GETEARLYWARNINGREPORTRESPONSE']._serialized_start=210
@@ -42,7 +42,11 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_EARLYWARNINGREPORT']._serialized_start=291
   _globals['_EARLYWARNINGREPORT']._serialized_end=588
   _globals['_REPORTFILE']._serialized_start=590
-  _globals['_REPORTFILE']._serialized_end=669
-  _globals['_REPORTSERVICE']._serialized_start=775
-  _globals['_REPORTSERVICE']._serialized_end=898
+  _globals['_REPORTFILE']._serialized_end=700
+  _globals['_GETREPORTFILEREQUEST']._serialized_start=702
+  _globals['_GETREPORTFILEREQUEST']._serialized_end=773
+  _globals['_GETREPORTFILERESPONSE']._serialized_start=776
+  _globals['_GETREPORTFILERESPONSE']._serialized_end=915
+  _globals['_REPORTSERVICE']._serialized_start=1022
+  _globals['_REPORTSERVICE']._serialized_end=1229
 # @@protoc_insertion_point(module_scope)

@@ -155,11 +155,19 @@ class ReportFile(_message.Message):
     MEDIA_TYPE_FIELD_NUMBER: _builtins.int
     CONTENT_FIELD_NUMBER: _builtins.int
     SHA256_FIELD_NUMBER: _builtins.int
+    SIZE_FIELD_NUMBER: _builtins.int
+    OMITTED_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     media_type: _builtins.str
     content: _builtins.bytes
     sha256: _builtins.str
-    """SHA-256 (hex) of content."""
+    """SHA-256 (hex) of the file's whole content."""
+    size: _builtins.int
+    """The file's size in bytes."""
+    omitted: _builtins.bool
+    """The content is not in this answer, which would then pass the server's
+    message limit: GetReportFile reads it, in parts.
+    """
     def __init__(
         self,
         *,
@@ -167,11 +175,84 @@ class ReportFile(_message.Message):
         media_type: _builtins.str = ...,
         content: _builtins.bytes = ...,
         sha256: _builtins.str = ...,
+        size: _builtins.int = ...,
+        omitted: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["content", b"content", "media_type", b"media_type", "name", b"name", "sha256", b"sha256"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["content", b"content", "media_type", b"media_type", "name", b"name", "omitted", b"omitted", "sha256", b"sha256", "size", b"size"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ReportFile: _TypeAlias = ReportFile  # noqa: Y015
+
+@_typing.final
+class GetReportFileRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REPORT_ID_FIELD_NUMBER: _builtins.int
+    NAME_FIELD_NUMBER: _builtins.int
+    OFFSET_FIELD_NUMBER: _builtins.int
+    report_id: _builtins.str
+    """The report_id of a report of the caller's edition."""
+    name: _builtins.str
+    """A file's name in it (report.html, overstays.csv, ...)."""
+    offset: _builtins.int
+    """The first byte to read; 0 from the start, at most the file's size."""
+    def __init__(
+        self,
+        *,
+        report_id: _builtins.str = ...,
+        name: _builtins.str = ...,
+        offset: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["name", b"name", "offset", b"offset", "report_id", b"report_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetReportFileRequest: _TypeAlias = GetReportFileRequest  # noqa: Y015
+
+@_typing.final
+class GetReportFileResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REPORT_ID_FIELD_NUMBER: _builtins.int
+    NAME_FIELD_NUMBER: _builtins.int
+    MEDIA_TYPE_FIELD_NUMBER: _builtins.int
+    OFFSET_FIELD_NUMBER: _builtins.int
+    CONTENT_FIELD_NUMBER: _builtins.int
+    SIZE_FIELD_NUMBER: _builtins.int
+    SHA256_FIELD_NUMBER: _builtins.int
+    report_id: _builtins.str
+    name: _builtins.str
+    media_type: _builtins.str
+    offset: _builtins.int
+    """Where content starts in the file."""
+    content: _builtins.bytes
+    """The file's bytes from offset, as many as fit in one message; the file
+    is read through when offset plus their length is size.
+    """
+    size: _builtins.int
+    """The file's size in bytes."""
+    sha256: _builtins.str
+    """SHA-256 (hex) of the whole file: check it once all parts are read."""
+    def __init__(
+        self,
+        *,
+        report_id: _builtins.str = ...,
+        name: _builtins.str = ...,
+        media_type: _builtins.str = ...,
+        offset: _builtins.int = ...,
+        content: _builtins.bytes = ...,
+        size: _builtins.int = ...,
+        sha256: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["content", b"content", "media_type", b"media_type", "name", b"name", "offset", b"offset", "report_id", b"report_id", "sha256", b"sha256", "size", b"size"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetReportFileResponse: _TypeAlias = GetReportFileResponse  # noqa: Y015

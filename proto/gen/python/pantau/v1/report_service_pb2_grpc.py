@@ -53,6 +53,11 @@ class ReportServiceStub:
                 request_serializer=pantau_dot_v1_dot_report__service__pb2.GetEarlyWarningReportRequest.SerializeToString,
                 response_deserializer=pantau_dot_v1_dot_report__service__pb2.GetEarlyWarningReportResponse.FromString,
                 _registered_method=True)
+        self.GetReportFile = channel.unary_unary(
+                '/pantau.v1.ReportService/GetReportFile',
+                request_serializer=pantau_dot_v1_dot_report__service__pb2.GetReportFileRequest.SerializeToString,
+                response_deserializer=pantau_dot_v1_dot_report__service__pb2.GetReportFileResponse.FromString,
+                _registered_method=True)
 
 
 class ReportServiceServicer:
@@ -82,6 +87,15 @@ class ReportServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetReportFile(self, request, context):
+        """A part of one file of a stored report, from offset: for the files too
+        large to come in GetEarlyWarningReport's answer (omitted there). Only a
+        report of the caller's edition is found.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ReportServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -89,6 +103,11 @@ def add_ReportServiceServicer_to_server(servicer, server):
                     servicer.GetEarlyWarningReport,
                     request_deserializer=pantau_dot_v1_dot_report__service__pb2.GetEarlyWarningReportRequest.FromString,
                     response_serializer=pantau_dot_v1_dot_report__service__pb2.GetEarlyWarningReportResponse.SerializeToString,
+            ),
+            'GetReportFile': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetReportFile,
+                    request_deserializer=pantau_dot_v1_dot_report__service__pb2.GetReportFileRequest.FromString,
+                    response_serializer=pantau_dot_v1_dot_report__service__pb2.GetReportFileResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -132,6 +151,33 @@ class ReportService:
             '/pantau.v1.ReportService/GetEarlyWarningReport',
             pantau_dot_v1_dot_report__service__pb2.GetEarlyWarningReportRequest.SerializeToString,
             pantau_dot_v1_dot_report__service__pb2.GetEarlyWarningReportResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetReportFile(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/pantau.v1.ReportService/GetReportFile',
+            pantau_dot_v1_dot_report__service__pb2.GetReportFileRequest.SerializeToString,
+            pantau_dot_v1_dot_report__service__pb2.GetReportFileResponse.FromString,
             options,
             channel_credentials,
             insecure,

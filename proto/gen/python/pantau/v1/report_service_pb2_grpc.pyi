@@ -53,6 +53,11 @@ class ReportServiceStub:
     new one when none is stored or regenerate is set. A day's report made
     before the day ended is as of the moment it was made.
     """
+    GetReportFile: _grpc.UnaryUnaryMultiCallable[_report_service_pb2.GetReportFileRequest, _report_service_pb2.GetReportFileResponse]
+    """A part of one file of a stored report, from offset: for the files too
+    large to come in GetEarlyWarningReport's answer (omitted there). Only a
+    report of the caller's edition is found.
+    """
 
 @_typing.type_check_only
 class ReportServiceAsyncStub(ReportServiceStub):
@@ -78,6 +83,11 @@ class ReportServiceAsyncStub(ReportServiceStub):
     caller's edition: the one made last for that day, area and edition, or a
     new one when none is stored or regenerate is set. A day's report made
     before the day ended is as of the moment it was made.
+    """
+    GetReportFile: _aio.UnaryUnaryMultiCallable[_report_service_pb2.GetReportFileRequest, _report_service_pb2.GetReportFileResponse]  # type: ignore[assignment]
+    """A part of one file of a stored report, from offset: for the files too
+    large to come in GetEarlyWarningReport's answer (omitted there). Only a
+    report of the caller's edition is found.
     """
 
 class ReportServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -107,6 +117,17 @@ class ReportServiceServicer(metaclass=_abc_1.ABCMeta):
         caller's edition: the one made last for that day, area and edition, or a
         new one when none is stored or regenerate is set. A day's report made
         before the day ended is as of the moment it was made.
+        """
+
+    @_abc_1.abstractmethod
+    def GetReportFile(
+        self,
+        request: _report_service_pb2.GetReportFileRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_report_service_pb2.GetReportFileResponse, _abc.Awaitable[_report_service_pb2.GetReportFileResponse]]:
+        """A part of one file of a stored report, from offset: for the files too
+        large to come in GetEarlyWarningReport's answer (omitted there). Only a
+        report of the caller's edition is found.
         """
 
 def add_ReportServiceServicer_to_server(servicer: ReportServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
