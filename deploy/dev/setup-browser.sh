@@ -11,5 +11,4 @@ if ! command -v chromium >/dev/null; then
   apt-get update -qq
   apt-get install -y -qq chromium >/dev/null
 fi
-# Fonts for the page's text (DejaVu comes with chromium's dependencies on Debian).
-chromium --version
+echo "setup-browser: $(dpkg-query -W -f='${Package} ${Version}' chromium 2>/dev/null || command -v chromium) ready"

@@ -330,6 +330,8 @@ class ReportFileRequest:
 
 
 _FILE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
+# No stored file is larger (PostgreSQL's bytea holds at most 1 GB).
+MAX_REPORT_FILE_BYTES = 1 << 30
 
 
 def valid_report_file_request(request: ReportFileRequest) -> ReportFileRequest:
@@ -347,6 +349,12 @@ def valid_report_file_request(request: ReportFileRequest) -> ReportFileRequest:
         )
     if request.offset < 0:
         violations.append(FieldViolation("offset", "must not be below 0"))
+    elif request.offset > MAX_REPORT_FILE_BYTES:
+        violations.append(
+            FieldViolation(
+                "offset", f"must not be past {MAX_REPORT_FILE_BYTES} (no file is larger)"
+            )
+        )
     if violations:
         raise InvalidInput(violations)
     return ReportFileRequest(report_id, request.name, request.offset)

@@ -169,8 +169,12 @@ def test_an_agency_finds_no_file_of_another_edition(
             rpt.GetReportFileRequest(report_id="", name="", offset=-1),
             {"report_id", "name", "offset"},
         ),
+        (
+            rpt.GetReportFileRequest(report_id=str(uuid.uuid4()), name="a.csv", offset=2**40),
+            {"offset"},
+        ),
     ],
-    ids=["not-an-id", "not-a-name", "all-three"],
+    ids=["not-an-id", "not-a-name", "all-three", "past-any-file"],
 )
 def test_a_bad_file_request_names_each_field(
     request_: rpt.GetReportFileRequest,
