@@ -188,7 +188,7 @@ def build_application(settings: Settings, *, clock: Clock = system_clock) -> App
             uow,
             alerts_options(settings),
             clock,
-            feed=build_feed_writer(settings, clock=clock, keys=keys),
+            feed=build_feed_writer(settings, clock=clock, keys=keys, agencies=agencies),
         ),
         keys,
         async_reads,
@@ -203,7 +203,7 @@ def build_application(settings: Settings, *, clock: Clock = system_clock) -> App
             clock,
         ),
         watchlist_reads,
-        build_reports(settings, uow, clock=clock),
+        build_reports(settings, uow, clock=clock, agencies=agencies),
     )
 
 

@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine
 
+from exchange_service.domain.agencies import Agency
 from exchange_service.domain.alerts import RuleDefinition, RuleName, RuleSettings
 from exchange_service.domain.audit import Actor
 from exchange_service.domain.clock import Clock, system_clock
@@ -54,11 +55,17 @@ def feed_keys(settings: Settings, *, clock: Clock = system_clock) -> KeySet:
 
 
 def build_feed_writer(
-    settings: Settings, *, clock: Clock = system_clock, keys: KeySet | None = None
+    settings: Settings,
+    *,
+    clock: Clock = system_clock,
+    keys: KeySet | None = None,
+    agencies: Mapping[str, Agency] | None = None,
 ) -> FeedWriter:
-    """The writer of the agencies' feeds (the agencies file), signing with ``keys`` or the
-    settings' feed keys; no keys are opened when no agency has a feed."""
-    agencies = load_agencies(settings.agencies_file)
+    """The writer of the agencies' feeds (``agencies``, default the agencies file read now),
+    signing with ``keys`` or the settings' feed keys; no keys are opened when no agency has
+    a feed."""
+    if agencies is None:
+        agencies = load_agencies(settings.agencies_file)
     if keys is None and any(agency.feed is not None for agency in agencies.values()):
         keys = feed_keys(settings, clock=clock)
     return FeedWriter(agencies, entry_payload, keys, clock)
@@ -167,9 +174,13 @@ def build_screener(
     )
 
 
-def report_options(settings: Settings) -> ReportsOptions:
-    """The reports' options from the settings; the agencies with a feed from its file."""
-    agencies = load_agencies(settings.agencies_file)
+def report_options(
+    settings: Settings, agencies: Mapping[str, Agency] | None = None
+) -> ReportsOptions:
+    """The reports' options from the settings; the agencies with a feed from ``agencies``
+    (default the agencies file read now)."""
+    if agencies is None:
+        agencies = load_agencies(settings.agencies_file)
     return ReportsOptions(
         timezone=ZoneInfo(settings.timezone),
         report=ReportOptions(
@@ -185,7 +196,11 @@ def report_options(settings: Settings) -> ReportsOptions:
 
 
 def build_reports(
-    settings: Settings, uow: ports.UnitOfWork, *, clock: Clock = system_clock
+    settings: Settings,
+    uow: ports.UnitOfWork,
+    *,
+    clock: Clock = system_clock,
+    agencies: Mapping[str, Agency] | None = None,
 ) -> EarlyWarningReports:
-    """The early-warning reports on ``uow``."""
-    return EarlyWarningReports(uow, report_options(settings), clock)
+    """The early-warning reports on ``uow`` (``agencies`` as ``report_options`` takes them)."""
+    return EarlyWarningReports(uow, report_options(settings, agencies), clock)
