@@ -29,11 +29,11 @@ import logging
 import random
 import threading
 from collections.abc import Mapping, Sequence
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import psycopg
-from sqlalchemy import Engine, bindparam, insert, text
+from sqlalchemy import Engine, bindparam, text
 from sqlalchemy.dialects.postgresql import ARRAY, TEXT
 from sqlalchemy.orm import sessionmaker
 
@@ -51,8 +51,8 @@ from exchange_service.domain.delivery import (
 from exchange_service.domain.errors import NotFound
 from exchange_service.domain.feed import ChannelKind, FeedEntry
 from exchange_service.storage.async_reads import libpq_url
+from exchange_service.storage.audit_inbox import AuditInboxStore
 from exchange_service.storage.feed_store import NOTIFY_CHANNEL
-from exchange_service.storage.tables import AuditInboxRow
 
 log = logging.getLogger(__name__)
 
@@ -148,26 +148,6 @@ def _cut(error: str) -> str:
     # PostgreSQL text holds no NUL; a receiver's error text might.
     error = error.replace("\x00", "\ufffd")
     return error if len(error) <= _ERROR_CHARS else error[: _ERROR_CHARS - 1] + "…"
-
-
-def _no_nul(value: str) -> str:
-    return value.replace("\x00", "\ufffd")
-
-
-def _inbox_row(event: AuditEvent, at: datetime) -> dict[str, Any]:
-    actor = event.actor
-    return {
-        "at": at,
-        "actor_id": _no_nul(actor.id),
-        "actor_kind": _no_nul(actor.kind),
-        "officer": _no_nul(actor.officer),
-        "action": _no_nul(event.action),
-        "outcome": _no_nul(event.outcome),
-        "purpose": _no_nul(event.purpose),
-        "person_ids": [_no_nul(i) for i in event.person_ids],
-        "recipient": _no_nul(event.recipient),
-        "request_digest": _no_nul(event.request_digest),
-    }
 
 
 def _lane_params(claim: LaneClaim) -> dict[str, Any]:
@@ -296,10 +276,8 @@ class DeliveryStore:
             moved = session.execute(_ADVANCE, params).scalar_one_or_none()
             if moved is None:
                 return False
-            if events:
-                # One statement for the batch's events (the inbox's columns, as
-                # AuditInboxStore.record writes them one at a time).
-                session.execute(insert(AuditInboxRow), [_inbox_row(e, now) for e in events])
+            # One statement for the batch's events, in the advance's transaction.
+            AuditInboxStore(session).record_all(events, now)
         return True
 
     def fail(
