@@ -142,6 +142,14 @@ def _store(
     return DeliveryStore(engine, policy or DeliveryPolicy(), clock=clock, rng=random.Random(7))
 
 
+def _one_lane(store: DeliveryStore, kind: ChannelKind) -> tuple[LaneKey, list[Agency]]:
+    """A new agency with one push channel of ``kind``, its lane synced (and every other
+    disabled): the lane and the agencies, as a worker is given them."""
+    agency = _agency(_new_id(), kind)
+    store.sync_lanes({agency.id: agency})
+    return LaneKey(agency.id, kind), [agency]
+
+
 def _channels(agencies: Sequence[Agency]) -> dict[LaneKey, PushChannel]:
     return {LaneKey(a.id, c.kind): c for a in agencies for c in a.push}
 
@@ -253,8 +261,8 @@ def test_a_lane_is_due_only_with_entries_beyond_its_cursor(
     queue_engine: Engine, clock: MovingClock
 ) -> None:
     store = _store(queue_engine, clock)
-    agency = _new_id()
-    store.sync_lanes({agency: _agency(agency, ChannelKind.GRPC)})
+    lane, _agencies = _one_lane(store, ChannelKind.GRPC)
+    agency = lane.agency_id
     assert store.claim("worker-1", 10, LEASE) == []  # no feed yet
     seed_feed(queue_engine, agency, 2)
     [claim] = store.claim("worker-1", 10, LEASE)
@@ -267,9 +275,8 @@ def test_an_expired_lease_is_taken_over_and_the_stale_token_cannot_move_the_curs
     queue_engine: Engine, clock: MovingClock
 ) -> None:
     store = _store(queue_engine, clock)
-    agency = _new_id()
-    lane = LaneKey(agency, ChannelKind.GRPC)
-    store.sync_lanes({agency: _agency(agency, ChannelKind.GRPC)})
+    lane, _agencies = _one_lane(store, ChannelKind.GRPC)
+    agency = lane.agency_id
     seed_feed(queue_engine, agency, 10)
     [first] = store.claim("worker-1", 10, LEASE)
     assert store.claim("worker-2", 10, LEASE) == []  # leased
@@ -300,9 +307,8 @@ def test_a_failed_push_is_retried_after_a_jittered_backoff_within_bounds(
 ) -> None:
     policy = DeliveryPolicy(timedelta(seconds=1), timedelta(seconds=60), max_attempts=10)
     store = _store(queue_engine, clock, policy)
-    agency = _new_id()
-    lane = LaneKey(agency, ChannelKind.GRPC)
-    store.sync_lanes({agency: _agency(agency, ChannelKind.GRPC)})
+    lane, _agencies = _one_lane(store, ChannelKind.GRPC)
+    agency = lane.agency_id
     seed_feed(queue_engine, agency, 1)
     for attempt in range(1, 9):
         [claim] = store.claim("worker-1", 1, LEASE)
@@ -328,10 +334,8 @@ def test_a_lane_is_dead_lettered_after_the_attempts_and_requeued_by_an_operator(
 ) -> None:
     policy = DeliveryPolicy(timedelta(seconds=1), timedelta(seconds=4), max_attempts=3)
     store = _store(queue_engine, clock, policy)
-    agency = _new_id()
-    lane = LaneKey(agency, ChannelKind.WEBHOOK)
-    agencies = [_agency(agency, ChannelKind.WEBHOOK)]
-    store.sync_lanes({a.id: a for a in agencies})
+    lane, agencies = _one_lane(store, ChannelKind.WEBHOOK)
+    agency = lane.agency_id
     seed_feed(queue_engine, agency, 12)
     sender = RecordingSender(
         ChannelKind.WEBHOOK, failures=[DeliveryFailed("503 from receiver") for _ in range(3)]
@@ -364,10 +368,8 @@ def test_a_lane_is_dead_lettered_after_the_attempts_and_requeued_by_an_operator(
 
 def test_a_refused_entry_is_dead_lettered_at_once(queue_engine: Engine, clock: MovingClock) -> None:
     store = _store(queue_engine, clock)
-    agency = _new_id()
-    lane = LaneKey(agency, ChannelKind.GRPC)
-    agencies = [_agency(agency, ChannelKind.GRPC)]
-    store.sync_lanes({a.id: a for a in agencies})
+    lane, agencies = _one_lane(store, ChannelKind.GRPC)
+    agency = lane.agency_id
     seed_feed(queue_engine, agency, 4)
     sender = RecordingSender(
         ChannelKind.GRPC,
@@ -398,10 +400,8 @@ def test_a_lane_is_delivered_in_order_with_one_audit_event_per_entry(
     queue_engine: Engine, clock: MovingClock
 ) -> None:
     store = _store(queue_engine, clock)
-    agency = _new_id()
-    lane = LaneKey(agency, ChannelKind.GRPC)
-    agencies = [_agency(agency, ChannelKind.GRPC)]
-    store.sync_lanes({a.id: a for a in agencies})
+    lane, agencies = _one_lane(store, ChannelKind.GRPC)
+    agency = lane.agency_id
     seed_feed(queue_engine, agency, 50)
     sender = RecordingSender(ChannelKind.GRPC)
     worker = _worker(store, sender, agencies, clock, batch=7)
@@ -423,9 +423,8 @@ def test_a_receiver_that_already_held_more_moves_the_cursor_past_them_with_their
     queue_engine: Engine, clock: MovingClock
 ) -> None:
     store = _store(queue_engine, clock)
-    agency = _new_id()
-    lane = LaneKey(agency, ChannelKind.GRPC)
-    store.sync_lanes({agency: _agency(agency, ChannelKind.GRPC)})
+    lane, agencies = _one_lane(store, ChannelKind.GRPC)
+    agency = lane.agency_id
     seed_feed(queue_engine, agency, 20)
 
     class AlreadyHeld(RecordingSender):
@@ -434,7 +433,7 @@ def test_a_receiver_that_already_held_more_moves_the_cursor_past_them_with_their
             return 15  # a worker that died had pushed up to 15
 
     sender = AlreadyHeld(ChannelKind.GRPC)
-    worker = _worker(store, sender, [_agency(agency, ChannelKind.GRPC)], clock, batch=5)
+    worker = _worker(store, sender, agencies, clock, batch=5)
     worker.run_once()
     assert _cursor(queue_engine, lane) >= 15
     assert [a[2] for a in _audited(queue_engine, lane)][:15] == [
@@ -469,10 +468,8 @@ def test_two_workers_never_push_the_same_lane_at_once(
 
 def test_a_commit_notice_wakes_an_idle_worker(queue_engine: Engine, clock: MovingClock) -> None:
     store = _store(queue_engine, clock)
-    agency = _new_id()
-    lane = LaneKey(agency, ChannelKind.CAP)
-    agencies = [_agency(agency, ChannelKind.CAP)]
-    store.sync_lanes({a.id: a for a in agencies})
+    lane, agencies = _one_lane(store, ChannelKind.CAP)
+    agency = lane.agency_id
     listener = FeedListener(queue_engine.url.render_as_string(hide_password=False))
     sender = RecordingSender(ChannelKind.CAP)
     # It would poll only after a minute: the notice must be what wakes it.
@@ -500,10 +497,8 @@ def test_stop_finishes_the_batch_in_flight_and_releases_the_lane(
     queue_engine: Engine, clock: MovingClock
 ) -> None:
     store = _store(queue_engine, clock)
-    agency = _new_id()
-    lane = LaneKey(agency, ChannelKind.GRPC)
-    agencies = [_agency(agency, ChannelKind.GRPC)]
-    store.sync_lanes({a.id: a for a in agencies})
+    lane, agencies = _one_lane(store, ChannelKind.GRPC)
+    agency = lane.agency_id
     seed_feed(queue_engine, agency, 100)
     worker: DeliveryWorker
 
@@ -529,9 +524,8 @@ def test_status_shows_a_dead_lettered_lane_and_requeue_starts_it_again(
 ) -> None:
     settings = load_settings(database_url=queue_engine.url.render_as_string(hide_password=False))
     store = _store(queue_engine, clock)
-    agency = _new_id()
-    lane = LaneKey(agency, ChannelKind.WEBHOOK)
-    store.sync_lanes({agency: _agency(agency, ChannelKind.WEBHOOK)})
+    lane, _agencies = _one_lane(store, ChannelKind.WEBHOOK)
+    agency = lane.agency_id
     seed_feed(queue_engine, agency, 3)
     [claim] = store.claim("worker-1", 1, LEASE)
     store.fail(claim, "400 bad signature", retryable=False, attempted_through=3)
