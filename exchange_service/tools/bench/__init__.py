@@ -64,6 +64,7 @@ __all__ = [
     "fresh_database",
     "load_with_progress",
     "run_bench",
+    "start_bench",
     "target_met",
 ]
 
@@ -216,6 +217,22 @@ def load_with_progress(
         )
 
 
+def start_bench(
+    settings: Settings, banner: str, database_name: str, persons: int, sightings: int
+) -> tuple[Console, BenchDatabase, Population]:
+    """The start every population bench shares: its banner and progress on stderr, a fresh
+    database with the population loaded, and what was loaded said."""
+    console = Console(stderr=True, soft_wrap=True)
+    console.print(f"[bold]{banner}[/]: {persons:,} persons, {sightings:,} sightings")
+    database = fresh_database(settings, database_name)
+    population = load_with_progress(database, persons, sightings, console)
+    console.print(
+        f"loaded in {population.load_seconds:.1f} s (COPY, keys, indexes, VACUUM ANALYZE); "
+        + ", ".join(f"{key} {value:,}" for key, value in population.designed.items())
+    )
+    return console, database, population
+
+
 def _get_person_payloads(population: Population) -> tuple[bytes, ...]:
     return tuple(
         q.GetPersonRequest(
@@ -268,12 +285,8 @@ def run_bench(
     rounds: int = ROUNDS,
 ) -> dict[str, Any]:
     """Runs the whole benchmark (see the module docstring) and returns the printed figures."""
-    console = Console(stderr=True, soft_wrap=True)
-    console.print(f"[bold]pantau bench[/]: {persons:,} persons, {sightings:,} sightings")
-    database = fresh_database(settings, database_name)
-    population = load_with_progress(database, persons, sightings, console)
-    console.print(
-        f"loaded in {population.load_seconds:.1f} s (COPY, keys, indexes, VACUUM ANALYZE)"
+    console, database, population = start_bench(
+        settings, "pantau bench", database_name, persons, sightings
     )
 
     shape = ClientShape(client_processes, calls_in_flight)

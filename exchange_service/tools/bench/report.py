@@ -57,7 +57,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import psycopg
-from rich.console import Console
 
 from exchange_service.audit.log import AuditLogOptions, open_audit_log
 from exchange_service.delivery_root import delivery_policy
@@ -73,12 +72,7 @@ from exchange_service.services.reports import REPORT_ACTION, EarlyWarningReports
 from exchange_service.settings import Settings
 from exchange_service.storage.database import UnitOfWork, make_engine
 from exchange_service.storage.delivery_store import DeliveryStore
-from exchange_service.tools.bench import (
-    BenchDatabase,
-    fresh_database,
-    load_with_progress,
-    target_met,
-)
+from exchange_service.tools.bench import start_bench, target_met
 from exchange_service.tools.bench.rules import StatementRecorder, run_sweep, scan_tables
 from exchange_service.tools.sample_reviews import NOTES, REVIEWER
 
@@ -418,15 +412,8 @@ def run_report_bench(
     database_name: str = REPORT_BENCH_DATABASE,
 ) -> dict[str, Any]:
     """Runs the whole report benchmark (see the module docstring); returns the printed figures."""
-    console = Console(stderr=True, soft_wrap=True)
-    console.print(
-        f"[bold]pantau bench-report[/]: {persons:,} persons, {sightings:,} sightings,"
-        f" {len(rules)} rules"
-    )
-    database: BenchDatabase = fresh_database(settings, database_name)
-    population = load_with_progress(database, persons, sightings, console)
-    console.print(
-        f"loaded in {population.load_seconds:.1f} s (COPY, keys, indexes, VACUUM ANALYZE)"
+    console, database, population = start_bench(
+        settings, f"pantau bench-report ({len(rules)} rules)", database_name, persons, sightings
     )
     as_of = population.as_of
     engine = make_engine(

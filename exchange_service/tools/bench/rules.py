@@ -53,7 +53,6 @@ from typing import Any
 
 import psycopg
 from psycopg import sql
-from rich.console import Console
 from sqlalchemy import Engine, event, text
 from sqlalchemy.engine import Connection
 
@@ -63,12 +62,7 @@ from exchange_service.rules_root import build_rule_engine
 from exchange_service.services.alerts import RuleEngine
 from exchange_service.settings import Settings
 from exchange_service.storage.database import make_engine
-from exchange_service.tools.bench import (
-    BenchDatabase,
-    fresh_database,
-    load_with_progress,
-    target_met,
-)
+from exchange_service.tools.bench import start_bench, target_met
 
 __all__ = [
     "PLANS_FILE",
@@ -332,16 +326,8 @@ def run_rules_bench(
     plans_file: Path = PLANS_FILE,
 ) -> dict[str, Any]:
     """Runs the whole rules benchmark (see the module docstring); returns the printed figures."""
-    console = Console(stderr=True, soft_wrap=True)
-    console.print(
-        f"[bold]pantau bench-rules[/]: {persons:,} persons, {sightings:,} sightings,"
-        f" {len(rules)} rules"
-    )
-    database: BenchDatabase = fresh_database(settings, database_name)
-    population = load_with_progress(database, persons, sightings, console)
-    console.print(
-        f"loaded in {population.load_seconds:.1f} s (COPY, keys, indexes, VACUUM ANALYZE); "
-        + ", ".join(f"{key} {value:,}" for key, value in population.designed.items())
+    console, database, population = start_bench(
+        settings, f"pantau bench-rules ({len(rules)} rules)", database_name, persons, sightings
     )
     as_of = population.as_of
     engine = make_engine(
