@@ -1,8 +1,10 @@
 """ReportService over mutual TLS: each agency's edition of the early-warning report.
 
 The supervisor and the immigration office receive the full edition, naming the
-overstayer; the regional government the aggregate one, which names no one. A bad
-request is INVALID_ARGUMENT naming each field and makes no report.
+overstayer; the regional government the aggregate one, which names no one. A file
+too large for one answer is read in parts with GetReportFile, from a report of the
+caller's edition only. A bad request is INVALID_ARGUMENT naming each field and
+writes nothing.
 """
 
 from __future__ import annotations
@@ -60,34 +62,6 @@ def test_each_agency_receives_its_edition(
     again = _report(grpc_target, pki_dir, "IMMIGRATION", rpt.GetEarlyWarningReportRequest())
     assert again.edition == rpt.REPORT_EDITION_FULL
     assert (again.report_id, again.digest) == (full.report_id, full.digest)
-
-
-@pytest.mark.parametrize(
-    ("request_", "fields"),
-    [
-        (rpt.GetEarlyWarningReportRequest(date=Date(year=2026, month=2, day=30)), {"date"}),
-        (rpt.GetEarlyWarningReportRequest(date=Date(year=2999, month=1, day=1)), {"date"}),
-        (rpt.GetEarlyWarningReportRequest(district_code="21.05.77"), {"district_code"}),
-        (
-            rpt.GetEarlyWarningReportRequest(date=Date(year=2026), district_code="Siantan"),
-            {"date", "district_code"},
-        ),
-    ],
-    ids=["no-such-day", "future", "unknown-district", "both"],
-)
-def test_a_bad_request_names_each_field_and_makes_no_report(
-    request_: rpt.GetEarlyWarningReportRequest,
-    fields: set[str],
-    grpc_target: str,
-    pki_dir: Path,
-    row_counts: RowCounts,
-) -> None:
-    before = row_counts.snapshot()
-    with pytest.raises(grpc.RpcError) as refused:
-        _report(grpc_target, pki_dir, "SUPERVISOR", request_)
-    assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
-    assert set(f.field_violations(refused.value)) == fields
-    assert row_counts.snapshot() == before
 
 
 def _part(
@@ -160,6 +134,13 @@ def test_an_agency_finds_no_file_of_another_edition(
 @pytest.mark.parametrize(
     ("request_", "fields"),
     [
+        (rpt.GetEarlyWarningReportRequest(date=Date(year=2026, month=2, day=30)), {"date"}),
+        (rpt.GetEarlyWarningReportRequest(date=Date(year=2999, month=1, day=1)), {"date"}),
+        (rpt.GetEarlyWarningReportRequest(district_code="21.05.77"), {"district_code"}),
+        (
+            rpt.GetEarlyWarningReportRequest(date=Date(year=2026), district_code="Siantan"),
+            {"date", "district_code"},
+        ),
         (rpt.GetReportFileRequest(report_id="42", name="report.html"), {"report_id"}),
         (
             rpt.GetReportFileRequest(report_id=str(uuid.uuid4()), name="../etc/passwd"),
@@ -174,18 +155,28 @@ def test_an_agency_finds_no_file_of_another_edition(
             {"offset"},
         ),
     ],
-    ids=["not-an-id", "not-a-name", "all-three", "past-any-file"],
+    ids=[
+        "no-such-day",
+        "future",
+        "unknown-district",
+        "both",
+        "not-an-id",
+        "not-a-name",
+        "all-three",
+        "past-any-file",
+    ],
 )
-def test_a_bad_file_request_names_each_field(
-    request_: rpt.GetReportFileRequest,
+def test_a_bad_request_names_each_field_and_writes_nothing(
+    request_: rpt.GetEarlyWarningReportRequest | rpt.GetReportFileRequest,
     fields: set[str],
     grpc_target: str,
     pki_dir: Path,
     row_counts: RowCounts,
 ) -> None:
     before = row_counts.snapshot()
+    call = _part if isinstance(request_, rpt.GetReportFileRequest) else _report
     with pytest.raises(grpc.RpcError) as refused:
-        _part(grpc_target, pki_dir, "SUPERVISOR", request_)
+        call(grpc_target, pki_dir, "SUPERVISOR", request_)  # type: ignore[arg-type]
     assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert set(f.field_violations(refused.value)) == fields
     assert row_counts.snapshot() == before
