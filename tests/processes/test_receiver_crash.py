@@ -11,8 +11,6 @@ order, with the chain intact.
 from __future__ import annotations
 
 import json
-import socket
-import subprocess
 import sys
 import threading
 import time
@@ -25,6 +23,7 @@ from agency_adapters.receivers.store import FileReceiverStore
 from agency_adapters.senders.grpc import GrpcSender
 from agency_adapters.senders.webhook import WebhookSender
 from exchange_service.domain.feed import ChannelKind, DeliveryFailed, PushChannel
+from exchange_service.tools.bench.delivery_chaos import Process, free_port, wait_listening
 from exchange_service.tools.pki import DevPki, create_dev_pki
 from tests import feed_entries
 from tests.clock import TestClock
@@ -33,14 +32,8 @@ POLICE = "polres-anambas"
 PANTAU = "kanim-tarempa"
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 class Receiver:
-    """The receiver process, its log in a file."""
+    """The receiver process (the delivery chaos bench's ``Process``), its log in a file."""
 
     def __init__(
         self,
@@ -53,9 +46,8 @@ class Receiver:
         kind: str = "police",
         agency_id: str = POLICE,
     ) -> None:
-        self._log = log.open("ab")
         trust = ["--ca", str(pki.ca_cert)] if kind == "police" else []
-        self.process = subprocess.Popen(
+        self.process = Process(
             [
                 sys.executable,
                 "-m",
@@ -75,24 +67,17 @@ class Receiver:
                 "--agency",
                 agency_id,
             ],
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
+            log,
         )
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                pytest.fail(f"the receiver exited: {log.read_text()}")
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-                return
-            except OSError:
-                time.sleep(0.05)
-        pytest.fail("the receiver did not listen within 20 s")
+        self.process.start()
+        try:
+            wait_listening(port, self.process)
+        except RuntimeError as error:
+            self.process.kill()
+            pytest.fail(f"the receiver did not start: {error}")
 
     def kill(self) -> None:
         self.process.kill()
-        self.process.wait(timeout=10)
-        self._log.close()
 
 
 def test_a_receiver_killed_mid_delivery_holds_each_entry_once(
@@ -105,7 +90,7 @@ def test_a_receiver_killed_mid_delivery_holds_each_entry_once(
     jwks.write_text(json.dumps(keys.jwks(clock.now())))
     entries = feed_entries.chain(keys, POLICE, 60, start + timedelta(hours=1))
     store_dir = tmp_path / "store"
-    port = _free_port()
+    port = free_port()
     channel = PushChannel(ChannelKind.GRPC, f"127.0.0.1:{port}", str(pki.ca_cert), "localhost")
     log = tmp_path / "receiver.log"
 
@@ -183,7 +168,7 @@ def test_a_restarted_webhook_receiver_still_knows_the_ids_it_took(
     jwks.write_text(json.dumps(keys.jwks(clock.now())))
     entries = feed_entries.chain(keys, pemkab, 4, start + timedelta(hours=1))
     store_dir = tmp_path / "store"
-    port = _free_port()
+    port = free_port()
     channel = PushChannel(
         ChannelKind.WEBHOOK,
         f"https://127.0.0.1:{port}/pantau/alerts",

@@ -61,7 +61,8 @@ DELIVERY = {
 }
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 nothing listens on (now)."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
@@ -118,11 +119,15 @@ class Process:
             self._log = None
 
 
-def _wait_listening(port: int, process: Process, seconds: float = 20.0) -> None:
+def wait_listening(port: int, process: Process, seconds: float = 20.0) -> None:
+    """Returns once something listens on ``port``; RuntimeError, with the process's log, if
+    it exits first or nothing listens within ``seconds``."""
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         if process.popen is not None and process.popen.poll() is not None:
-            raise RuntimeError(f"{process.command[3]} exited: {process.log_path.read_text()}")
+            raise RuntimeError(
+                f"{' '.join(process.command[1:4])} exited: {process.log_path.read_text()}"
+            )
         try:
             socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
             return
@@ -262,7 +267,7 @@ def run_delivery_chaos(  # noqa: PLR0915 (one scenario, told in order)
     pki = create_dev_pki(workdir / "pki", [PANTAU, POLICE, REGION])
     started = time.monotonic()
     with scratch_cluster() as cluster:
-        police_port, region_port = _free_port(), _free_port()
+        police_port, region_port = free_port(), free_port()
         agencies = workdir / "agencies.toml"
         _agencies_file(agencies, workdir / "pki", police_port, region_port)
         keys_dir = workdir / "feed-keys"
@@ -319,7 +324,7 @@ def run_delivery_chaos(  # noqa: PLR0915 (one scenario, told in order)
         }
         for process, port in receivers.values():
             process.start()
-            _wait_listening(port, process)
+            wait_listening(port, process)
         workers = [
             Process(
                 [sys.executable, "-m", "exchange_service.cli", "deliver", "--worker-id", f"w{i}"],
@@ -362,7 +367,7 @@ def run_delivery_chaos(  # noqa: PLR0915 (one scenario, told in order)
                     process.kill()
                     time.sleep(rng.uniform(0.1, 1.0))
                     process.start()
-                    _wait_listening(port, process)
+                    wait_listening(port, process)
                     kills += 1
                     last_restart = time.monotonic()
                     next_kill = last_restart + rng.uniform(kill_min, kill_max)
