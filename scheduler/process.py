@@ -14,14 +14,12 @@ from __future__ import annotations
 
 import logging
 import os
-import signal
 import socket
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
 from datetime import datetime
 from pathlib import Path
-from types import FrameType
 
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -41,6 +39,7 @@ from exchange_service.services.reports import (
     write_report,
 )
 from exchange_service.settings import Settings
+from exchange_service.signals import stopping_on_signals
 from exchange_service.storage.database import UnitOfWork, make_engine
 from exchange_service.storage.leases import LeaseLock, last_fired_slot
 from scheduler.leadership import Leadership, LeadershipTimings
@@ -183,7 +182,7 @@ def run_scheduler(
     # APScheduler logs every job it runs at INFO; ours say what each run did.
     if logging.getLogger("apscheduler").getEffectiveLevel() > logging.DEBUG:
         logging.getLogger("apscheduler").setLevel(logging.WARNING)
-    with runners as runner, _stopping_on_signals(stop):
+    with runners as runner, stopping_on_signals(stop.set):
         dispatcher = RunDispatcher(
             schedule, leadership, runner, last_fired=_last_fired(engine), clock=clock
         )
@@ -269,21 +268,3 @@ def _last_fired(engine: Engine) -> Callable[[str], datetime | None]:
 
 def _ms(seconds: float) -> int:
     return max(1, round(seconds * 1000))
-
-
-@contextmanager
-def _stopping_on_signals(stop: threading.Event) -> Iterator[None]:
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def request_stop(signum: int, frame: FrameType | None) -> None:
-        log.info("received %s", signal.Signals(signum).name)
-        stop.set()
-
-    previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGTERM, signal.SIGINT)}
-    try:
-        yield
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)

@@ -26,13 +26,9 @@ from __future__ import annotations
 
 import argparse
 import logging
-import signal
 import sys
-import threading
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from pathlib import Path
-from types import FrameType
 from typing import Any, TextIO
 from zoneinfo import ZoneInfo
 
@@ -42,8 +38,8 @@ from exchange_service import delivery_root
 from exchange_service.domain.delivery import LaneKey
 from exchange_service.domain.errors import NotFound
 from exchange_service.domain.feed import AlertSender, ChannelKind
-from exchange_service.services.delivery import DeliveryWorker
 from exchange_service.settings import Settings
+from exchange_service.signals import stopping_on_signals
 
 OK, DEAD_LETTERED, CANNOT = 0, 1, 2
 
@@ -115,30 +111,12 @@ def run_worker(
         lanes or "none",
     )
     try:
-        with _stopping_on_signals(worker):
+        with stopping_on_signals(worker.stop, "finishing the batch in flight"):
             delivered = worker.run_once() if once else worker.run()
     finally:
         process.close()
     out.write(f"delivery worker {worker.options.worker_id}: {delivered} entries delivered\n")
     return OK
-
-
-@contextmanager
-def _stopping_on_signals(worker: DeliveryWorker) -> Iterator[None]:
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def request_stop(signum: int, frame: FrameType | None) -> None:
-        log.info("received %s: finishing the batch in flight", signal.Signals(signum).name)
-        worker.stop()
-
-    previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGTERM, signal.SIGINT)}
-    try:
-        yield
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
 
 
 def show_status(settings: Settings, out: TextIO) -> int:
