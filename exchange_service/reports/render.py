@@ -28,6 +28,7 @@ a copy unchanged.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import functools
 import hashlib
 import io
@@ -179,16 +180,9 @@ def _districts_csv(report: EarlyWarningReport, zone: ZoneInfo) -> bytes:
     )
 
 
-def _json_value(value: Any, zone: ZoneInfo) -> Any:
-    if isinstance(value, datetime | date):
-        return raw(value, zone)
-    return value
-
-
 def _summary(
     report: EarlyWarningReport, report_id: str, zone: ZoneInfo, files: Sequence[ReportFile]
 ) -> bytes:
-    options = report.options
     value = {
         "report_id": report_id,
         "date": report.date.isoformat(),
@@ -199,55 +193,12 @@ def _summary(
         "window_start": raw(report.window_start, zone),
         "made_at": raw(report.made_at, zone),
         "timezone": report.timezone,
-        "options": {
-            "morning_time": options.morning_time,
-            "expiring_within_days": options.expiring_within_days,
-            "deadline_days": dict(sorted(options.deadline_days.items())),
-            "review_window_days": options.review_window_days,
-            "response_window_days": options.response_window_days,
-            "overstay_fee_per_day_idr": options.overstay_fee_per_day_idr,
-        },
-        "headlines": [
-            {
-                "key": h.key,
-                "label_id": h.label_id,
-                "label_en": h.label_en,
-                "kind": h.kind.value,
-                "value": h.value,
-            }
-            for h in report.headlines
-        ],
-        "districts": [
-            {
-                "code": d.code,
-                "name": d.name,
-                "foreigners_present": d.foreigners_present,
-                "open_alerts": d.open_alerts,
-                "critical_open": d.critical_open,
-                "open_per_100": d.open_per_100,
-                "in_scope": d.in_scope,
-            }
-            for d in report.districts
-        ],
-        "critical_points": [
-            {
-                "longitude": p.longitude,
-                "latitude": p.latitude,
-                "count": p.count,
-                "label": p.label,
-                "village_code": p.village_code,
-            }
-            for p in report.critical_points
-        ],
-        "trend": [
-            {
-                "day": t.day.isoformat(),
-                "opened": t.opened,
-                "closed": t.closed,
-                "open_at_end": t.open_at_end,
-            }
-            for t in report.trend
-        ],
+        # The values as they are (json sorts their keys); days as ISO dates.
+        "options": dataclasses.asdict(report.options),
+        "headlines": [dataclasses.asdict(h) for h in report.headlines],
+        "districts": [dataclasses.asdict(d) for d in report.districts],
+        "critical_points": [dataclasses.asdict(p) for p in report.critical_points],
+        "trend": [dataclasses.asdict(t) | {"day": t.day.isoformat()} for t in report.trend],
         "tables": [
             {
                 "key": t.key,
@@ -364,24 +315,22 @@ def _shown_table(table: Table, zone: ZoneInfo) -> ShownTable:
     )
 
 
+# The open-by-age table's columns the chart draws, each bar under its column's labels.
+_AGE_BARS = ("age_1_5", "age_6_10", "age_11_30", "age_over_30", "past_deadline")
+
+
 def _age_chart(report: EarlyWarningReport) -> charts.BarChart | None:
     try:
         table = report.table("open_by_age")
     except KeyError:
         return None
-    buckets = (
-        ("age_1_5", "1-5 hari", "1-5 days"),
-        ("age_6_10", "6-10 hari", "6-10 days"),
-        ("age_11_30", "11-30 hari", "11-30 days"),
-        ("age_over_30", "> 30 hari", "> 30 days"),
-        ("past_deadline", "Lewat tenggat", "Past deadline"),
-    )
-    return charts.bar_chart(
-        [
-            (key, label_id, label_en, sum(int(row[table.column(key)] or 0) for row in table.rows))
-            for key, label_id, label_en in buckets
-        ]
-    )
+    bars = []
+    for key in _AGE_BARS:
+        index = table.column(key)
+        column = table.columns[index]
+        total = sum(int(row[index] or 0) for row in table.rows)
+        bars.append((key, column.label_id, column.label_en, total))
+    return charts.bar_chart(bars)
 
 
 @functools.cache

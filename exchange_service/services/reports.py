@@ -35,7 +35,6 @@ from exchange_service.domain.fencing import Fence
 from exchange_service.reports.render import HTML_NAME, digest, render_files, with_manifest
 from exchange_service.services.ports import UnitOfWork
 
-# The report's page among its files.
 # The audit trail's action for a report made (its digest is the event's request digest).
 REPORT_ACTION = "report/make"
 
